@@ -1,0 +1,405 @@
+//! The contract between SecureForm's core and its sinks.
+//!
+//! The core ingests a request, normalizes it into one [`Submission`], seals it into the spool and
+//! then hands it to each configured sink as a [`Delivery`]. A sink knows nothing of HTTP or of the
+//! spool: it delivers, and either returns a [`Receipt`] or *classifies* its failure as
+//! [`DeliveryError::Retryable`] or [`DeliveryError::Permanent`]. Backoff, attempts and the dead
+//! state belong to the dispatcher, in one place.
+//!
+//! Every sink also states, from its configuration alone, whether what it writes is encrypted at
+//! rest ([`AtRest`]). A form's status is the weakest of its sinks' (see [`AtRest::weakest`]).
+
+use std::fmt;
+use std::future::Future;
+use std::io::Read;
+
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The body format a submission arrived in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Urlencoded,
+    Multipart,
+    Json,
+    Fdf,
+    Xfdf,
+    Pdf,
+}
+
+impl Source {
+    /// The lowercase name used in JSON, logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Urlencoded => "urlencoded",
+            Source::Multipart => "multipart",
+            Source::Json => "json",
+            Source::Fdf => "fdf",
+            Source::Xfdf => "xfdf",
+            Source::Pdf => "pdf",
+        }
+    }
+}
+
+/// One value of a field: JSON submissions may carry numbers and booleans; every other format
+/// yields text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    Bool(bool),
+    Number(serde_json::Number),
+    Text(String),
+}
+
+impl Scalar {
+    /// The value as text, as a person reading an email or a CSV file would expect it.
+    pub fn to_text(&self) -> String {
+        match self {
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Number(n) => n.to_string(),
+            Scalar::Text(s) => s.clone(),
+        }
+    }
+}
+
+impl From<&str> for Scalar {
+    fn from(s: &str) -> Self {
+        Scalar::Text(s.to_owned())
+    }
+}
+
+impl From<String> for Scalar {
+    fn from(s: String) -> Self {
+        Scalar::Text(s)
+    }
+}
+
+/// A field's value: one value, or several when the name was repeated (or a multi-select list).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FieldValue {
+    One(Scalar),
+    Many(Vec<Scalar>),
+}
+
+impl FieldValue {
+    /// Every value, in order.
+    pub fn values(&self) -> Vec<&Scalar> {
+        match self {
+            FieldValue::One(v) => vec![v],
+            FieldValue::Many(vs) => vs.iter().collect(),
+        }
+    }
+
+    /// The values as text joined with ", ", for one-line renderings (CSV cells, email lines).
+    pub fn to_text(&self) -> String {
+        self.values()
+            .iter()
+            .map(|v| v.to_text())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The fields of a submission, in the order they were received. Serialized as a JSON object
+/// whose keys keep that order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Fields(Vec<(String, FieldValue)>);
+
+impl Fields {
+    pub fn new() -> Self {
+        Fields(Vec::new())
+    }
+
+    /// Adds one value; a repeated name turns its value into a list, keeping its first position.
+    pub fn push(&mut self, name: impl Into<String>, value: impl Into<Scalar>) {
+        let name = name.into();
+        let value = value.into();
+        if let Some((_, existing)) = self.0.iter_mut().find(|(n, _)| *n == name) {
+            let previous = std::mem::replace(existing, FieldValue::Many(Vec::new()));
+            *existing = match previous {
+                FieldValue::One(first) => FieldValue::Many(vec![first, value]),
+                FieldValue::Many(mut all) => {
+                    all.push(value);
+                    FieldValue::Many(all)
+                }
+            };
+        } else {
+            self.0.push((name, FieldValue::One(value)));
+        }
+    }
+
+    /// Sets a field to a whole value (a list stays a list even with one element); a repeated
+    /// name has its values appended.
+    pub fn insert(&mut self, name: impl Into<String>, value: FieldValue) {
+        let name = name.into();
+        match value {
+            FieldValue::One(v) => self.push(name, v),
+            FieldValue::Many(vs) => {
+                if let Some((_, existing)) = self.0.iter_mut().find(|(n, _)| *n == name) {
+                    for v in vs {
+                        let previous = std::mem::replace(existing, FieldValue::Many(Vec::new()));
+                        *existing = match previous {
+                            FieldValue::One(first) => FieldValue::Many(vec![first, v]),
+                            FieldValue::Many(mut all) => {
+                                all.push(v);
+                                FieldValue::Many(all)
+                            }
+                        };
+                    }
+                } else {
+                    self.0.push((name, FieldValue::Many(vs)));
+                }
+            }
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&FieldValue> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<FieldValue> {
+        let pos = self.0.iter().position(|(n, _)| n == name)?;
+        Some(self.0.remove(pos).1)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &FieldValue)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Fields {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Fields {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = Fields;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of fields")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Fields, A::Error> {
+                let mut fields = Fields::new();
+                while let Some((name, value)) = access.next_entry::<String, FieldValue>()? {
+                    fields.insert(name, value);
+                }
+                Ok(fields)
+            }
+        }
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+/// Metadata of one uploaded file. The file name is kept as metadata only: nothing is ever written
+/// under a name that came from a client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileMeta {
+    pub field: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the file's bytes.
+    pub sha256: String,
+}
+
+/// The normalized submission: what every format becomes, and what every sink receives.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Submission {
+    /// A ULID: sortable and unique; the idempotency key of every sink.
+    pub id: String,
+    pub form: String,
+    /// RFC 3339, UTC, whole seconds.
+    pub received_at: String,
+    pub source: Source,
+    pub fields: Fields,
+    pub files: Vec<FileMeta>,
+}
+
+/// Gives a sink the plaintext bytes of a submission's files, one at a time, streamed: a sink must
+/// never need a whole file in memory.
+pub trait FileSource: Send + Sync {
+    /// Opens file `index` of the submission's `files` array.
+    fn open(&self, index: usize) -> std::io::Result<Box<dyn Read + Send>>;
+}
+
+/// A [`FileSource`] for submissions without files, and for tests that hold files in memory.
+pub struct MemoryFiles(pub Vec<Vec<u8>>);
+
+impl FileSource for MemoryFiles {
+    fn open(&self, index: usize) -> std::io::Result<Box<dyn Read + Send>> {
+        match self.0.get(index) {
+            Some(bytes) => Ok(Box::new(std::io::Cursor::new(bytes.clone()))),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no file {index}"),
+            )),
+        }
+    }
+}
+
+/// What a sink is given for one delivery.
+pub struct Delivery<'a> {
+    pub submission: &'a Submission,
+    pub files: &'a dyn FileSource,
+}
+
+/// How well a sink protects what it writes once written. Ordered from weakest to strongest, so
+/// that a form's status is the minimum over its sinks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AtRestLevel {
+    /// Written in plaintext at the destination (TLS-only email, SFTP without PGP, `none`).
+    Plaintext,
+    /// Encrypted, with a known weakness the owner must know of (MariaDB's AES-128-ECB).
+    Weak,
+    /// Encrypted with a modern authenticated or public-key scheme.
+    Encrypted,
+}
+
+/// A sink's at-rest status, derived from its configuration alone (no I/O).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AtRest {
+    pub level: AtRestLevel,
+    /// One sentence a form's owner can act on: how it is encrypted, or why it is not.
+    pub detail: String,
+}
+
+impl AtRest {
+    pub fn encrypted(detail: impl Into<String>) -> Self {
+        AtRest {
+            level: AtRestLevel::Encrypted,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn weak(detail: impl Into<String>) -> Self {
+        AtRest {
+            level: AtRestLevel::Weak,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn plaintext(detail: impl Into<String>) -> Self {
+        AtRest {
+            level: AtRestLevel::Plaintext,
+            detail: detail.into(),
+        }
+    }
+
+    /// Whether the owner must be warned about this sink.
+    pub fn needs_warning(&self) -> bool {
+        self.level < AtRestLevel::Encrypted
+    }
+
+    /// The weakest level among `levels`, [`AtRestLevel::Encrypted`] for none.
+    pub fn weakest<'a>(all: impl IntoIterator<Item = &'a AtRest>) -> AtRestLevel {
+        all.into_iter()
+            .map(|a| a.level)
+            .min()
+            .unwrap_or(AtRestLevel::Encrypted)
+    }
+}
+
+/// What a sink hands back on success: where the submission now is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// What `value` names: "document", "message_id", "row", "remote_path".
+    pub kind: String,
+    pub value: String,
+}
+
+impl Receipt {
+    pub fn new(kind: impl Into<String>, value: impl Into<String>) -> Self {
+        Receipt {
+            kind: kind.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// A failed delivery, classified by the sink. The message must never carry field values, file
+/// names or file contents: it is stored and shown to integrators.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// Worth trying again later: the peer is down, busy or said 4xx.
+    #[error("retryable: {0}")]
+    Retryable(String),
+    /// Will fail the same way every time: bad credentials, pinned key mismatch, 5xx, schema.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl DeliveryError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, DeliveryError::Retryable(_))
+    }
+
+    pub fn reason(&self) -> &str {
+        match self {
+            DeliveryError::Retryable(r) | DeliveryError::Permanent(r) => r,
+        }
+    }
+}
+
+/// What every sink implements. Sinks are a closed set in the service (an enum with exhaustive
+/// matches); this trait only keeps their shape the same.
+pub trait Sink: Send + Sync {
+    /// The at-rest status, as derived from the configuration.
+    fn at_rest(&self) -> AtRest;
+
+    /// Delivers one submission. Must be idempotent on `submission.id`: a redelivery of the same
+    /// submission must not produce a second copy where the destination can tell.
+    fn deliver(
+        &self,
+        delivery: &Delivery<'_>,
+    ) -> impl Future<Output = Result<Receipt, DeliveryError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_names_become_lists_in_first_position() {
+        let mut f = Fields::new();
+        f.push("topic", "billing");
+        f.push("email", "a@example.com");
+        f.push("topic", "support");
+        let json = serde_json::to_string(&f).unwrap();
+        assert_eq!(
+            json,
+            r#"{"topic":["billing","support"],"email":"a@example.com"}"#
+        );
+        let back: Fields = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, f);
+    }
+
+    #[test]
+    fn weakest_level_wins() {
+        let all = [
+            AtRest::encrypted("a"),
+            AtRest::plaintext("b"),
+            AtRest::weak("c"),
+        ];
+        assert_eq!(AtRest::weakest(&all), AtRestLevel::Plaintext);
+        assert_eq!(AtRest::weakest(&[]), AtRestLevel::Encrypted);
+    }
+}

@@ -1,0 +1,298 @@
+//! Key-encryption keys (KEKs): loading, creating and rotating them.
+//!
+//! A key file holds one KEK per line, each 32 random bytes in standard base64; `#` starts a
+//! comment. The **last** key is the current one, used for new items; the others stay to open what
+//! was sealed under them, so rotating is appending a line ([`append_new_key`]). Each key's id is
+//! derived from the key itself (the first 8 bytes of SHA-256 over a label and the key), so an id
+//! stored with a sealed item names its key without revealing anything about it.
+
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use base64::Engine;
+use ring::aead::{LessSafeKey, UnboundKey, AES_256_GCM};
+use ring::rand::{SecureRandom, SystemRandom};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// The id of a key-encryption key, stored in every sealed item's header.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyId(pub [u8; 8]);
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
+
+/// Problems with key material. None of them ever carries key bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{path}: cannot read the key file: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: the key file is readable or writable by group or others (mode {mode:o}); run `chmod 600 {path}`")]
+    Permissions { path: String, mode: u32 },
+    #[error("{origin}: line {line}: not a key (expected 32 bytes in base64)")]
+    Malformed { origin: String, line: usize },
+    #[error("{origin}: holds no key")]
+    Empty { origin: String },
+    #[error("{path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: already exists; pass --rotate to add a new current key to it")]
+    Exists { path: String },
+    #[error("the system random generator failed")]
+    Random,
+}
+
+pub(crate) struct Kek {
+    pub(crate) id: KeyId,
+    pub(crate) key: LessSafeKey,
+}
+
+/// The set of key-encryption keys the service can open items with; the last one seals.
+pub struct KeyRing {
+    keys: Vec<Kek>,
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("ids", &self.keys.iter().map(|k| k.id).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn key_id(key: &[u8; 32]) -> KeyId {
+    let mut h = Sha256::new();
+    h.update(b"secureform/kek-id/v1");
+    h.update(key);
+    let digest = h.finalize();
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&digest[..8]);
+    KeyId(id)
+}
+
+impl KeyRing {
+    /// Parses key text (the content of a key file or of an environment variable). `origin` names
+    /// where it came from, for error messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, KeyError> {
+        let mut keys = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let malformed = || KeyError::Malformed {
+                origin: origin.to_owned(),
+                line: n + 1,
+            };
+            let bytes = Zeroizing::new(
+                base64::engine::general_purpose::STANDARD
+                    .decode(line)
+                    .map_err(|_| malformed())?,
+            );
+            let raw: Zeroizing<[u8; 32]> =
+                Zeroizing::new(bytes.as_slice().try_into().map_err(|_| malformed())?);
+            keys.push(Kek::from_bytes(&raw).ok_or_else(malformed)?);
+        }
+        if keys.is_empty() {
+            return Err(KeyError::Empty {
+                origin: origin.to_owned(),
+            });
+        }
+        Ok(KeyRing { keys })
+    }
+
+    /// Loads a key file, refusing one that group or others may read or write.
+    pub fn load_file(path: &Path) -> Result<Self, KeyError> {
+        let shown = path.display().to_string();
+        let meta = fs::metadata(path).map_err(|source| KeyError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::Permissions { path: shown, mode });
+        }
+        let text = Zeroizing::new(fs::read_to_string(path).map_err(|source| KeyError::Read {
+            path: shown.clone(),
+            source,
+        })?);
+        Self::parse(&text, &shown)
+    }
+
+    /// A ring of one fresh random key (tests, and the first run of the embedded default).
+    pub fn generate() -> Result<Self, KeyError> {
+        let raw = random_key()?;
+        let kek = Kek::from_bytes(&raw).ok_or(KeyError::Random)?;
+        Ok(KeyRing { keys: vec![kek] })
+    }
+
+    /// Adds a key as the new current key (the others keep opening what they sealed).
+    pub fn push_text(&mut self, text: &str, origin: &str) -> Result<(), KeyError> {
+        let more = Self::parse(text, origin)?;
+        self.keys.extend(more.keys);
+        Ok(())
+    }
+
+    pub(crate) fn current(&self) -> &Kek {
+        // `parse` and `generate` never build an empty ring.
+        &self.keys[self.keys.len() - 1]
+    }
+
+    pub(crate) fn find(&self, id: &KeyId) -> Option<&Kek> {
+        self.keys.iter().find(|k| k.id == *id)
+    }
+
+    /// The id of the key that seals new items.
+    pub fn current_id(&self) -> KeyId {
+        self.current().id
+    }
+
+    /// All key ids, oldest first.
+    pub fn ids(&self) -> Vec<KeyId> {
+        self.keys.iter().map(|k| k.id).collect()
+    }
+}
+
+impl Kek {
+    fn from_bytes(raw: &[u8; 32]) -> Option<Self> {
+        let unbound = UnboundKey::new(&AES_256_GCM, raw).ok()?;
+        Some(Kek {
+            id: key_id(raw),
+            key: LessSafeKey::new(unbound),
+        })
+    }
+}
+
+fn random_key() -> Result<Zeroizing<[u8; 32]>, KeyError> {
+    let mut raw = Zeroizing::new([0u8; 32]);
+    SystemRandom::new()
+        .fill(raw.as_mut())
+        .map_err(|_| KeyError::Random)?;
+    Ok(raw)
+}
+
+/// One new key as a key-file line.
+pub fn new_key_line() -> Result<Zeroizing<String>, KeyError> {
+    let raw = random_key()?;
+    Ok(Zeroizing::new(format!(
+        "{}\n",
+        base64::engine::general_purpose::STANDARD.encode(raw.as_ref())
+    )))
+}
+
+/// Creates a key file holding one new key, mode 0600 from the first byte. Refuses to overwrite.
+pub fn create_key_file(path: &Path) -> Result<KeyId, KeyError> {
+    let shown = path.display().to_string();
+    let line = new_key_line()?;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| {
+            if source.kind() == std::io::ErrorKind::AlreadyExists {
+                KeyError::Exists {
+                    path: shown.clone(),
+                }
+            } else {
+                KeyError::Write {
+                    path: shown.clone(),
+                    source,
+                }
+            }
+        })?;
+    let header = "# SecureForm key-encryption keys: one base64 key a line, the last one is current.\n";
+    file.write_all(header.as_bytes())
+        .and_then(|_| file.write_all(line.as_bytes()))
+        .and_then(|_| file.sync_all())
+        .map_err(|source| KeyError::Write {
+            path: shown.clone(),
+            source,
+        })?;
+    Ok(KeyRing::parse(&line, &shown)?.current_id())
+}
+
+/// Appends a new current key to an existing key file (key rotation).
+pub fn append_new_key(path: &Path) -> Result<KeyId, KeyError> {
+    let shown = path.display().to_string();
+    // Loading first checks the permissions and that the file is a key file at all.
+    KeyRing::load_file(path)?;
+    let line = new_key_line()?;
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|source| KeyError::Write {
+            path: shown.clone(),
+            source,
+        })?;
+    file.write_all(line.as_bytes())
+        .and_then(|_| file.sync_all())
+        .map_err(|source| KeyError::Write {
+            path: shown.clone(),
+            source,
+        })?;
+    Ok(KeyRing::parse(&line, &shown)?.current_id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_group_readable_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        create_key_file(&path).unwrap();
+        assert!(KeyRing::load_file(&path).is_ok());
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        let err = KeyRing::load_file(&path).unwrap_err();
+        assert!(matches!(err, KeyError::Permissions { mode: 0o640, .. }), "{err}");
+    }
+
+    #[test]
+    fn created_file_is_0600_and_refuses_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        create_key_file(&path).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(matches!(create_key_file(&path), Err(KeyError::Exists { .. })));
+    }
+
+    #[test]
+    fn rotation_makes_the_new_key_current_and_keeps_the_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        let first = create_key_file(&path).unwrap();
+        let second = append_new_key(&path).unwrap();
+        let ring = KeyRing::load_file(&path).unwrap();
+        assert_eq!(ring.ids(), vec![first, second]);
+        assert_eq!(ring.current_id(), second);
+    }
+
+    #[test]
+    fn malformed_line_is_named() {
+        let err = KeyRing::parse("# c\nnot-base64!\n", "env SECUREFORM_MASTER_KEY").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "env SECUREFORM_MASTER_KEY: line 2: not a key (expected 32 bytes in base64)"
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! OpenPGP: placeholder until the PGP module lands.

@@ -1,0 +1,415 @@
+//! Sealing: AES-256-GCM with a fresh data key per item, wrapped by the current key-encryption
+//! key, in fixed-size segments so that an item of any size is sealed and opened in constant
+//! memory.
+//!
+//! The segmenting follows the STREAM construction (Hoang, Reyhanitabar, Rogaway, Vizár), as age
+//! and Tink use it: segment *i* is encrypted under the nonce `prefix(7) ‖ i(4, big-endian) ‖
+//! last(1)`, so dropping, reordering or truncating segments fails authentication. Every segment's
+//! associated data is the item header plus a caller-chosen *context* (for example
+//! `documents/<id>/submission`), which binds an item to its place: an item copied over another
+//! does not open.
+//!
+//! Byte format, version 1 (all integers big-endian):
+//!
+//! ```text
+//! magic        4   "SFS1"
+//! key_id       8   id of the key-encryption key (see keys.rs)
+//! wrap_nonce  12   nonce for wrapping the data key
+//! wrapped_dek 48   AES-256-GCM(KEK, wrap_nonce, data key, aad = magic ‖ key_id ‖ context)
+//! prefix       7   random nonce prefix for the segments
+//! segment      4   plaintext bytes per segment (65536)
+//! segments    ..   each segment's ciphertext ‖ 16-byte tag; all but the last hold exactly
+//!                  `segment` plaintext bytes; the last holds 0..=segment and has last = 1
+//! ```
+
+use std::io::{self, Read, Write};
+
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+use ring::rand::{SecureRandom, SystemRandom};
+use zeroize::Zeroizing;
+
+use crate::keys::{KeyId, KeyRing};
+
+const MAGIC: &[u8; 4] = b"SFS1";
+const TAG: usize = 16;
+/// Plaintext bytes per segment.
+pub const SEGMENT: usize = 64 * 1024;
+const HEADER: usize = 4 + 8 + 12 + 48 + 7 + 4;
+/// Segments per item before the counter would wrap.
+const MAX_SEGMENTS: u64 = u32::MAX as u64;
+
+/// Why an item could not be opened or sealed.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("not a sealed item (bad header)")]
+    Format,
+    #[error("sealed under key {0}, which is not in the key ring")]
+    UnknownKey(KeyId),
+    #[error("authentication failed: the item was altered, truncated, moved or sealed under another key")]
+    Authentication,
+    #[error("the item is too large to seal")]
+    TooLarge,
+    #[error("the system random generator failed")]
+    Random,
+    #[error("I/O: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl From<SealError> for io::Error {
+    fn from(e: SealError) -> io::Error {
+        match e {
+            SealError::Io(e) => e,
+            other => io::Error::new(io::ErrorKind::InvalidData, other),
+        }
+    }
+}
+
+fn segment_nonce(prefix: &[u8; 7], counter: u32, last: bool) -> Nonce {
+    let mut n = [0u8; 12];
+    n[..7].copy_from_slice(prefix);
+    n[7..11].copy_from_slice(&counter.to_be_bytes());
+    n[11] = u8::from(last);
+    Nonce::assume_unique_for_key(n)
+}
+
+fn wrap_aad(key_id: &KeyId, context: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(12 + context.len());
+    aad.extend_from_slice(MAGIC);
+    aad.extend_from_slice(&key_id.0);
+    aad.extend_from_slice(context);
+    aad
+}
+
+/// Seals everything written to it into `inner`. Call [`Sealer::finish`] at the end: an item
+/// without its last segment does not open.
+pub struct Sealer<W: Write> {
+    inner: W,
+    key: LessSafeKey,
+    prefix: [u8; 7],
+    counter: u64,
+    aad: Vec<u8>,
+    buf: Zeroizing<Vec<u8>>,
+    written: u64,
+}
+
+impl<W: Write> Sealer<W> {
+    /// Starts an item under the ring's current key, writing the header at once.
+    pub fn new(ring: &KeyRing, context: &[u8], mut inner: W) -> Result<Self, SealError> {
+        let rng = SystemRandom::new();
+        let mut dek = Zeroizing::new([0u8; 32]);
+        let mut wrap_nonce = [0u8; 12];
+        let mut prefix = [0u8; 7];
+        rng.fill(dek.as_mut()).map_err(|_| SealError::Random)?;
+        rng.fill(&mut wrap_nonce).map_err(|_| SealError::Random)?;
+        rng.fill(&mut prefix).map_err(|_| SealError::Random)?;
+
+        let kek = ring.current();
+        let mut wrapped = dek.to_vec();
+        kek.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(wrap_nonce),
+                Aad::from(wrap_aad(&kek.id, context)),
+                &mut wrapped,
+            )
+            .map_err(|_| SealError::Random)?;
+
+        let mut header = Vec::with_capacity(HEADER);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&kek.id.0);
+        header.extend_from_slice(&wrap_nonce);
+        header.extend_from_slice(&wrapped);
+        header.extend_from_slice(&prefix);
+        header.extend_from_slice(&(SEGMENT as u32).to_be_bytes());
+        inner.write_all(&header)?;
+
+        let key = UnboundKey::new(&AES_256_GCM, dek.as_ref()).map_err(|_| SealError::Random)?;
+        let mut aad = header;
+        aad.extend_from_slice(context);
+        Ok(Sealer {
+            inner,
+            key: LessSafeKey::new(key),
+            prefix,
+            counter: 0,
+            aad,
+            buf: Zeroizing::new(Vec::with_capacity(SEGMENT + TAG)),
+            written: 0,
+        })
+    }
+
+    fn emit(&mut self, last: bool) -> Result<(), SealError> {
+        if self.counter >= MAX_SEGMENTS {
+            return Err(SealError::TooLarge);
+        }
+        let nonce = segment_nonce(&self.prefix, self.counter as u32, last);
+        self.key
+            .seal_in_place_append_tag(nonce, Aad::from(&self.aad), &mut *self.buf)
+            .map_err(|_| SealError::TooLarge)?;
+        self.inner.write_all(&self.buf)?;
+        self.buf.clear();
+        self.counter += 1;
+        Ok(())
+    }
+
+    /// Plaintext bytes taken so far.
+    pub fn plaintext_len(&self) -> u64 {
+        self.written
+    }
+
+    /// Seals the last segment and returns the inner writer (not flushed to disk: that is the
+    /// caller's decision).
+    pub fn finish(mut self) -> Result<W, SealError> {
+        self.emit(true)?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for Sealer<W> {
+    fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
+        let taken = data.len();
+        while !data.is_empty() {
+            // A full buffer is only sealed once more data proves it is not the last segment.
+            if self.buf.len() == SEGMENT {
+                self.emit(false)?;
+            }
+            let room = SEGMENT - self.buf.len();
+            let n = room.min(data.len());
+            self.buf.extend_from_slice(&data[..n]);
+            data = &data[n..];
+        }
+        self.written += taken as u64;
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Opens a sealed item as a stream of plaintext. A read fails (with `InvalidData`) at the first
+/// segment that does not authenticate, including a missing last segment.
+pub struct Opener<R: Read> {
+    inner: R,
+    key: LessSafeKey,
+    prefix: [u8; 7],
+    aad: Vec<u8>,
+    segment: usize,
+    counter: u64,
+    /// Decrypted plaintext of the current segment, and how much of it was handed out.
+    plain: Zeroizing<Vec<u8>>,
+    pos: usize,
+    /// A byte read ahead to learn whether a full segment is the last one.
+    peeked: Option<u8>,
+    done: bool,
+}
+
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+impl<R: Read> Opener<R> {
+    /// Reads the header and unwraps the data key.
+    pub fn new(ring: &KeyRing, context: &[u8], mut inner: R) -> Result<Self, SealError> {
+        let mut header = [0u8; HEADER];
+        if read_full(&mut inner, &mut header)? != HEADER || &header[..4] != MAGIC {
+            return Err(SealError::Format);
+        }
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&header[4..12]);
+        let key_id = KeyId(id);
+        let kek = ring.find(&key_id).ok_or(SealError::UnknownKey(key_id))?;
+        let mut wrap_nonce = [0u8; 12];
+        wrap_nonce.copy_from_slice(&header[12..24]);
+        let mut wrapped = Zeroizing::new(header[24..72].to_vec());
+        let dek = kek
+            .key
+            .open_in_place(
+                Nonce::assume_unique_for_key(wrap_nonce),
+                Aad::from(wrap_aad(&key_id, context)),
+                &mut wrapped,
+            )
+            .map_err(|_| SealError::Authentication)?;
+        let key = UnboundKey::new(&AES_256_GCM, dek).map_err(|_| SealError::Format)?;
+        let mut prefix = [0u8; 7];
+        prefix.copy_from_slice(&header[72..79]);
+        let mut seg = [0u8; 4];
+        seg.copy_from_slice(&header[79..83]);
+        let segment = u32::from_be_bytes(seg) as usize;
+        if segment == 0 || segment > 16 * 1024 * 1024 {
+            return Err(SealError::Format);
+        }
+        let mut aad = header.to_vec();
+        aad.extend_from_slice(context);
+        Ok(Opener {
+            inner,
+            key: LessSafeKey::new(key),
+            prefix,
+            aad,
+            segment,
+            counter: 0,
+            plain: Zeroizing::new(Vec::with_capacity(segment + TAG)),
+            pos: 0,
+            peeked: None,
+            done: false,
+        })
+    }
+
+    fn next_segment(&mut self) -> Result<(), SealError> {
+        let want = self.segment + TAG;
+        self.plain.clear();
+        self.plain.resize(want, 0);
+        self.pos = 0;
+        let mut got = 0;
+        if let Some(b) = self.peeked.take() {
+            self.plain[0] = b;
+            got = 1;
+        }
+        got += read_full(&mut self.inner, &mut self.plain[got..])?;
+        let last = if got < want {
+            true
+        } else {
+            let mut one = [0u8; 1];
+            if read_full(&mut self.inner, &mut one)? == 0 {
+                true
+            } else {
+                self.peeked = Some(one[0]);
+                false
+            }
+        };
+        if got < TAG || self.counter >= MAX_SEGMENTS {
+            return Err(SealError::Authentication);
+        }
+        self.plain.truncate(got);
+        let nonce = segment_nonce(&self.prefix, self.counter as u32, last);
+        let n = self
+            .key
+            .open_in_place(nonce, Aad::from(&self.aad), &mut self.plain)
+            .map_err(|_| SealError::Authentication)?
+            .len();
+        self.plain.truncate(n);
+        self.counter += 1;
+        self.done = last;
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Opener<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.plain.len() {
+            if self.done {
+                return Ok(0);
+            }
+            self.next_segment()?;
+        }
+        let n = out.len().min(self.plain.len() - self.pos);
+        out[..n].copy_from_slice(&self.plain[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Seals a whole in-memory item.
+pub fn seal(ring: &KeyRing, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
+    let out = Vec::with_capacity(HEADER + plaintext.len() + TAG * (1 + plaintext.len() / SEGMENT));
+    let mut sealer = Sealer::new(ring, context, out)?;
+    sealer.write_all(plaintext)?;
+    sealer.finish()
+}
+
+/// Opens a whole in-memory item. The plaintext is zeroed when dropped.
+pub fn open(ring: &KeyRing, context: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
+    let mut opener = Opener::new(ring, context, sealed)?;
+    let mut out = Zeroizing::new(Vec::with_capacity(sealed.len()));
+    match opener.read_to_end(&mut out) {
+        Ok(_) => Ok(out),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => Err(SealError::Authentication),
+        Err(e) => Err(SealError::Io(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring() -> KeyRing {
+        KeyRing::generate().unwrap()
+    }
+
+    #[test]
+    fn round_trips_at_segment_boundaries() {
+        let ring = ring();
+        for len in [0, 1, SEGMENT - 1, SEGMENT, SEGMENT + 1, 3 * SEGMENT, 3 * SEGMENT + 7] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let sealed = seal(&ring, b"ctx", &data).unwrap();
+            assert_eq!(*open(&ring, b"ctx", &sealed).unwrap(), data, "len {len}");
+            if len > 16 {
+                assert!(!sealed.windows(16).any(|w| w == &data[..16]));
+            }
+        }
+    }
+
+    #[test]
+    fn truncation_reordering_and_tampering_fail() {
+        let ring = ring();
+        let data = vec![7u8; 3 * SEGMENT + 5];
+        let sealed = seal(&ring, b"ctx", &data).unwrap();
+        // Dropping the last segment leaves a valid-looking prefix that must not open.
+        let cut = HEADER + 3 * (SEGMENT + TAG);
+        assert!(open(&ring, b"ctx", &sealed[..cut]).is_err());
+        // Dropping one byte.
+        assert!(open(&ring, b"ctx", &sealed[..sealed.len() - 1]).is_err());
+        // Swapping two segments.
+        let mut swapped = sealed.clone();
+        let a = HEADER..HEADER + SEGMENT + TAG;
+        let b = HEADER + SEGMENT + TAG..HEADER + 2 * (SEGMENT + TAG);
+        let seg_a = sealed[a.clone()].to_vec();
+        swapped[a].copy_from_slice(&sealed[b.clone()]);
+        swapped[b].copy_from_slice(&seg_a);
+        assert!(open(&ring, b"ctx", &swapped).is_err());
+        // Flipping a bit.
+        let mut flipped = sealed.clone();
+        flipped[HEADER + 10] ^= 1;
+        assert!(open(&ring, b"ctx", &flipped).is_err());
+        // Trailing garbage.
+        let mut longer = sealed.clone();
+        longer.push(0);
+        assert!(open(&ring, b"ctx", &longer).is_err());
+    }
+
+    #[test]
+    fn context_binds_the_item_to_its_place() {
+        let ring = ring();
+        let sealed = seal(&ring, b"documents/a", b"hello").unwrap();
+        assert!(matches!(
+            open(&ring, b"documents/b", &sealed),
+            Err(SealError::Authentication)
+        ));
+    }
+
+    #[test]
+    fn items_sealed_under_an_old_key_open_after_rotation() {
+        let mut ring = KeyRing::generate().unwrap();
+        let old = seal(&ring, b"c", b"before rotation").unwrap();
+        let line = crate::keys::new_key_line().unwrap();
+        ring.push_text(&line, "test").unwrap();
+        let new = seal(&ring, b"c", b"after rotation").unwrap();
+        assert_ne!(old[4..12], new[4..12], "new items use the new key id");
+        assert_eq!(*open(&ring, b"c", &old).unwrap(), b"before rotation");
+        assert_eq!(*open(&ring, b"c", &new).unwrap(), b"after rotation");
+        // A ring without the old key names the missing key.
+        let only_new = KeyRing::parse(&line, "test").unwrap();
+        assert!(matches!(
+            open(&only_new, b"c", &old),
+            Err(SealError::UnknownKey(_))
+        ));
+    }
+}
