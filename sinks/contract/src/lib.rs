@@ -359,6 +359,25 @@ impl DeliveryError {
     }
 }
 
+/// A problem in one sink's configuration, found without any I/O (or while loading a key file it
+/// names). `key` is the configuration key at fault, e.g. `recipient_keys`; the service adds the
+/// file and the table.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// What every sink implements. Sinks are a closed set in the service (an enum with exhaustive
 /// matches); this trait only keeps their shape the same.
 pub trait Sink: Send + Sync {

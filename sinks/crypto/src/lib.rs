@@ -5,10 +5,13 @@
 //!   key-encryption key, streamed in authenticated segments (constant memory for any size).
 //! - [`pgp`]: OpenPGP (sequoia): checking recipient certificates, encrypting and signing, and
 //!   decrypting with a recipient's secret key.
+//! - [`smime`]: S/MIME enveloped data (AES-256-CBC, and AES-256-GCM AuthEnvelopedData) for the
+//!   email sink.
 
 pub mod keys;
 pub mod pgp;
 pub mod seal;
+pub mod smime;
 
 pub use keys::{KeyError, KeyId, KeyRing};
 pub use seal::{open, seal, Opener, SealError, Sealer};

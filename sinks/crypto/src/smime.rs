@@ -1,0 +1,1 @@
+//! S/MIME (RFC 8551) enveloped data: placeholder until the email sink lands.
