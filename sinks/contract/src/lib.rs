@@ -12,6 +12,7 @@
 use std::fmt;
 use std::future::Future;
 use std::io::Read;
+use std::sync::Arc;
 
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
@@ -255,10 +256,17 @@ impl FileSource for MemoryFiles {
     }
 }
 
-/// What a sink is given for one delivery.
+/// What a sink is given for one delivery. Both parts are shared (`Arc`), so a sink can clone them
+/// into `tokio::task::spawn_blocking` for blocking work (disk, ssh2, large encryptions).
 pub struct Delivery<'a> {
-    pub submission: &'a Submission,
-    pub files: &'a dyn FileSource,
+    pub submission: &'a Arc<Submission>,
+    pub files: &'a Arc<dyn FileSource>,
+}
+
+impl<'a> Delivery<'a> {
+    pub fn new(submission: &'a Arc<Submission>, files: &'a Arc<dyn FileSource>) -> Self {
+        Delivery { submission, files }
+    }
 }
 
 /// How well a sink protects what it writes once written. Ordered from weakest to strongest, so

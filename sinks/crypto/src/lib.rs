@@ -1,5 +1,6 @@
 //! SecureForm's cryptography, shared by the spool and the sinks.
 //!
+//! - [`files`]: sealed files written durably (fsync), the only way bytes of a submission reach disk.
 //! - [`keys`]: key-encryption keys: key files (refused when others can read them), rotation.
 //! - [`seal`]: AES-256-GCM sealing with a fresh data key per item, wrapped by the current
 //!   key-encryption key, streamed in authenticated segments (constant memory for any size).
@@ -8,6 +9,7 @@
 //! - [`smime`]: S/MIME enveloped data (AES-256-CBC, and AES-256-GCM AuthEnvelopedData) for the
 //!   email sink.
 
+pub mod files;
 pub mod keys;
 pub mod pgp;
 pub mod seal;

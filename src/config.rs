@@ -1,0 +1,443 @@
+//! Configuration: the TOML file of SPEC.md, parsed into types that are valid by construction.
+//!
+//! Parsing rejects unknown keys everywhere (`deny_unknown_fields`), and every error names the
+//! file, the table and the key. Relative paths are resolved against the folder of the
+//! configuration file (the current folder for the embedded default). Secrets never live in the
+//! file: only the names of the files or environment variables that hold them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use secureform_contract::{AtRest, ConfigError};
+use serde::Deserialize;
+
+use crate::limits::Limits;
+
+/// The file looked for when `--config` is not given.
+pub const DEFAULT_FILE: &str = "secureform.toml";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: ServerConfig,
+    #[serde(default)]
+    storage: StorageConfig,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    dispatch: DispatchConfig,
+    #[serde(default)]
+    forms: BTreeMap<String, FormConfig>,
+    #[serde(default)]
+    sinks: BTreeMap<String, SinkConfig>,
+}
+
+/// `[server]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+        }
+    }
+}
+
+/// `[storage]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub data_dir: Option<PathBuf>,
+    pub master_key_file: Option<PathBuf>,
+    pub master_key_env: Option<String>,
+    pub pgp_signing_key: Option<PathBuf>,
+}
+
+/// `[dispatch]`: how deliveries are retried.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchConfig {
+    /// Attempts before a delivery is dead.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Age (seconds since the submission was received) after which a failing delivery is dead.
+    #[serde(default = "default_max_age_secs")]
+    pub max_age_secs: u64,
+    /// First retry delay; doubles each attempt, with jitter.
+    #[serde(default = "default_backoff_base_ms")]
+    pub backoff_base_ms: u64,
+    /// Longest retry delay.
+    #[serde(default = "default_backoff_max_ms")]
+    pub backoff_max_ms: u64,
+    /// Deliveries in flight at once, per sink.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+fn default_max_attempts() -> u32 {
+    15
+}
+fn default_max_age_secs() -> u64 {
+    3 * 24 * 3600
+}
+fn default_backoff_base_ms() -> u64 {
+    1_000
+}
+fn default_backoff_max_ms() -> u64 {
+    30 * 60 * 1000
+}
+fn default_concurrency() -> usize {
+    8
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            max_attempts: default_max_attempts(),
+            max_age_secs: default_max_age_secs(),
+            backoff_base_ms: default_backoff_base_ms(),
+            backoff_max_ms: default_backoff_max_ms(),
+            concurrency: default_concurrency(),
+        }
+    }
+}
+
+/// `[forms.NAME]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormConfig {
+    pub sinks: Vec<String>,
+    /// Where browsers are sent after a submission (303), instead of the built-in thank-you page.
+    pub redirect: Option<String>,
+    #[serde(default)]
+    pub required: Vec<String>,
+    /// A field that people leave empty and bots fill: a filled one is accepted and dropped.
+    pub honeypot: Option<String>,
+    /// Origins allowed to post (checked against the Origin header when a browser sends one).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// How to decode urlencoded bodies (Acrobat's HTML format sends the host code page).
+    pub charset: Option<String>,
+    /// Title of the built-in thank-you page.
+    pub thanks_title: Option<String>,
+    /// Message of the built-in thank-you page.
+    pub thanks_message: Option<String>,
+}
+
+/// `[sinks.NAME]`: one variant per sink kind, keyed by `type`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum SinkConfig {
+    Documents(secureform_documents::Config),
+}
+
+impl SinkConfig {
+    /// The sink's kind, as written in `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkConfig::Documents(_) => "documents",
+        }
+    }
+
+    /// At-rest status from the configuration alone.
+    pub fn at_rest(&self) -> AtRest {
+        match self {
+            SinkConfig::Documents(c) => c.at_rest(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            SinkConfig::Documents(c) => c.validate(),
+        }
+    }
+}
+
+/// Where the key-encryption keys come from.
+#[derive(Clone, Debug)]
+pub enum KeySource {
+    File(PathBuf),
+    Env(String),
+}
+
+/// A valid configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it came from, or "embedded default".
+    pub origin: String,
+    pub base_dir: PathBuf,
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub keys: KeySource,
+    pub pgp_signing_key: Option<PathBuf>,
+    pub limits: Limits,
+    pub dispatch: DispatchConfig,
+    pub forms: BTreeMap<String, FormConfig>,
+    pub sinks: BTreeMap<String, SinkConfig>,
+    /// True for the embedded default (the key file is created on first run).
+    pub embedded: bool,
+}
+
+/// A configuration error, naming the file, the table and the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+/// Names are used in URLs, file names and SQL identifiers: keep them plain.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl Config {
+    /// Loads `--config FILE`, else `./secureform.toml` when present, else the embedded default.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, Invalid> {
+        match explicit {
+            Some(path) => Self::from_file(path),
+            None if Path::new(DEFAULT_FILE).exists() => Self::from_file(Path::new(DEFAULT_FILE)),
+            None => Ok(Self::embedded_default()),
+        }
+    }
+
+    /// The embedded default: one form `contact` delivering to the local Documents store.
+    pub fn embedded_default() -> Config {
+        let data_dir = PathBuf::from("secureform-data");
+        let mut forms = BTreeMap::new();
+        forms.insert(
+            "contact".to_owned(),
+            FormConfig {
+                sinks: vec!["docs".to_owned()],
+                redirect: None,
+                required: Vec::new(),
+                honeypot: Some("_gotcha".to_owned()),
+                allowed_origins: Vec::new(),
+                charset: None,
+                thanks_title: None,
+                thanks_message: None,
+            },
+        );
+        let mut sinks = BTreeMap::new();
+        sinks.insert(
+            "docs".to_owned(),
+            SinkConfig::Documents(secureform_documents::Config::default()),
+        );
+        let base_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        Config {
+            origin: "embedded default".to_owned(),
+            keys: KeySource::File(base_dir.join(&data_dir).join("master.key")),
+            data_dir: base_dir.join(&data_dir),
+            base_dir,
+            listen: default_listen(),
+            pgp_signing_key: None,
+            limits: Limits::default(),
+            dispatch: DispatchConfig::default(),
+            forms,
+            sinks,
+            embedded: true,
+        }
+    }
+
+    /// Parses and checks a configuration file.
+    pub fn from_file(path: &Path) -> Result<Config, Invalid> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Invalid(format!("{shown}: cannot read: {e}")))?;
+        let base_dir = path
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let base_dir = std::fs::canonicalize(&base_dir).unwrap_or(base_dir);
+        Self::from_str(&text, &shown, &base_dir)
+    }
+
+    /// Parses and checks configuration text; `origin` names the file in errors.
+    pub fn from_str(text: &str, origin: &str, base_dir: &Path) -> Result<Config, Invalid> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, table) = locate(text, e.span().map(|s| s.start));
+            let message = e.message().trim().to_owned();
+            Invalid(format!("{origin}: line {line}, in {table}: {message}"))
+        })?;
+        let err = |table: &str, key: &str, msg: &str| {
+            Invalid(format!("{origin}: [{table}] {key}: {msg}"))
+        };
+
+        for (name, sink) in &raw.sinks {
+            if !valid_name(name) {
+                return Err(err("sinks", name, "a sink name is 1-64 letters, digits, '_' or '-'"));
+            }
+            sink.validate().map_err(|e| {
+                err(&format!("sinks.{name}"), &e.key, &e.message)
+            })?;
+        }
+        if raw.forms.is_empty() {
+            return Err(err("forms", "", "no form is configured"));
+        }
+        for (name, form) in &raw.forms {
+            let table = format!("forms.{name}");
+            if !valid_name(name) {
+                return Err(err("forms", name, "a form name is 1-64 letters, digits, '_' or '-'"));
+            }
+            if form.sinks.is_empty() {
+                return Err(err(&table, "sinks", "a form needs at least one sink"));
+            }
+            for sink in &form.sinks {
+                if !raw.sinks.contains_key(sink) {
+                    return Err(err(&table, "sinks", &format!("no sink named `{sink}` in [sinks]")));
+                }
+            }
+            if let Some(charset) = &form.charset {
+                if encoding_rs::Encoding::for_label(charset.as_bytes()).is_none() {
+                    return Err(err(&table, "charset", &format!("unknown charset `{charset}`")));
+                }
+            }
+            if let Some(redirect) = &form.redirect {
+                if !(redirect.starts_with("https://") || redirect.starts_with("http://") || redirect.starts_with('/'))
+                    || redirect.chars().any(|c| c.is_control())
+                {
+                    return Err(err(&table, "redirect", "must be an http(s) URL or a path starting with /"));
+                }
+            }
+            for origin_value in &form.allowed_origins {
+                if !(origin_value.starts_with("https://") || origin_value.starts_with("http://"))
+                    || origin_value.ends_with('/')
+                {
+                    return Err(err(
+                        &table,
+                        "allowed_origins",
+                        &format!("`{origin_value}` is not an origin like https://example.com (scheme and host, no path)"),
+                    ));
+                }
+            }
+        }
+        raw.limits
+            .validate()
+            .map_err(|(key, msg)| err("limits", key, msg))?;
+        if raw.dispatch.max_attempts == 0 || raw.dispatch.concurrency == 0 {
+            return Err(err("dispatch", "max_attempts", "max_attempts and concurrency must be at least 1"));
+        }
+
+        let storage = raw.storage;
+        let data_dir = base_dir.join(storage.data_dir.unwrap_or_else(|| PathBuf::from("secureform-data")));
+        let keys = match (storage.master_key_file, storage.master_key_env) {
+            (Some(_), Some(_)) => {
+                return Err(err("storage", "master_key_env", "give master_key_file or master_key_env, not both"))
+            }
+            (Some(file), None) => KeySource::File(base_dir.join(file)),
+            (None, Some(env)) => KeySource::Env(env),
+            (None, None) => KeySource::File(data_dir.join("master.key")),
+        };
+        Ok(Config {
+            origin: origin.to_owned(),
+            base_dir: base_dir.to_path_buf(),
+            listen: raw.server.listen,
+            data_dir,
+            keys,
+            pgp_signing_key: storage.pgp_signing_key.map(|p| base_dir.join(p)),
+            limits: raw.limits,
+            dispatch: raw.dispatch,
+            forms: raw.forms,
+            sinks: raw.sinks,
+            embedded: false,
+        })
+    }
+
+    /// The at-rest status of each of a form's sinks, in the form's order.
+    pub fn form_at_rest(&self, form: &FormConfig) -> Vec<(String, AtRest)> {
+        form.sinks
+            .iter()
+            .filter_map(|s| self.sinks.get(s).map(|c| (s.clone(), c.at_rest())))
+            .collect()
+    }
+
+    /// The warnings a form's owner must see: one per sink that does not encrypt at rest.
+    pub fn form_warnings(&self, form: &FormConfig) -> Vec<String> {
+        self.form_at_rest(form)
+            .into_iter()
+            .filter(|(_, a)| a.needs_warning())
+            .map(|(name, a)| format!("sink `{name}` is not encrypted at rest: {}", a.detail))
+            .collect()
+    }
+}
+
+/// The 1-based line of a byte offset, and the `[table]` it falls in.
+fn locate(text: &str, offset: Option<usize>) -> (usize, String) {
+    let Some(offset) = offset else {
+        return (1, "the top level".to_owned());
+    };
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let table = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.split('#').next().unwrap_or(l).trim().to_owned())
+        .unwrap_or_else(|| "the top level".to_owned());
+    (line, table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, Invalid> {
+        Config::from_str(text, "test.toml", Path::new("/srv"))
+    }
+
+    const GOOD: &str = r#"
+[forms.contact]
+sinks = ["docs"]
+required = ["email"]
+
+[sinks.docs]
+type = "documents"
+"#;
+
+    #[test]
+    fn parses_a_minimal_file() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.forms["contact"].required, vec!["email"]);
+        assert_eq!(c.data_dir, Path::new("/srv/secureform-data"));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_table_and_key() {
+        let text = GOOD.replace("type = \"documents\"", "type = \"documents\"\npgp_recipient = []");
+        let e = parse(&text).unwrap_err().0;
+        assert!(e.starts_with("test.toml: line "), "{e}");
+        assert!(e.contains("[sinks.docs]") && e.contains("pgp_recipient"), "{e}");
+        let text = GOOD.replace("required", "requird");
+        let e = parse(&text).unwrap_err().0;
+        assert!(e.contains("[forms.contact]") && e.contains("requird"), "{e}");
+    }
+
+    #[test]
+    fn unknown_sink_and_charset_are_named() {
+        let e = parse(&GOOD.replace("[\"docs\"]", "[\"nope\"]")).unwrap_err().0;
+        assert_eq!(e, "test.toml: [forms.contact] sinks: no sink named `nope` in [sinks]");
+        let e = parse(&GOOD.replace("required", "charset = \"klingon\"\nrequired"))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("[forms.contact] charset"), "{e}");
+    }
+}

@@ -1,0 +1,248 @@
+//! The dispatcher: one independent queue per sink, at-least-once delivery.
+//!
+//! Each sink has its own worker task that takes the deliveries due for it from the spool, hands
+//! them to the sink (a few at a time), and records each outcome durably. Sinks only *classify*
+//! failures; this is the one place that decides what happens next:
+//!
+//! - delivered: the receipt is kept;
+//! - retryable: tried again after an exponential backoff with full jitter (half to all of
+//!   `base × 2^attempts`, capped), until `max_attempts` or `max_age_secs` is reached: then dead;
+//! - permanent: dead at once, with the sink's reason kept.
+//!
+//! A slow or failing sink only holds back its own queue: ingestion never waits for delivery, and
+//! the other sinks' workers run on.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use rand::Rng;
+use secureform_contract::{Delivery, DeliveryError, FileSource};
+use tokio::sync::Notify;
+
+use crate::config::DispatchConfig;
+use crate::metrics::Metrics;
+use crate::sinks::BuiltSink;
+use crate::spool::{now_ms, DeliveryRow, Outcome, Spool, SpoolError};
+
+/// Wakes the sink workers when new work arrives.
+#[derive(Clone, Default)]
+pub struct Dispatch {
+    wakers: BTreeMap<String, Arc<Notify>>,
+}
+
+impl Dispatch {
+    /// Tells the workers of these sinks that there is new work.
+    pub fn notify(&self, sinks: &[String]) {
+        for sink in sinks {
+            if let Some(n) = self.wakers.get(sink) {
+                n.notify_one();
+            }
+        }
+    }
+
+    /// Wakes every worker (after a retry request, for instance).
+    pub fn notify_all(&self) {
+        for n in self.wakers.values() {
+            n.notify_one();
+        }
+    }
+}
+
+/// Starts one worker per sink on the current Tokio runtime.
+pub fn start(
+    spool: Arc<Spool>,
+    sinks: &BTreeMap<String, Arc<BuiltSink>>,
+    config: DispatchConfig,
+    metrics: Arc<Metrics>,
+) -> Dispatch {
+    let mut wakers = BTreeMap::new();
+    for (name, sink) in sinks {
+        let notify = Arc::new(Notify::new());
+        wakers.insert(name.clone(), Arc::clone(&notify));
+        let worker = Worker {
+            name: name.clone(),
+            sink: Arc::clone(sink),
+            spool: Arc::clone(&spool),
+            config: config.clone(),
+            metrics: Arc::clone(&metrics),
+        };
+        tokio::spawn(worker.run(notify));
+    }
+    Dispatch { wakers }
+}
+
+struct Worker {
+    name: String,
+    sink: Arc<BuiltSink>,
+    spool: Arc<Spool>,
+    config: DispatchConfig,
+    metrics: Arc<Metrics>,
+}
+
+impl Worker {
+    async fn run(self, notify: Arc<Notify>) {
+        let this = Arc::new(self);
+        loop {
+            let due = {
+                let spool = Arc::clone(&this.spool);
+                let name = this.name.clone();
+                let batch = this.config.concurrency * 4;
+                tokio::task::spawn_blocking(move || spool.due(&name, batch)).await
+            };
+            let due = match due {
+                Ok(Ok(rows)) => rows,
+                Ok(Err(e)) => {
+                    tracing::error!(sink = %this.name, error = %e, "reading due deliveries failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(sink = %this.name, error = %e, "spool task failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if due.is_empty() {
+                let wait = this.idle_wait();
+                tokio::select! {
+                    _ = notify.notified() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                continue;
+            }
+            futures_util::stream::iter(due)
+                .for_each_concurrent(this.config.concurrency, |row| {
+                    let this = Arc::clone(&this);
+                    async move { this.deliver_one(row).await }
+                })
+                .await;
+        }
+    }
+
+    /// How long to sleep when nothing is due: until the next retry, at most a minute.
+    fn idle_wait(&self) -> Duration {
+        let next = self.spool.next_due_ms(&self.name).ok().flatten();
+        let ms = next
+            .map(|t| (t - now_ms()).clamp(5, 60_000))
+            .unwrap_or(60_000);
+        Duration::from_millis(ms as u64)
+    }
+
+    async fn deliver_one(&self, row: DeliveryRow) {
+        let started = std::time::Instant::now();
+        let outcome = match self.attempt(&row).await {
+            Ok(receipt) => Outcome::Delivered {
+                kind: receipt.kind,
+                value: receipt.value,
+            },
+            Err(e) => self.after_failure(&row, e),
+        };
+        let label = match &outcome {
+            Outcome::Delivered { .. } => "delivered",
+            Outcome::Retry { .. } => "retrying",
+            Outcome::Dead { .. } => "dead",
+        };
+        self.metrics
+            .delivery(&self.name, label, started.elapsed().as_secs_f64());
+        match &outcome {
+            Outcome::Delivered { .. } => tracing::info!(
+                submission = %row.submission_id, sink = %self.name, attempts = row.attempts + 1,
+                "delivered"
+            ),
+            Outcome::Retry { error, .. } => tracing::warn!(
+                submission = %row.submission_id, sink = %self.name, attempts = row.attempts + 1,
+                error = %error, "delivery failed; will retry"
+            ),
+            Outcome::Dead { reason } => tracing::error!(
+                submission = %row.submission_id, sink = %self.name, attempts = row.attempts + 1,
+                reason = %reason, "delivery is dead"
+            ),
+        }
+        if let Err(e) = self
+            .spool
+            .record(&row.submission_id, &self.name, outcome)
+            .await
+        {
+            // Not recorded: the delivery stays due and will be attempted again (at least once).
+            tracing::error!(submission = %row.submission_id, sink = %self.name, error = %e,
+                "recording a delivery outcome failed");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn attempt(&self, row: &DeliveryRow) -> Result<secureform_contract::Receipt, DeliveryError> {
+        let spool = Arc::clone(&self.spool);
+        let id = row.submission_id.clone();
+        let loaded = tokio::task::spawn_blocking(move || spool.load(&id))
+            .await
+            .map_err(|e| DeliveryError::Retryable(format!("spool task failed: {e}")))?;
+        let submission = match loaded {
+            Ok(s) => Arc::new(s),
+            Err(SpoolError::NotFound(_)) => {
+                return Err(DeliveryError::Permanent(
+                    "the submission's payload is no longer in the spool".to_owned(),
+                ))
+            }
+            Err(e) => return Err(DeliveryError::Retryable(e.to_string())),
+        };
+        let files: Arc<dyn FileSource> = Arc::new(self.spool.files(&row.submission_id));
+        self.sink.deliver(&Delivery::new(&submission, &files)).await
+    }
+
+    fn after_failure(&self, row: &DeliveryRow, error: DeliveryError) -> Outcome {
+        let attempts = row.attempts + 1;
+        let age_secs = (now_ms() - row.accepted_ms).max(0) as u64 / 1000;
+        match error {
+            DeliveryError::Permanent(reason) => Outcome::Dead { reason },
+            DeliveryError::Retryable(reason) if attempts >= self.config.max_attempts => {
+                Outcome::Dead {
+                    reason: format!("gave up after {attempts} attempts; last error: {reason}"),
+                }
+            }
+            DeliveryError::Retryable(reason) if age_secs >= self.config.max_age_secs => {
+                Outcome::Dead {
+                    reason: format!("gave up after {age_secs} s; last error: {reason}"),
+                }
+            }
+            DeliveryError::Retryable(error) => Outcome::Retry {
+                error,
+                next_attempt_ms: now_ms() + backoff_ms(&self.config, attempts) as i64,
+            },
+        }
+    }
+}
+
+/// Full-jitter exponential backoff: a random delay between half and all of
+/// `base × 2^(attempts-1)`, capped at `backoff_max_ms`.
+pub fn backoff_ms(config: &DispatchConfig, attempts: u32) -> u64 {
+    let exp = attempts.saturating_sub(1).min(32);
+    let ceiling = config
+        .backoff_base_ms
+        .saturating_mul(1u64 << exp)
+        .min(config.backoff_max_ms)
+        .max(1);
+    rand::thread_rng().gen_range(ceiling / 2..=ceiling)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_jittered_and_capped() {
+        let c = DispatchConfig {
+            backoff_base_ms: 100,
+            backoff_max_ms: 1_000,
+            ..DispatchConfig::default()
+        };
+        for _ in 0..100 {
+            let first = backoff_ms(&c, 1);
+            assert!((50..=100).contains(&first));
+            let third = backoff_ms(&c, 3);
+            assert!((200..=400).contains(&third));
+            assert!(backoff_ms(&c, 40) <= 1_000);
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The one error a client sees: an HTTP status, a stable machine-readable code, and a message
+//! for a person. Messages may name a field (names are part of the form's design) but never carry
+//! a value, a file name or file content.
+
+use actix_web::http::StatusCode;
+
+/// A refusal of a request, shaped later as JSON, an HTML page or an FDF `/Status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ClientError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ClientError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400: the body is not what its type says.
+    pub fn malformed(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 413: over a configured limit.
+    pub fn too_large(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, code, message)
+    }
+
+    /// 422: well-formed, but fails the form's rules.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// 503: the spool cannot take the submission now; nothing was accepted.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "spool_unavailable",
+            "The submission could not be stored safely right now; nothing was kept. Please try again.",
+        )
+    }
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+    }
+}

@@ -1,0 +1,183 @@
+//! Reading request bodies within limits: whole bodies for the small formats, and multipart as a
+//! stream whose files go straight into sealed spool files.
+
+use actix_multipart::Multipart;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest};
+use futures_util::StreamExt;
+use secureform_contract::{Fields, FileMeta};
+
+use crate::error::ClientError;
+use crate::ingest::{field_too_large, text, too_many_fields};
+use crate::limits::Limits;
+use crate::spool::{Spool, SpoolFileWriter};
+
+fn declared_length(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn body_too_large(limit: u64) -> ClientError {
+    ClientError::too_large(
+        "body_too_large",
+        format!("The request body is larger than {limit} bytes."),
+    )
+}
+
+/// Reads a whole body, refusing it as soon as it passes `limit`.
+pub async fn read_all(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ClientError> {
+    if declared_length(req).is_some_and(|n| n > limit as u64) {
+        return Err(body_too_large(limit as u64));
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            ClientError::malformed("body_incomplete", "The request body could not be read completely.")
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(body_too_large(limit as u64));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// What a multipart body became: text fields (still bytes, decoded together once the charset is
+/// known) and the metadata of the files sealed into the spool.
+pub struct MultipartParts {
+    pub fields: Fields,
+    pub files: Vec<FileMeta>,
+}
+
+fn truncated() -> ClientError {
+    ClientError::malformed(
+        "multipart_malformed",
+        "The multipart body is malformed or was cut short.",
+    )
+}
+
+/// Streams a multipart body: text parts are collected within the field limits, file parts are
+/// sealed into spool files for submission `id` as they arrive. On error the caller discards the
+/// spool files of `id`.
+pub async fn read_multipart(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limits: &Limits,
+    charset: Option<&'static encoding_rs::Encoding>,
+    spool: &Spool,
+    id: &str,
+) -> Result<MultipartParts, ClientError> {
+    if declared_length(req).is_some_and(|n| n > limits.max_upload_bytes) {
+        return Err(body_too_large(limits.max_upload_bytes));
+    }
+    let mut multipart = Multipart::new(req.headers(), payload);
+    let mut texts: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut files = Vec::new();
+    let mut total: u64 = 0;
+    while let Some(part) = multipart.next().await {
+        let mut part = part.map_err(|_| truncated())?;
+        let disposition = part.content_disposition().cloned();
+        let name = disposition
+            .as_ref()
+            .and_then(|d| d.get_name())
+            .unwrap_or("")
+            .to_owned();
+        let filename = disposition.as_ref().and_then(|d| d.get_filename()).map(str::to_owned);
+        match filename {
+            None => {
+                if texts.len() >= limits.max_fields {
+                    return Err(too_many_fields(limits));
+                }
+                let mut value = Vec::new();
+                while let Some(chunk) = part.next().await {
+                    let chunk = chunk.map_err(|_| truncated())?;
+                    total += chunk.len() as u64;
+                    if total > limits.max_upload_bytes {
+                        return Err(body_too_large(limits.max_upload_bytes));
+                    }
+                    if value.len() + chunk.len() > limits.max_field_bytes {
+                        return Err(field_too_large(limits));
+                    }
+                    value.extend_from_slice(&chunk);
+                }
+                texts.push((name.into_bytes(), value));
+            }
+            Some(filename) => {
+                let content_type = part
+                    .content_type()
+                    .map(|m| m.essence_str().to_owned())
+                    .unwrap_or_else(|| "application/octet-stream".to_owned());
+                let index = files.len();
+                let mut writer: Option<SpoolFileWriter> = None;
+                let mut size: u64 = 0;
+                while let Some(chunk) = part.next().await {
+                    let chunk = chunk.map_err(|_| truncated())?;
+                    if chunk.is_empty() {
+                        continue;
+                    }
+                    total += chunk.len() as u64;
+                    size += chunk.len() as u64;
+                    if total > limits.max_upload_bytes {
+                        return Err(body_too_large(limits.max_upload_bytes));
+                    }
+                    if size > limits.max_file_bytes {
+                        return Err(ClientError::too_large(
+                            "file_too_large",
+                            format!("A file is larger than {} bytes.", limits.max_file_bytes),
+                        ));
+                    }
+                    if writer.is_none() {
+                        if files.len() >= limits.max_files {
+                            return Err(ClientError::too_large(
+                                "too_many_files",
+                                format!("The submission has more than {} files.", limits.max_files),
+                            ));
+                        }
+                        writer = Some(spool.file_writer(id, index).map_err(|e| {
+                            tracing::error!(submission = %id, error = %e, "cannot create a spool file");
+                            ClientError::unavailable()
+                        })?);
+                    }
+                    if let Some(w) = writer.as_mut() {
+                        w.write_chunk(&chunk).map_err(|e| {
+                            tracing::error!(submission = %id, error = %e, "cannot write a spool file");
+                            ClientError::unavailable()
+                        })?;
+                    }
+                }
+                // A file input left empty arrives as a part with no bytes (and usually no
+                // name): it is not a file.
+                let Some(writer) = writer else { continue };
+                let (size, sha256) = web::block(move || writer.finish())
+                    .await
+                    .map_err(|_| ClientError::unavailable())?
+                    .map_err(|e| {
+                        tracing::error!(submission = %id, error = %e, "cannot finish a spool file");
+                        ClientError::unavailable()
+                    })?;
+                files.push(FileMeta {
+                    field: name,
+                    filename,
+                    content_type,
+                    size,
+                    sha256,
+                });
+            }
+        }
+    }
+    let encoding = text::choose(
+        charset,
+        texts.iter().flat_map(|(n, v)| [n.as_slice(), v.as_slice()]),
+    );
+    let mut fields = Fields::new();
+    for (name, value) in &texts {
+        fields.push(text::decode(encoding, name)?, text::decode(encoding, value)?);
+    }
+    Ok(MultipartParts { fields, files })
+}

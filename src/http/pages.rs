@@ -1,0 +1,88 @@
+//! The built-in pages for browsers: the thank-you page and the error page. Small, accessible and
+//! self-contained (inline style, no external assets, no script).
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;\
+background:#f6f7f9;color:#1b1f24;margin:0;padding:2rem 1rem;line-height:1.5}\
+main{max-width:36rem;margin:3rem auto;background:#fff;border-radius:12px;padding:2rem 2.25rem;\
+box-shadow:0 1px 3px rgba(0,0,0,.12)}h1{font-size:1.5rem;margin:0 0 .75rem}\
+.ok h1{color:#1a6b3c}.err h1{color:#a4161a}code{background:#eef0f3;padding:.15rem .4rem;\
+border-radius:4px;font-size:.95em;word-break:break-all}a{color:#0b57d0}";
+
+fn page(class: &str, title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{title}</title><style>{STYLE}</style></head>\
+<body><main class=\"{class}\">{body}</main></body></html>\n",
+        title = escape(title),
+    )
+}
+
+/// The thank-you page, with the submission id as the person's receipt.
+pub fn thanks(title: Option<&str>, message: Option<&str>, id: Option<&str>) -> String {
+    let title = title.unwrap_or("Thank you");
+    let message = message.unwrap_or("Your submission was received and stored securely.");
+    let receipt = match id {
+        Some(id) => format!(
+            "<p>Your reference: <code id=\"submission-id\">{}</code></p>",
+            escape(id)
+        ),
+        None => String::new(),
+    };
+    page(
+        "ok",
+        title,
+        &format!(
+            "<h1>{}</h1><p>{}</p>{receipt}",
+            escape(title),
+            escape(message)
+        ),
+    )
+}
+
+/// The error page: what went wrong, in words a person can act on.
+pub fn error(status: u16, message: &str) -> String {
+    let title = if status >= 500 {
+        "Please try again later"
+    } else {
+        "The form could not be sent"
+    };
+    page(
+        "err",
+        title,
+        &format!(
+            "<h1>{title}</h1><p role=\"alert\" id=\"error-message\">{}</p>\
+<p><a href=\"javascript:history.back()\">Go back to the form</a> and try again.</p>",
+            escape(message)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_everything_it_shows() {
+        let html = thanks(Some("<T>"), Some("a & b"), Some("\"><script>"));
+        assert!(html.contains("&lt;T&gt;") && html.contains("a &amp; b"));
+        assert!(!html.contains("<script>"));
+        assert!(error(422, "<x>").contains("&lt;x&gt;"));
+    }
+}

@@ -1,0 +1,44 @@
+//! Turning bytes into text without ever losing a byte silently.
+//!
+//! With a form `charset`, bytes are decoded with it and a byte sequence that is invalid in it is
+//! refused (400). Without one, bytes that are valid UTF-8 are UTF-8; otherwise the whole
+//! submission is read as windows-1252, which maps every byte to a character (this is what
+//! Acrobat's HTML format sends on Western Windows hosts when it gives no charset).
+
+use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
+
+use crate::error::ClientError;
+
+/// Chooses the encoding for a set of byte strings: the form's, or UTF-8 when all are valid
+/// UTF-8, else windows-1252.
+pub fn choose<'a>(
+    charset: Option<&'static Encoding>,
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+) -> &'static Encoding {
+    if let Some(enc) = charset {
+        return enc;
+    }
+    if pieces.into_iter().all(|p| std::str::from_utf8(p).is_ok()) {
+        UTF_8
+    } else {
+        WINDOWS_1252
+    }
+}
+
+/// Decodes with `encoding`, refusing malformed input instead of replacing it.
+pub fn decode(encoding: &'static Encoding, bytes: &[u8]) -> Result<String, ClientError> {
+    encoding
+        .decode_without_bom_handling_and_without_replacement(bytes)
+        .map(|s| s.into_owned())
+        .ok_or_else(|| {
+            ClientError::malformed(
+                "invalid_charset",
+                format!("The submission is not valid {}.", encoding.name()),
+            )
+        })
+}
+
+/// Looks up a charset label from the configuration (already validated at load).
+pub fn encoding_for(label: Option<&str>) -> Option<&'static Encoding> {
+    label.and_then(|l| Encoding::for_label(l.as_bytes()))
+}

@@ -1,0 +1,151 @@
+//! `application/x-www-form-urlencoded`: HTML forms, and Acrobat's "HTML" submit format.
+//!
+//! Parsed as the WHATWG URL standard says (`application/x-www-form-urlencoded parser`): pairs
+//! split on `&`, empty pairs skipped, a pair without `=` is a name with an empty value, `+` is a
+//! space, and an invalid escape such as `%ZZ` is kept literally. Names and values are
+//! percent-decoded to **bytes** first, then decoded to text with the form's charset (see
+//! [`super::text`]), so a body in windows-1252 or GBK is read exactly.
+//!
+//! Acrobat's SubmitCoordinates option adds `NAME.x` and `NAME.y` for the click position on the
+//! button: a pair of both with numeric values is dropped (it is not something the user typed).
+
+use encoding_rs::Encoding;
+use percent_encoding::percent_decode;
+use secureform_contract::Fields;
+
+use super::{field_too_large, text, too_many_fields};
+use crate::error::ClientError;
+use crate::limits::Limits;
+
+fn decode_component(raw: &[u8]) -> Vec<u8> {
+    let plus_as_space: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    percent_decode(&plus_as_space).collect()
+}
+
+/// Parses a urlencoded body into fields in received order.
+pub fn parse(
+    body: &[u8],
+    charset: Option<&'static Encoding>,
+    limits: &Limits,
+) -> Result<Fields, ClientError> {
+    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for piece in body.split(|&b| b == b'&') {
+        if piece.is_empty() {
+            continue;
+        }
+        if pairs.len() >= limits.max_fields.saturating_mul(4) {
+            // Many values for few names is legitimate (multi-selects), but not without bound.
+            return Err(too_many_fields(limits));
+        }
+        let (name, value) = match piece.iter().position(|&b| b == b'=') {
+            Some(i) => (&piece[..i], &piece[i + 1..]),
+            None => (piece, &piece[piece.len()..]),
+        };
+        let value = decode_component(value);
+        if value.len() > limits.max_field_bytes {
+            return Err(field_too_large(limits));
+        }
+        pairs.push((decode_component(name), value));
+    }
+    let encoding = text::choose(
+        charset,
+        pairs
+            .iter()
+            .flat_map(|(n, v)| [n.as_slice(), v.as_slice()]),
+    );
+    let coordinates = submit_coordinates(&pairs);
+    let mut fields = Fields::new();
+    for (name, value) in &pairs {
+        if coordinates.iter().any(|c| c == name) {
+            continue;
+        }
+        fields.push(text::decode(encoding, name)?, text::decode(encoding, value)?);
+        if fields.len() > limits.max_fields {
+            return Err(too_many_fields(limits));
+        }
+    }
+    Ok(fields)
+}
+
+/// The names of `X.x` / `X.y` pairs that both exist with integer values.
+fn submit_coordinates(pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<Vec<u8>> {
+    let numeric = |v: &[u8]| !v.is_empty() && v.iter().all(|b| b.is_ascii_digit() || *b == b'-');
+    let mut drop = Vec::new();
+    for (name, value) in pairs {
+        if let Some(base) = name.strip_suffix(b".x") {
+            let mut y = base.to_vec();
+            y.extend_from_slice(b".y");
+            if numeric(value) && pairs.iter().any(|(n, v)| *n == y && numeric(v)) {
+                drop.push(name.clone());
+                drop.push(y);
+            }
+        }
+    }
+    drop
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secureform_contract::{FieldValue, Scalar};
+
+    fn text_of(f: &Fields, name: &str) -> String {
+        f.get(name).map(|v| v.to_text()).unwrap_or_default()
+    }
+
+    #[test]
+    fn follows_whatwg_rules() {
+        let f = parse(b"a=1&&b&c=%ZZ&d=x+y%2B&a=2", None, &Limits::default()).unwrap();
+        assert_eq!(
+            f.get("a"),
+            Some(&FieldValue::Many(vec![Scalar::from("1"), Scalar::from("2")]))
+        );
+        assert_eq!(text_of(&f, "b"), "");
+        assert_eq!(text_of(&f, "c"), "%ZZ");
+        assert_eq!(text_of(&f, "d"), "x y+");
+        let names: Vec<&str> = f.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn windows_1252_without_charset_and_gbk_with_it() {
+        // "Müller €" in windows-1252: ü = 0xFC, € = 0x80.
+        let f = parse(b"name=M%FCller+%80", None, &Limits::default()).unwrap();
+        assert_eq!(text_of(&f, "name"), "Müller €");
+        // "中文" in GBK is D6 D0 CE C4.
+        let gbk = encoding_rs::Encoding::for_label(b"gbk");
+        let f = parse(b"city=%D6%D0%CE%C4", gbk, &Limits::default()).unwrap();
+        assert_eq!(text_of(&f, "city"), "中文");
+        // UTF-8 stays UTF-8.
+        let f = parse("v=%C3%BC".as_bytes(), None, &Limits::default()).unwrap();
+        assert_eq!(text_of(&f, "v"), "ü");
+    }
+
+    #[test]
+    fn invalid_bytes_for_a_declared_charset_are_refused() {
+        let utf8 = encoding_rs::Encoding::for_label(b"utf-8");
+        let e = parse(b"v=%FF", utf8, &Limits::default()).unwrap_err();
+        assert_eq!(e.code, "invalid_charset");
+    }
+
+    #[test]
+    fn submit_coordinates_are_dropped() {
+        let f = parse(b"name=a&Submit.x=12&Submit.y=7&n.x=zz", None, &Limits::default()).unwrap();
+        let names: Vec<&str> = f.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["name", "n.x"]);
+    }
+
+    #[test]
+    fn limits_hold() {
+        let limits = Limits {
+            max_fields: 3,
+            max_field_bytes: 4,
+            ..Limits::default()
+        };
+        assert_eq!(parse(b"a=1&b=2&c=3&d=4", None, &limits).unwrap_err().code, "too_many_fields");
+        assert_eq!(parse(b"a=12345", None, &limits).unwrap_err().code, "field_too_large");
+    }
+}

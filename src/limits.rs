@@ -1,0 +1,57 @@
+//! Limits on what a client may send: `[limits]` in the configuration. Every limit is enforced
+//! while the body is read, so memory stays bounded whatever the client sends.
+
+use serde::Deserialize;
+
+/// `[limits]`, with safe defaults.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest body that is not multipart (urlencoded, JSON, FDF, XFDF, PDF), in bytes.
+    pub max_body_bytes: usize,
+    /// Largest multipart body, files included, in bytes.
+    pub max_upload_bytes: u64,
+    /// Most fields (names) in one submission.
+    pub max_fields: usize,
+    /// Largest single field value, in bytes.
+    pub max_field_bytes: usize,
+    /// Most files in one submission.
+    pub max_files: usize,
+    /// Largest single file, in bytes.
+    pub max_file_bytes: u64,
+    /// Longest time, in seconds, for parsing a PDF-family body.
+    pub pdf_parse_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 20 * 1024 * 1024,
+            max_upload_bytes: 1100 * 1024 * 1024,
+            max_fields: 1_000,
+            max_field_bytes: 64 * 1024,
+            max_files: 20,
+            max_file_bytes: 1024 * 1024 * 1024,
+            pdf_parse_secs: 5,
+        }
+    }
+}
+
+impl Limits {
+    /// Zero limits would refuse everything: name the key.
+    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        if self.max_body_bytes == 0 {
+            return Err(("max_body_bytes", "must be at least 1"));
+        }
+        if self.max_fields == 0 {
+            return Err(("max_fields", "must be at least 1"));
+        }
+        if self.max_field_bytes == 0 {
+            return Err(("max_field_bytes", "must be at least 1"));
+        }
+        if self.pdf_parse_secs == 0 {
+            return Err(("pdf_parse_secs", "must be at least 1"));
+        }
+        Ok(())
+    }
+}

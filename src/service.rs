@@ -1,0 +1,104 @@
+//! Putting the service together: keys, spool, sinks, dispatcher, HTTP.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use anyhow::Context;
+use secureform_crypto::pgp::Signer;
+use secureform_crypto::KeyRing;
+
+use crate::config::{Config, KeySource};
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::sinks::BuiltSink;
+use crate::spool::Spool;
+
+/// Loads the key-encryption keys; the embedded default creates its key file on first run.
+pub fn load_keys(config: &Config, create: bool) -> anyhow::Result<Arc<KeyRing>> {
+    let ring = match &config.keys {
+        KeySource::File(path) => {
+            if create && config.embedded && !path.exists() {
+                if let Some(dir) = path.parent() {
+                    secureform_crypto::files::create_private_dir(dir)?;
+                }
+                let id = secureform_crypto::keys::create_key_file(path)?;
+                tracing::info!(key_id = %id, "created a new key-encryption key");
+            }
+            KeyRing::load_file(path).with_context(|| {
+                format!("{}: [storage] master_key_file (create one with `secureform keygen --out FILE`)", config.origin)
+            })?
+        }
+        KeySource::Env(var) => {
+            let text = std::env::var(var).with_context(|| {
+                format!("{}: [storage] master_key_env: environment variable {var} is not set", config.origin)
+            })?;
+            KeyRing::parse(&text, &format!("environment variable {var}"))?
+        }
+    };
+    Ok(Arc::new(ring))
+}
+
+/// Loads the service's PGP signing key, when configured.
+pub fn load_signer(config: &Config) -> anyhow::Result<Option<Arc<Signer>>> {
+    match &config.pgp_signing_key {
+        None => Ok(None),
+        Some(path) => Ok(Some(Arc::new(Signer::load(path).with_context(|| {
+            format!("{}: [storage] pgp_signing_key", config.origin)
+        })?))),
+    }
+}
+
+/// Builds every configured sink.
+pub async fn build_sinks(
+    config: &Config,
+    keys: &Arc<KeyRing>,
+    signer: &Option<Arc<Signer>>,
+) -> anyhow::Result<BTreeMap<String, Arc<BuiltSink>>> {
+    let mut sinks = BTreeMap::new();
+    for (name, sink) in &config.sinks {
+        let built = BuiltSink::build(name, sink, config, Arc::clone(keys), signer.clone())
+            .await
+            .map_err(anyhow::Error::msg)?;
+        sinks.insert(name.clone(), Arc::new(built));
+    }
+    Ok(sinks)
+}
+
+/// Runs the service until it is stopped.
+pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()> {
+    let keys = load_keys(&config, true)?;
+    let signer = load_signer(&config)?;
+    secureform_crypto::files::create_private_dir(&config.data_dir)?;
+    let spool = Spool::open(&config.data_dir, Arc::clone(&keys)).context("opening the spool")?;
+    let sinks = build_sinks(&config, &keys, &signer).await?;
+    let metrics = Arc::new(Metrics::default());
+    let dispatch = crate::dispatch::start(
+        Arc::clone(&spool),
+        &sinks,
+        config.dispatch.clone(),
+        Arc::clone(&metrics),
+    );
+    let mut form_warnings = BTreeMap::new();
+    for (name, form) in &config.forms {
+        let warnings = config.form_warnings(form);
+        for w in &warnings {
+            tracing::warn!(form = %name, "{w}");
+        }
+        form_warnings.insert(name.clone(), warnings);
+    }
+    let addr = listen.unwrap_or_else(|| config.listen.clone());
+    let listener =
+        TcpListener::bind(&addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let state = AppState {
+        config: Arc::new(config),
+        spool,
+        dispatch,
+        metrics,
+        form_warnings,
+    };
+    let (server, bound) = http::start(state, listener)?;
+    tracing::info!("secureform listening on http://{bound}");
+    server.await?;
+    Ok(())
+}

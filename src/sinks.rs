@@ -1,0 +1,80 @@
+//! The built sinks: a closed set. Adding a sink means adding a variant here, and the compiler then
+//! asks for its at-rest class, its building and its delivery in every `match`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use secureform_contract::{AtRest, Delivery, DeliveryError, Receipt, Sink};
+use secureform_crypto::pgp::Signer;
+use secureform_crypto::KeyRing;
+use secureform_documents::DocumentsSink;
+
+use crate::config::{Config, SinkConfig};
+
+/// A sink ready to deliver.
+pub enum BuiltSink {
+    Documents(DocumentsSink),
+}
+
+/// Where the Documents store lives under the data folder.
+pub fn documents_root(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("documents")
+}
+
+impl BuiltSink {
+    /// Builds one sink: loads and checks its keys and certificates, prepares its client.
+    pub async fn build(
+        name: &str,
+        sink: &SinkConfig,
+        config: &Config,
+        keys: Arc<KeyRing>,
+        signer: Option<Arc<Signer>>,
+    ) -> Result<BuiltSink, String> {
+        let named = |e: secureform_contract::ConfigError| {
+            format!("{}: [sinks.{name}] {}: {}", config.origin, e.key, e.message)
+        };
+        match sink {
+            SinkConfig::Documents(c) => DocumentsSink::build(
+                c,
+                &config.base_dir,
+                &documents_root(&config.data_dir),
+                keys,
+                signer,
+            )
+            .map(BuiltSink::Documents)
+            .map_err(named),
+        }
+    }
+
+    pub fn at_rest(&self) -> AtRest {
+        match self {
+            BuiltSink::Documents(s) => s.at_rest(),
+        }
+    }
+
+    pub async fn deliver(&self, delivery: &Delivery<'_>) -> Result<Receipt, DeliveryError> {
+        match self {
+            BuiltSink::Documents(s) => s.deliver(delivery).await,
+        }
+    }
+}
+
+/// Loads and checks every sink's keys and certificates without connecting anywhere (for
+/// `secureform check`).
+pub fn check_offline(config: &Config, _signer: &Option<Arc<Signer>>) -> Result<(), String> {
+    for (name, sink) in &config.sinks {
+        let named = |e: secureform_contract::ConfigError| {
+            format!("{}: [sinks.{name}] {}: {}", config.origin, e.key, e.message)
+        };
+        match sink {
+            SinkConfig::Documents(c) => {
+                if !c.pgp_recipients.is_empty() {
+                    let paths: Vec<_> = c.pgp_recipients.iter().map(|p| config.base_dir.join(p)).collect();
+                    secureform_crypto::pgp::Recipients::load(&paths)
+                        .map_err(|e| named(secureform_contract::ConfigError::new("pgp_recipients", e.to_string())))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}

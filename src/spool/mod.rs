@@ -1,0 +1,221 @@
+//! The spool: where an accepted submission waits, sealed, until every sink has it.
+//!
+//! See `docs/spool.md` for why this is SQLite. In short: one file, crash-safe transactions in WAL
+//! mode with `synchronous = FULL`, and queries for the delivery state that the dispatcher and the
+//! API need, with no server to run.
+//!
+//! - A submission is stored as one sealed blob (AES-256-GCM, see `secureform_crypto::seal`);
+//!   its files are sealed files under `spool/files/<id>/<n>.sf`, written and fsynced while the
+//!   upload streams in, before the submission's row is committed.
+//! - **Group commit**: one writer thread owns the write connection. It takes every command
+//!   waiting in its queue, applies them in one transaction, commits (one fsync of the WAL), and
+//!   only then answers each request. Concurrent requests share an fsync; while one batch is being
+//!   synced, the next one gathers in the queue.
+//! - Each (submission, sink) pair has a delivery row with its state: `pending`, `retrying`,
+//!   `delivered` or `dead`. When every sink has a submission, its sealed payload and files are
+//!   removed from the spool (the row and its delivery states stay, for the status API).
+
+mod files;
+mod store;
+
+pub use files::{SpoolFileWriter, SpoolFiles};
+pub use store::{DeliveryRow, Outcome};
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+
+use rusqlite::Connection;
+use secureform_contract::Submission;
+use secureform_crypto::KeyRing;
+use tokio::sync::oneshot;
+
+/// Why the spool could not do what was asked. Maps to 503 for a submitting client.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("spool database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("spool I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("spool sealing: {0}")]
+    Seal(#[from] secureform_crypto::SealError),
+    #[error("spool record: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the spool writer has stopped")]
+    Stopped,
+    #[error("no submission {0} in the spool")]
+    NotFound(String),
+}
+
+pub(crate) enum Command {
+    Accept {
+        record: store::NewSubmission,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+    Outcome {
+        id: String,
+        sink: String,
+        outcome: Outcome,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+    Requeue {
+        id: String,
+        now_ms: i64,
+        done: oneshot::Sender<Result<usize, String>>,
+    },
+}
+
+/// The spool. Cheap to share behind an `Arc`.
+pub struct Spool {
+    writer: Mutex<mpsc::Sender<Command>>,
+    reader: Mutex<Connection>,
+    root: PathBuf,
+    keys: Arc<KeyRing>,
+}
+
+fn submission_context(id: &str) -> Vec<u8> {
+    format!("spool/{id}/submission").into_bytes()
+}
+
+impl Spool {
+    /// Opens (creating when missing) the spool under `data_dir/spool`, removes what a crash left
+    /// half-written, and starts the writer thread.
+    pub fn open(data_dir: &Path, keys: Arc<KeyRing>) -> Result<Arc<Spool>, SpoolError> {
+        let root = data_dir.join("spool");
+        secureform_crypto::files::create_private_dir(&root.join("files"))?;
+        let db = root.join("spool.db");
+        let write_conn = store::open_connection(&db)?;
+        store::migrate(&write_conn)?;
+        let reader = store::open_connection(&db)?;
+        store::remove_orphan_files(&reader, &root.join("files"))?;
+        let (tx, rx) = mpsc::channel();
+        let files_root = root.join("files");
+        std::thread::Builder::new()
+            .name("spool-writer".to_owned())
+            .spawn(move || store::writer_loop(write_conn, rx, files_root))?;
+        Ok(Arc::new(Spool {
+            writer: Mutex::new(tx),
+            reader: Mutex::new(reader),
+            root,
+            keys,
+        }))
+    }
+
+    fn send(&self, cmd: Command) -> Result<(), SpoolError> {
+        let tx = self.writer.lock().map_err(|_| SpoolError::Stopped)?;
+        tx.send(cmd).map_err(|_| SpoolError::Stopped)
+    }
+
+    /// Starts a sealed file for file `index` of submission `id`.
+    pub fn file_writer(&self, id: &str, index: usize) -> Result<SpoolFileWriter, SpoolError> {
+        SpoolFileWriter::create(&self.root.join("files"), &self.keys, id, index)
+    }
+
+    /// Removes the files of a submission that was not accepted (a failed upload).
+    pub fn discard_files(&self, id: &str) {
+        files::discard(&self.root.join("files"), id);
+    }
+
+    /// Seals the submission and commits it with one pending delivery per sink. Returns once the
+    /// commit is on stable storage: only then may the client be answered.
+    pub async fn accept(&self, submission: &Submission, sinks: &[String]) -> Result<(), SpoolError> {
+        let json = zeroize::Zeroizing::new(serde_json::to_vec(submission)?);
+        let sealed = secureform_crypto::seal(&self.keys, &submission_context(&submission.id), &json)?;
+        let record = store::NewSubmission {
+            id: submission.id.clone(),
+            form: submission.form.clone(),
+            received_at: submission.received_at.clone(),
+            file_count: submission.files.len(),
+            sealed,
+            sinks: sinks.to_vec(),
+            now_ms: now_ms(),
+        };
+        let (done, wait) = oneshot::channel();
+        self.send(Command::Accept { record, done })?;
+        wait.await
+            .map_err(|_| SpoolError::Stopped)?
+            .map_err(|e| SpoolError::Io(std::io::Error::other(e)))
+    }
+
+    /// Records the outcome of one delivery attempt.
+    pub async fn record(&self, id: &str, sink: &str, outcome: Outcome) -> Result<(), SpoolError> {
+        let (done, wait) = oneshot::channel();
+        self.send(Command::Outcome {
+            id: id.to_owned(),
+            sink: sink.to_owned(),
+            outcome,
+            done,
+        })?;
+        wait.await
+            .map_err(|_| SpoolError::Stopped)?
+            .map_err(|e| SpoolError::Io(std::io::Error::other(e)))
+    }
+
+    /// Puts a submission's dead deliveries back in the queue; returns how many.
+    pub async fn requeue_dead(&self, id: &str) -> Result<usize, SpoolError> {
+        let (done, wait) = oneshot::channel();
+        self.send(Command::Requeue {
+            id: id.to_owned(),
+            now_ms: now_ms(),
+            done,
+        })?;
+        wait.await
+            .map_err(|_| SpoolError::Stopped)?
+            .map_err(|e| SpoolError::Io(std::io::Error::other(e)))
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, SpoolError> {
+        let conn = self.reader.lock().map_err(|_| SpoolError::Stopped)?;
+        Ok(f(&conn)?)
+    }
+
+    /// Deliveries of `sink` that are due now, oldest first.
+    pub fn due(&self, sink: &str, limit: usize) -> Result<Vec<DeliveryRow>, SpoolError> {
+        let now = now_ms();
+        self.read(|c| store::due(c, sink, now, limit))
+    }
+
+    /// When the next not-yet-due delivery of `sink` becomes due (unix ms), if any.
+    pub fn next_due_ms(&self, sink: &str) -> Result<Option<i64>, SpoolError> {
+        self.read(|c| store::next_due(c, sink))
+    }
+
+    /// Every delivery state of a submission; empty when the id is unknown.
+    pub fn deliveries(&self, id: &str) -> Result<Vec<DeliveryRow>, SpoolError> {
+        self.read(|c| store::deliveries_of(c, id))
+    }
+
+    /// How many (submission, sink) deliveries are not yet delivered or dead.
+    pub fn depth(&self) -> Result<i64, SpoolError> {
+        self.read(store::depth)
+    }
+
+    /// Opens a spooled submission.
+    pub fn load(&self, id: &str) -> Result<Submission, SpoolError> {
+        let sealed = self
+            .read(|c| store::sealed_of(c, id))?
+            .ok_or_else(|| SpoolError::NotFound(id.to_owned()))?;
+        let json = secureform_crypto::open(&self.keys, &submission_context(id), &sealed)?;
+        Ok(serde_json::from_slice(&json)?)
+    }
+
+    /// The files of a spooled submission, for a sink to stream.
+    pub fn files(&self, id: &str) -> SpoolFiles {
+        SpoolFiles::new(self.root.join("files"), Arc::clone(&self.keys), id)
+    }
+
+    /// Whether the spool can take writes (for `/readyz`).
+    pub fn writable(&self) -> bool {
+        let probe = self.root.join(".ready-probe");
+        let ok = secureform_crypto::files::write_durable(&probe, b"ok").is_ok();
+        let _ = std::fs::remove_file(&probe);
+        ok && self.writer.lock().is_ok()
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

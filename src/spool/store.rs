@@ -1,0 +1,329 @@
+//! The SQLite side of the spool: schema, the group-commit writer, and the queries.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::Command;
+
+/// Most commands applied in one transaction.
+const MAX_BATCH: usize = 4096;
+
+pub(crate) struct NewSubmission {
+    pub id: String,
+    pub form: String,
+    pub received_at: String,
+    pub file_count: usize,
+    pub sealed: Vec<u8>,
+    pub sinks: Vec<String>,
+    pub now_ms: i64,
+}
+
+/// The state of one (submission, sink) delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    Pending,
+    Retrying,
+    Delivered,
+    Dead,
+}
+
+impl DeliveryState {
+    fn parse(s: &str) -> DeliveryState {
+        match s {
+            "retrying" => DeliveryState::Retrying,
+            "delivered" => DeliveryState::Delivered,
+            "dead" => DeliveryState::Dead,
+            _ => DeliveryState::Pending,
+        }
+    }
+}
+
+/// What happened to one delivery attempt.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Delivered { kind: String, value: String },
+    Retry { error: String, next_attempt_ms: i64 },
+    Dead { reason: String },
+}
+
+/// One row of the deliveries table.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeliveryRow {
+    pub submission_id: String,
+    pub form: String,
+    pub sink: String,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub next_attempt_ms: i64,
+    pub last_error: Option<String>,
+    pub receipt_kind: Option<String>,
+    pub receipt_value: Option<String>,
+    pub received_at: String,
+    /// When the submission was accepted (unix ms): the age limit counts from here.
+    pub accepted_ms: i64,
+}
+
+pub(crate) fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: a commit is on stable storage when it returns. This is what makes a 2xx durable.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS submissions (
+             id TEXT PRIMARY KEY,
+             form TEXT NOT NULL,
+             received_at TEXT NOT NULL,
+             accepted_ms INTEGER NOT NULL,
+             file_count INTEGER NOT NULL,
+             sealed BLOB
+         );
+         CREATE TABLE IF NOT EXISTS deliveries (
+             submission_id TEXT NOT NULL REFERENCES submissions(id),
+             sink TEXT NOT NULL,
+             state TEXT NOT NULL,
+             attempts INTEGER NOT NULL DEFAULT 0,
+             next_attempt_ms INTEGER NOT NULL,
+             last_error TEXT,
+             receipt_kind TEXT,
+             receipt_value TEXT,
+             updated_ms INTEGER NOT NULL,
+             PRIMARY KEY (submission_id, sink)
+         );
+         CREATE INDEX IF NOT EXISTS deliveries_due
+             ON deliveries (sink, state, next_attempt_ms);",
+    )
+}
+
+/// Removes spool files left by uploads that never became an accepted submission (a crash or a
+/// failed request between the file and the commit).
+pub(crate) fn remove_orphan_files(conn: &Connection, files_root: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(files_root)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(id) = name.to_str() else { continue };
+        let kept: Option<i64> = conn
+            .query_row(
+                "SELECT 1 FROM submissions WHERE id = ?1 AND sealed IS NOT NULL",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap_or(Some(1));
+        if kept.is_none() {
+            std::fs::remove_dir_all(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// The writer thread: batches every waiting command into one transaction (group commit).
+pub(crate) fn writer_loop(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Command>,
+    files_root: std::path::PathBuf,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(cmd) => batch.push(cmd),
+                Err(_) => break,
+            }
+        }
+        let (results, purged) = apply_batch(&mut conn, &batch);
+        for id in purged {
+            super::files::discard(&files_root, &id);
+        }
+        for (cmd, result) in batch.into_iter().zip(results) {
+            match cmd {
+                Command::Accept { done, .. } | Command::Outcome { done, .. } => {
+                    let _ = done.send(result.map(|_| ()));
+                }
+                Command::Requeue { done, .. } => {
+                    let _ = done.send(result);
+                }
+            }
+        }
+    }
+}
+
+type BatchResult = (Vec<Result<usize, String>>, Vec<String>);
+
+fn apply_batch(conn: &mut Connection, batch: &[Command]) -> BatchResult {
+    let fail_all = |e: rusqlite::Error| {
+        let msg = e.to_string();
+        (batch.iter().map(|_| Err(msg.clone())).collect(), Vec::new())
+    };
+    let mut tx = match conn.transaction() {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(e),
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    let mut purged = Vec::new();
+    for cmd in batch {
+        // Each command runs in a savepoint, so one failing command fails alone.
+        let result = (|| -> rusqlite::Result<usize> {
+            let sp = tx.savepoint()?;
+            let n = apply(&sp, cmd, &mut purged)?;
+            sp.commit()?;
+            Ok(n)
+        })();
+        results.push(result.map_err(|e| e.to_string()));
+    }
+    match tx.commit() {
+        Ok(()) => (results, purged),
+        Err(e) => fail_all(e),
+    }
+}
+
+fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite::Result<usize> {
+    match cmd {
+        Command::Accept { record, .. } => {
+            conn.execute(
+                "INSERT INTO submissions (id, form, received_at, accepted_ms, file_count, sealed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    record.id,
+                    record.form,
+                    record.received_at,
+                    record.now_ms,
+                    record.file_count as i64,
+                    record.sealed
+                ],
+            )?;
+            let mut stmt = conn.prepare_cached(
+                "INSERT INTO deliveries (submission_id, sink, state, next_attempt_ms, updated_ms)
+                 VALUES (?1, ?2, 'pending', ?3, ?3)",
+            )?;
+            for sink in &record.sinks {
+                stmt.execute(params![record.id, sink, record.now_ms])?;
+            }
+            Ok(1)
+        }
+        Command::Outcome {
+            id, sink, outcome, ..
+        } => {
+            let now = super::now_ms();
+            let n = match outcome {
+                Outcome::Delivered { kind, value } => conn.execute(
+                    "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,
+                         last_error = NULL, receipt_kind = ?3, receipt_value = ?4, updated_ms = ?5
+                     WHERE submission_id = ?1 AND sink = ?2",
+                    params![id, sink, kind, value, now],
+                )?,
+                Outcome::Retry {
+                    error,
+                    next_attempt_ms,
+                } => conn.execute(
+                    "UPDATE deliveries SET state = 'retrying', attempts = attempts + 1,
+                         last_error = ?3, next_attempt_ms = ?4, updated_ms = ?5
+                     WHERE submission_id = ?1 AND sink = ?2",
+                    params![id, sink, error, next_attempt_ms, now],
+                )?,
+                Outcome::Dead { reason } => conn.execute(
+                    "UPDATE deliveries SET state = 'dead', attempts = attempts + 1,
+                         last_error = ?3, updated_ms = ?4
+                     WHERE submission_id = ?1 AND sink = ?2",
+                    params![id, sink, reason, now],
+                )?,
+            };
+            let open: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM deliveries WHERE submission_id = ?1 AND state != 'delivered'",
+                [id],
+                |r| r.get(0),
+            )?;
+            if open == 0 {
+                conn.execute("UPDATE submissions SET sealed = NULL WHERE id = ?1", [id])?;
+                purged.push(id.clone());
+            }
+            Ok(n)
+        }
+        Command::Requeue { id, now_ms, .. } => conn.execute(
+            "UPDATE deliveries SET state = 'pending', next_attempt_ms = ?2, updated_ms = ?2
+             WHERE submission_id = ?1 AND state = 'dead'",
+            params![id, now_ms],
+        ),
+    }
+}
+
+const ROW_COLUMNS: &str = "d.submission_id, s.form, d.sink, d.state, d.attempts, d.next_attempt_ms,
+     d.last_error, d.receipt_kind, d.receipt_value, s.received_at, s.accepted_ms";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
+    let state: String = r.get(3)?;
+    Ok(DeliveryRow {
+        submission_id: r.get(0)?,
+        form: r.get(1)?,
+        sink: r.get(2)?,
+        state: DeliveryState::parse(&state),
+        attempts: r.get(4)?,
+        next_attempt_ms: r.get(5)?,
+        last_error: r.get(6)?,
+        receipt_kind: r.get(7)?,
+        receipt_value: r.get(8)?,
+        received_at: r.get(9)?,
+        accepted_ms: r.get(10)?,
+    })
+}
+
+pub(crate) fn due(
+    conn: &Connection,
+    sink: &str,
+    now_ms: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<DeliveryRow>> {
+    let sql = format!(
+        "SELECT {ROW_COLUMNS} FROM deliveries d JOIN submissions s ON s.id = d.submission_id
+         WHERE d.sink = ?1 AND d.state IN ('pending', 'retrying') AND d.next_attempt_ms <= ?2
+         ORDER BY d.next_attempt_ms, d.submission_id LIMIT ?3"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![sink, now_ms, limit as i64], row)?;
+    rows.collect()
+}
+
+pub(crate) fn next_due(conn: &Connection, sink: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT MIN(next_attempt_ms) FROM deliveries
+         WHERE sink = ?1 AND state IN ('pending', 'retrying')",
+        [sink],
+        |r| r.get(0),
+    )
+}
+
+pub(crate) fn deliveries_of(conn: &Connection, id: &str) -> rusqlite::Result<Vec<DeliveryRow>> {
+    let sql = format!(
+        "SELECT {ROW_COLUMNS} FROM deliveries d JOIN submissions s ON s.id = d.submission_id
+         WHERE d.submission_id = ?1 ORDER BY d.sink"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([id], row)?;
+    rows.collect()
+}
+
+pub(crate) fn depth(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'retrying')",
+        [],
+        |r| r.get(0),
+    )
+}
+
+pub(crate) fn sealed_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.query_row("SELECT sealed FROM submissions WHERE id = ?1", [id], |r| {
+        r.get::<_, Option<Vec<u8>>>(0)
+    })
+    .optional()
+    .map(Option::flatten)
+}
