@@ -12,7 +12,11 @@ use crate::service;
 use crate::sinks::documents_root;
 
 #[derive(Parser)]
-#[command(name = "secureform", version, about = "Receives form submissions and keeps them encrypted at rest")]
+#[command(
+    name = "secureform",
+    version,
+    about = "Receives form submissions and keeps them encrypted at rest"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -49,6 +53,38 @@ pub enum Command {
         #[command(subcommand)]
         command: DocsCommand,
     },
+    /// Reads back rows a MySQL sink wrote, decrypting `aes_gcm` and `mysql_aes` values.
+    Mysql {
+        #[command(subcommand)]
+        command: MysqlCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum MysqlCommand {
+    /// Prints the newest rows' submissions as a JSON array.
+    Read {
+        /// The name of the mysql sink in the configuration.
+        #[arg(long)]
+        sink: String,
+        #[arg(long)]
+        form: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Writes file INDEX of a submission, as stored in the sink's files table, to OUT.
+    File {
+        #[arg(long)]
+        sink: String,
+        id: String,
+        index: u32,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -70,6 +106,10 @@ pub enum DocsCommand {
         /// A recipient's secret key, for PGP double-encrypted documents.
         #[arg(long)]
         pgp_key: Option<PathBuf>,
+        /// For PGP double-encrypted documents: write the OpenPGP messages themselves
+        /// (submission.json.pgp, files/N.pgp), to open with any OpenPGP tool.
+        #[arg(long, conflicts_with = "pgp_key")]
+        pgp_raw: bool,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -97,6 +137,7 @@ pub async fn run(cli: Cli) -> i32 {
         }
         Command::Check { config } => check(config.as_deref()).await,
         Command::Keygen { out, rotate, .. } => report(keygen(&out, rotate)),
+        Command::Mysql { command } => mysql(command).await,
         Command::Docs { command } => match command {
             DocsCommand::List { form, json, config } => match load(config.as_deref()) {
                 Ok(c) => report(docs_list(&c, form.as_deref(), json)),
@@ -106,9 +147,10 @@ pub async fn run(cli: Cli) -> i32 {
                 id,
                 out,
                 pgp_key,
+                pgp_raw,
                 config,
             } => match load(config.as_deref()) {
-                Ok(c) => report(docs_get(&c, &id, &out, pgp_key.as_deref())),
+                Ok(c) => report(docs_get(&c, &id, &out, pgp_key.as_deref(), pgp_raw)),
                 Err(code) => code,
             },
         },
@@ -138,7 +180,21 @@ async fn check(path: Option<&Path>) -> i32 {
             return EXIT_INVALID;
         }
     };
-    if let Err(e) = crate::sinks::check_offline(&config, &signer) {
+    // `check` never creates anything: a ring of one throwaway key stands in when the key file
+    // does not exist yet (sinks only need it to open their stores).
+    let keys = service::load_keys(&config, false).or_else(|_| {
+        secureform_crypto::KeyRing::generate()
+            .map(Arc::new)
+            .map_err(anyhow::Error::from)
+    });
+    let keys = match keys {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return EXIT_INVALID;
+        }
+    };
+    if let Err(e) = crate::sinks::check_offline(&config, keys, &signer).await {
         eprintln!("error: {e}");
         return EXIT_INVALID;
     }
@@ -159,6 +215,62 @@ async fn check(path: Option<&Path>) -> i32 {
         }
     }
     0
+}
+
+fn mysql_config<'a>(
+    config: &'a Config,
+    sink: &str,
+) -> anyhow::Result<&'a secureform_mysql::Config> {
+    match config.sinks.get(sink) {
+        Some(crate::config::SinkConfig::Mysql(c)) => Ok(c),
+        Some(_) => anyhow::bail!("sink `{sink}` is not a mysql sink"),
+        None => anyhow::bail!("no sink named `{sink}` in {}", config.origin),
+    }
+}
+
+async fn mysql(command: MysqlCommand) -> i32 {
+    match command {
+        MysqlCommand::Read {
+            sink,
+            form,
+            limit,
+            config,
+        } => {
+            let config = match load(config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let result = async {
+                let c = mysql_config(&config, &sink)?;
+                let rows = secureform_mysql::read_rows(c, &config.base_dir, form.as_deref(), limit)
+                    .await?;
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                Ok(())
+            };
+            report(result.await)
+        }
+        MysqlCommand::File {
+            sink,
+            id,
+            index,
+            out,
+            config,
+        } => {
+            let config = match load(config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let result = async {
+                let c = mysql_config(&config, &sink)?;
+                match secureform_mysql::read_file(c, &config.base_dir, &id, index).await? {
+                    Some(bytes) => std::fs::write(&out, bytes)?,
+                    None => anyhow::bail!("no file {index} of submission {id} in sink `{sink}`"),
+                }
+                Ok(())
+            };
+            report(result.await)
+        }
+    }
 }
 
 fn keygen(out: &Path, rotate: bool) -> anyhow::Result<()> {
@@ -190,20 +302,44 @@ fn docs_list(config: &Config, form: Option<&str>, json: bool) -> anyhow::Result<
     Ok(())
 }
 
-fn docs_get(config: &Config, id: &str, out: &Path, pgp_key: Option<&Path>) -> anyhow::Result<()> {
+fn docs_get(
+    config: &Config,
+    id: &str,
+    out: &Path,
+    pgp_key: Option<&Path>,
+    pgp_raw: bool,
+) -> anyhow::Result<()> {
     let store = open_store(config)?;
     let meta = store.meta(id)?;
+    if pgp_raw && !meta.pgp {
+        anyhow::bail!("document {id} is not PGP-encrypted; --pgp-raw does not apply");
+    }
     std::fs::create_dir_all(out.join("files"))?;
+    let suffix = if pgp_raw { ".pgp" } else { "" };
     let write = |item: DocumentItem, path: PathBuf| -> anyhow::Result<()> {
         let mut file = std::fs::File::create(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
-        store.read_item(id, item, pgp_key, &mut file)?;
+        if pgp_raw {
+            std::io::copy(&mut store.open_item(id, item)?, &mut file)?;
+        } else {
+            store.read_item(id, item, pgp_key, &mut file)?;
+        }
         Ok(())
     };
-    write(DocumentItem::Submission, out.join("submission.json"))?;
+    write(
+        DocumentItem::Submission,
+        out.join(format!("submission.json{suffix}")),
+    )?;
     for n in 0..meta.files {
-        write(DocumentItem::File(n), out.join("files").join(n.to_string()))?;
+        write(
+            DocumentItem::File(n),
+            out.join("files").join(format!("{n}{suffix}")),
+        )?;
     }
-    println!("wrote submission {id} and {} file(s) to {}", meta.files, out.display());
+    println!(
+        "wrote submission {id} and {} file(s) to {}",
+        meta.files,
+        out.display()
+    );
     Ok(())
 }

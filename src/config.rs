@@ -139,6 +139,9 @@ pub struct FormConfig {
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum SinkConfig {
     Documents(secureform_documents::Config),
+    Sftp(secureform_sftp::Config),
+    Mysql(secureform_mysql::Config),
+    Email(secureform_email::Config),
 }
 
 impl SinkConfig {
@@ -146,6 +149,9 @@ impl SinkConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             SinkConfig::Documents(_) => "documents",
+            SinkConfig::Sftp(_) => "sftp",
+            SinkConfig::Mysql(_) => "mysql",
+            SinkConfig::Email(_) => "email",
         }
     }
 
@@ -153,12 +159,18 @@ impl SinkConfig {
     pub fn at_rest(&self) -> AtRest {
         match self {
             SinkConfig::Documents(c) => c.at_rest(),
+            SinkConfig::Sftp(c) => c.at_rest(),
+            SinkConfig::Mysql(c) => c.at_rest(),
+            SinkConfig::Email(c) => c.at_rest(),
         }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         match self {
             SinkConfig::Documents(c) => c.validate(),
+            SinkConfig::Sftp(c) => c.validate(),
+            SinkConfig::Mysql(c) => c.validate(),
+            SinkConfig::Email(c) => c.validate(),
         }
     }
 }
@@ -184,8 +196,8 @@ pub struct Config {
     pub dispatch: DispatchConfig,
     pub forms: BTreeMap<String, FormConfig>,
     pub sinks: BTreeMap<String, SinkConfig>,
-    /// True for the embedded default (the key file is created on first run).
-    pub embedded: bool,
+    /// The key file is the default one under `data_dir`: `serve` creates it on first run.
+    pub create_key: bool,
 }
 
 /// A configuration error, naming the file, the table and the key.
@@ -246,7 +258,7 @@ impl Config {
             dispatch: DispatchConfig::default(),
             forms,
             sinks,
-            embedded: true,
+            create_key: true,
         }
     }
 
@@ -283,11 +295,14 @@ impl Config {
 
         for (name, sink) in &raw.sinks {
             if !valid_name(name) {
-                return Err(err("sinks", name, "a sink name is 1-64 letters, digits, '_' or '-'"));
+                return Err(err(
+                    "sinks",
+                    name,
+                    "a sink name is 1-64 letters, digits, '_' or '-'",
+                ));
             }
-            sink.validate().map_err(|e| {
-                err(&format!("sinks.{name}"), &e.key, &e.message)
-            })?;
+            sink.validate()
+                .map_err(|e| err(&format!("sinks.{name}"), &e.key, &e.message))?;
         }
         if raw.forms.is_empty() {
             return Err(err("forms", "", "no form is configured"));
@@ -295,26 +310,44 @@ impl Config {
         for (name, form) in &raw.forms {
             let table = format!("forms.{name}");
             if !valid_name(name) {
-                return Err(err("forms", name, "a form name is 1-64 letters, digits, '_' or '-'"));
+                return Err(err(
+                    "forms",
+                    name,
+                    "a form name is 1-64 letters, digits, '_' or '-'",
+                ));
             }
             if form.sinks.is_empty() {
                 return Err(err(&table, "sinks", "a form needs at least one sink"));
             }
             for sink in &form.sinks {
                 if !raw.sinks.contains_key(sink) {
-                    return Err(err(&table, "sinks", &format!("no sink named `{sink}` in [sinks]")));
+                    return Err(err(
+                        &table,
+                        "sinks",
+                        &format!("no sink named `{sink}` in [sinks]"),
+                    ));
                 }
             }
             if let Some(charset) = &form.charset {
                 if encoding_rs::Encoding::for_label(charset.as_bytes()).is_none() {
-                    return Err(err(&table, "charset", &format!("unknown charset `{charset}`")));
+                    return Err(err(
+                        &table,
+                        "charset",
+                        &format!("unknown charset `{charset}`"),
+                    ));
                 }
             }
             if let Some(redirect) = &form.redirect {
-                if !(redirect.starts_with("https://") || redirect.starts_with("http://") || redirect.starts_with('/'))
+                if !(redirect.starts_with("https://")
+                    || redirect.starts_with("http://")
+                    || redirect.starts_with('/'))
                     || redirect.chars().any(|c| c.is_control())
                 {
-                    return Err(err(&table, "redirect", "must be an http(s) URL or a path starting with /"));
+                    return Err(err(
+                        &table,
+                        "redirect",
+                        "must be an http(s) URL or a path starting with /",
+                    ));
                 }
             }
             for origin_value in &form.allowed_origins {
@@ -333,14 +366,27 @@ impl Config {
             .validate()
             .map_err(|(key, msg)| err("limits", key, msg))?;
         if raw.dispatch.max_attempts == 0 || raw.dispatch.concurrency == 0 {
-            return Err(err("dispatch", "max_attempts", "max_attempts and concurrency must be at least 1"));
+            return Err(err(
+                "dispatch",
+                "max_attempts",
+                "max_attempts and concurrency must be at least 1",
+            ));
         }
 
         let storage = raw.storage;
-        let data_dir = base_dir.join(storage.data_dir.unwrap_or_else(|| PathBuf::from("secureform-data")));
+        let data_dir = base_dir.join(
+            storage
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from("secureform-data")),
+        );
+        let create_key = storage.master_key_file.is_none() && storage.master_key_env.is_none();
         let keys = match (storage.master_key_file, storage.master_key_env) {
             (Some(_), Some(_)) => {
-                return Err(err("storage", "master_key_env", "give master_key_file or master_key_env, not both"))
+                return Err(err(
+                    "storage",
+                    "master_key_env",
+                    "give master_key_file or master_key_env, not both",
+                ))
             }
             (Some(file), None) => KeySource::File(base_dir.join(file)),
             (None, Some(env)) => KeySource::Env(env),
@@ -357,7 +403,7 @@ impl Config {
             dispatch: raw.dispatch,
             forms: raw.forms,
             sinks: raw.sinks,
-            embedded: false,
+            create_key,
         })
     }
 
@@ -384,8 +430,14 @@ fn locate(text: &str, offset: Option<usize>) -> (usize, String) {
     let Some(offset) = offset else {
         return (1, "the top level".to_owned());
     };
-    let before = text.get(..offset.min(text.len())).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
+    let offset = offset.min(text.len());
+    let line = text.get(..offset).unwrap_or(text).matches('\n').count() + 1;
+    // The table header may be on the error's own line (the span of a whole table starts there).
+    let line_end = text
+        .get(offset..)
+        .and_then(|rest| rest.find('\n'))
+        .map_or(text.len(), |i| offset + i);
+    let before = text.get(..line_end).unwrap_or(text);
     let table = before
         .lines()
         .rev()
@@ -422,19 +474,33 @@ type = "documents"
 
     #[test]
     fn unknown_key_names_file_line_table_and_key() {
-        let text = GOOD.replace("type = \"documents\"", "type = \"documents\"\npgp_recipient = []");
+        let text = GOOD.replace(
+            "type = \"documents\"",
+            "type = \"documents\"\npgp_recipient = []",
+        );
         let e = parse(&text).unwrap_err().0;
         assert!(e.starts_with("test.toml: line "), "{e}");
-        assert!(e.contains("[sinks.docs]") && e.contains("pgp_recipient"), "{e}");
+        assert!(
+            e.contains("[sinks.docs]") && e.contains("pgp_recipient"),
+            "{e}"
+        );
         let text = GOOD.replace("required", "requird");
         let e = parse(&text).unwrap_err().0;
-        assert!(e.contains("[forms.contact]") && e.contains("requird"), "{e}");
+        assert!(
+            e.contains("[forms.contact]") && e.contains("requird"),
+            "{e}"
+        );
     }
 
     #[test]
     fn unknown_sink_and_charset_are_named() {
-        let e = parse(&GOOD.replace("[\"docs\"]", "[\"nope\"]")).unwrap_err().0;
-        assert_eq!(e, "test.toml: [forms.contact] sinks: no sink named `nope` in [sinks]");
+        let e = parse(&GOOD.replace("[\"docs\"]", "[\"nope\"]"))
+            .unwrap_err()
+            .0;
+        assert_eq!(
+            e,
+            "test.toml: [forms.contact] sinks: no sink named `nope` in [sinks]"
+        );
         let e = parse(&GOOD.replace("required", "charset = \"klingon\"\nrequired"))
             .unwrap_err()
             .0;

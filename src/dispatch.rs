@@ -43,6 +43,7 @@ impl Dispatch {
     }
 
     /// Wakes every worker (after a retry request, for instance).
+    #[allow(dead_code)] // for the integrator API
     pub fn notify_all(&self) {
         for n in self.wakers.values() {
             n.notify_one();
@@ -172,7 +173,10 @@ impl Worker {
         }
     }
 
-    async fn attempt(&self, row: &DeliveryRow) -> Result<secureform_contract::Receipt, DeliveryError> {
+    async fn attempt(
+        &self,
+        row: &DeliveryRow,
+    ) -> Result<secureform_contract::Receipt, DeliveryError> {
         let spool = Arc::clone(&self.spool);
         let id = row.submission_id.clone();
         let loaded = tokio::task::spawn_blocking(move || spool.load(&id))

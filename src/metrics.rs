@@ -33,20 +33,26 @@ pub struct Metrics {
 impl Metrics {
     pub fn accepted(&self, form: &str, source: &str) {
         if let Ok(mut m) = self.inner.lock() {
-            *m.accepted.entry((form.to_owned(), source.to_owned())).or_default() += 1;
+            *m.accepted
+                .entry((form.to_owned(), source.to_owned()))
+                .or_default() += 1;
         }
     }
 
     /// `form` must be a configured form name (or "unknown"), `code` an error code.
     pub fn rejected(&self, form: &str, code: &str) {
         if let Ok(mut m) = self.inner.lock() {
-            *m.rejected.entry((form.to_owned(), code.to_owned())).or_default() += 1;
+            *m.rejected
+                .entry((form.to_owned(), code.to_owned()))
+                .or_default() += 1;
         }
     }
 
     pub fn delivery(&self, sink: &str, outcome: &str, seconds: f64) {
         if let Ok(mut m) = self.inner.lock() {
-            *m.deliveries.entry((sink.to_owned(), outcome.to_owned())).or_default() += 1;
+            *m.deliveries
+                .entry((sink.to_owned(), outcome.to_owned()))
+                .or_default() += 1;
             let h = m.latency.entry(sink.to_owned()).or_default();
             for (i, bound) in BUCKETS.iter().enumerate() {
                 if seconds <= *bound {
@@ -64,33 +70,73 @@ impl Metrics {
         let Ok(m) = self.inner.lock() else {
             return out;
         };
-        let _ = writeln!(out, "# HELP secureform_submissions_accepted_total Submissions accepted (durably spooled).");
+        let _ = writeln!(
+            out,
+            "# HELP secureform_submissions_accepted_total Submissions accepted (durably spooled)."
+        );
         let _ = writeln!(out, "# TYPE secureform_submissions_accepted_total counter");
         for ((form, source), n) in &m.accepted {
-            let _ = writeln!(out, "secureform_submissions_accepted_total{{form=\"{form}\",source=\"{source}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "secureform_submissions_accepted_total{{form=\"{form}\",source=\"{source}\"}} {n}"
+            );
         }
-        let _ = writeln!(out, "# HELP secureform_submissions_rejected_total Submissions refused, by error code.");
+        let _ = writeln!(
+            out,
+            "# HELP secureform_submissions_rejected_total Submissions refused, by error code."
+        );
         let _ = writeln!(out, "# TYPE secureform_submissions_rejected_total counter");
         for ((form, code), n) in &m.rejected {
-            let _ = writeln!(out, "secureform_submissions_rejected_total{{form=\"{form}\",code=\"{code}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "secureform_submissions_rejected_total{{form=\"{form}\",code=\"{code}\"}} {n}"
+            );
         }
-        let _ = writeln!(out, "# HELP secureform_spool_depth Deliveries waiting (pending or retrying).");
+        let _ = writeln!(
+            out,
+            "# HELP secureform_spool_depth Deliveries waiting (pending or retrying)."
+        );
         let _ = writeln!(out, "# TYPE secureform_spool_depth gauge");
         let _ = writeln!(out, "secureform_spool_depth {spool_depth}");
-        let _ = writeln!(out, "# HELP secureform_deliveries_total Delivery attempts, by sink and outcome.");
+        let _ = writeln!(
+            out,
+            "# HELP secureform_deliveries_total Delivery attempts, by sink and outcome."
+        );
         let _ = writeln!(out, "# TYPE secureform_deliveries_total counter");
         for ((sink, outcome), n) in &m.deliveries {
-            let _ = writeln!(out, "secureform_deliveries_total{{sink=\"{sink}\",outcome=\"{outcome}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "secureform_deliveries_total{{sink=\"{sink}\",outcome=\"{outcome}\"}} {n}"
+            );
         }
-        let _ = writeln!(out, "# HELP secureform_delivery_seconds Time of one delivery attempt.");
+        let _ = writeln!(
+            out,
+            "# HELP secureform_delivery_seconds Time of one delivery attempt."
+        );
         let _ = writeln!(out, "# TYPE secureform_delivery_seconds histogram");
         for (sink, h) in &m.latency {
             for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "secureform_delivery_seconds_bucket{{sink=\"{sink}\",le=\"{bound}\"}} {}", h.counts[i]);
+                let _ = writeln!(
+                    out,
+                    "secureform_delivery_seconds_bucket{{sink=\"{sink}\",le=\"{bound}\"}} {}",
+                    h.counts[i]
+                );
             }
-            let _ = writeln!(out, "secureform_delivery_seconds_bucket{{sink=\"{sink}\",le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "secureform_delivery_seconds_sum{{sink=\"{sink}\"}} {}", h.sum);
-            let _ = writeln!(out, "secureform_delivery_seconds_count{{sink=\"{sink}\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "secureform_delivery_seconds_bucket{{sink=\"{sink}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "secureform_delivery_seconds_sum{{sink=\"{sink}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "secureform_delivery_seconds_count{{sink=\"{sink}\"}} {}",
+                h.count
+            );
         }
         out
     }

@@ -89,17 +89,25 @@ mod tests {
         let mut f = Fields::new();
         f.push("email", "a@example.com");
         f.push("_gotcha", "");
-        let Verdict::Accept(s) = normalize(new_id(), "c", &form(), Source::Json, f, vec![]).unwrap() else {
+        let Verdict::Accept(s) =
+            normalize(new_id(), "c", &form(), Source::Json, f, vec![]).unwrap()
+        else {
             panic!("dropped")
         };
-        assert!(s.fields.get("_gotcha").is_none(), "the empty honeypot is not kept");
+        assert!(
+            s.fields.get("_gotcha").is_none(),
+            "the empty honeypot is not kept"
+        );
         assert_eq!(s.id.len(), 26);
         assert!(s.received_at.ends_with('Z'));
 
         let mut f = Fields::new();
         f.push("email", "a@example.com");
         f.push("_gotcha", "bot");
-        assert!(matches!(normalize(new_id(), "c", &form(), Source::Json, f, vec![]), Ok(Verdict::Drop)));
+        assert!(matches!(
+            normalize(new_id(), "c", &form(), Source::Json, f, vec![]),
+            Ok(Verdict::Drop)
+        ));
 
         let mut f = Fields::new();
         f.push("email", "  ");

@@ -18,7 +18,7 @@ use crate::spool::Spool;
 pub fn load_keys(config: &Config, create: bool) -> anyhow::Result<Arc<KeyRing>> {
     let ring = match &config.keys {
         KeySource::File(path) => {
-            if create && config.embedded && !path.exists() {
+            if create && config.create_key && !path.exists() {
                 if let Some(dir) = path.parent() {
                     secureform_crypto::files::create_private_dir(dir)?;
                 }
@@ -31,7 +31,10 @@ pub fn load_keys(config: &Config, create: bool) -> anyhow::Result<Arc<KeyRing>> 
         }
         KeySource::Env(var) => {
             let text = std::env::var(var).with_context(|| {
-                format!("{}: [storage] master_key_env: environment variable {var} is not set", config.origin)
+                format!(
+                    "{}: [storage] master_key_env: environment variable {var} is not set",
+                    config.origin
+                )
             })?;
             KeyRing::parse(&text, &format!("environment variable {var}"))?
         }
@@ -88,8 +91,7 @@ pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()>
         form_warnings.insert(name.clone(), warnings);
     }
     let addr = listen.unwrap_or_else(|| config.listen.clone());
-    let listener =
-        TcpListener::bind(&addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = TcpListener::bind(&addr).with_context(|| format!("cannot listen on {addr}"))?;
     let state = AppState {
         config: Arc::new(config),
         spool,

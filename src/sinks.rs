@@ -8,12 +8,18 @@ use secureform_contract::{AtRest, Delivery, DeliveryError, Receipt, Sink};
 use secureform_crypto::pgp::Signer;
 use secureform_crypto::KeyRing;
 use secureform_documents::DocumentsSink;
+use secureform_email::EmailSink;
+use secureform_mysql::MysqlSink;
+use secureform_sftp::SftpSink;
 
 use crate::config::{Config, SinkConfig};
 
 /// A sink ready to deliver.
 pub enum BuiltSink {
     Documents(DocumentsSink),
+    Sftp(SftpSink),
+    Mysql(Box<MysqlSink>),
+    Email(Box<EmailSink>),
 }
 
 /// Where the Documents store lives under the data folder.
@@ -43,37 +49,74 @@ impl BuiltSink {
             )
             .map(BuiltSink::Documents)
             .map_err(named),
+            SinkConfig::Sftp(c) => SftpSink::build(name, c, &config.base_dir, signer)
+                .await
+                .map(BuiltSink::Sftp)
+                .map_err(named),
+            SinkConfig::Mysql(c) => MysqlSink::build(name, c, &config.base_dir)
+                .await
+                .map(|s| BuiltSink::Mysql(Box::new(s)))
+                .map_err(named),
+            SinkConfig::Email(c) => EmailSink::build(name, c, &config.base_dir, signer)
+                .await
+                .map(|s| BuiltSink::Email(Box::new(s)))
+                .map_err(named),
         }
     }
 
+    #[allow(dead_code)] // for the integrator API
     pub fn at_rest(&self) -> AtRest {
         match self {
             BuiltSink::Documents(s) => s.at_rest(),
+            BuiltSink::Sftp(s) => s.at_rest(),
+            BuiltSink::Mysql(s) => s.at_rest(),
+            BuiltSink::Email(s) => s.at_rest(),
         }
     }
 
     pub async fn deliver(&self, delivery: &Delivery<'_>) -> Result<Receipt, DeliveryError> {
         match self {
             BuiltSink::Documents(s) => s.deliver(delivery).await,
+            BuiltSink::Sftp(s) => s.deliver(delivery).await,
+            BuiltSink::Mysql(s) => s.deliver(delivery).await,
+            BuiltSink::Email(s) => s.deliver(delivery).await,
         }
     }
 }
 
-/// Loads and checks every sink's keys and certificates without connecting anywhere (for
-/// `secureform check`).
-pub fn check_offline(config: &Config, _signer: &Option<Arc<Signer>>) -> Result<(), String> {
+/// Loads and checks every sink's keys, certificates and secrets without connecting anywhere
+/// (for `secureform check`): building these sinks does no network I/O.
+pub async fn check_offline(
+    config: &Config,
+    keys: Arc<KeyRing>,
+    signer: &Option<Arc<Signer>>,
+) -> Result<(), String> {
     for (name, sink) in &config.sinks {
         let named = |e: secureform_contract::ConfigError| {
             format!("{}: [sinks.{name}] {}: {}", config.origin, e.key, e.message)
         };
         match sink {
+            // Building the store would create its folder: check its certificates only.
             SinkConfig::Documents(c) => {
                 if !c.pgp_recipients.is_empty() {
-                    let paths: Vec<_> = c.pgp_recipients.iter().map(|p| config.base_dir.join(p)).collect();
-                    secureform_crypto::pgp::Recipients::load(&paths)
-                        .map_err(|e| named(secureform_contract::ConfigError::new("pgp_recipients", e.to_string())))?;
+                    let paths: Vec<_> = c
+                        .pgp_recipients
+                        .iter()
+                        .map(|p| config.base_dir.join(p))
+                        .collect();
+                    secureform_crypto::pgp::Recipients::load(&paths).map_err(|e| {
+                        named(secureform_contract::ConfigError::new(
+                            "pgp_recipients",
+                            e.to_string(),
+                        ))
+                    })?;
                 }
             }
+            SinkConfig::Sftp(_) | SinkConfig::Email(_) => {
+                BuiltSink::build(name, sink, config, Arc::clone(&keys), signer.clone()).await?;
+            }
+            // Building connects to the database: check what needs no connection.
+            SinkConfig::Mysql(c) => c.validate().map_err(named)?,
         }
     }
     Ok(())

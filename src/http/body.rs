@@ -38,7 +38,10 @@ pub async fn read_all(
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| {
-            ClientError::malformed("body_incomplete", "The request body could not be read completely.")
+            ClientError::malformed(
+                "body_incomplete",
+                "The request body could not be read completely.",
+            )
         })?;
         if body.len() + chunk.len() > limit {
             return Err(body_too_large(limit as u64));
@@ -88,7 +91,10 @@ pub async fn read_multipart(
             .and_then(|d| d.get_name())
             .unwrap_or("")
             .to_owned();
-        let filename = disposition.as_ref().and_then(|d| d.get_filename()).map(str::to_owned);
+        let filename = disposition
+            .as_ref()
+            .and_then(|d| d.get_filename())
+            .map(str::to_owned);
         match filename {
             None => {
                 if texts.len() >= limits.max_fields {
@@ -177,7 +183,10 @@ pub async fn read_multipart(
     );
     let mut fields = Fields::new();
     for (name, value) in &texts {
-        fields.push(text::decode(encoding, name)?, text::decode(encoding, value)?);
+        fields.push(
+            text::decode(encoding, name)?,
+            text::decode(encoding, value)?,
+        );
     }
     Ok(MultipartParts { fields, files })
 }

@@ -67,9 +67,13 @@ pub fn error(kind: ClientKind, err: &ClientError) -> HttpResponse {
         ClientKind::Browser => resp
             .content_type("text/html; charset=utf-8")
             .body(pages::error(err.status.as_u16(), &err.message)),
-        ClientKind::Acrobat => resp
-            .content_type("application/vnd.fdf")
-            .body(crate::ingest::fdf_answer(&format!("{} ({})", err.message, err.code))),
+        ClientKind::Acrobat => {
+            resp.content_type("application/vnd.fdf")
+                .body(crate::ingest::fdf_answer(&format!(
+                    "{} ({})",
+                    err.message, err.code
+                )))
+        }
     }
 }
 
@@ -95,10 +99,12 @@ pub fn accepted(
                 .insert_header((header::LOCATION, location))
                 .finish()
         }
-        ClientKind::Acrobat => HttpResponse::Ok()
-            .content_type("application/vnd.fdf")
-            .body(crate::ingest::fdf_answer(&format!(
-                "Thank you. Your form was received securely. Reference: {id}"
-            ))),
+        ClientKind::Acrobat => {
+            HttpResponse::Ok()
+                .content_type("application/vnd.fdf")
+                .body(crate::ingest::fdf_answer(&format!(
+                    "Thank you. Your form was received securely. Reference: {id}"
+                )))
+        }
     }
 }

@@ -9,7 +9,8 @@ use super::respond::{self, client_kind, ClientKind};
 use super::AppState;
 use crate::config::FormConfig;
 use crate::error::ClientError;
-use crate::ingest::{self, text};
+use crate::ingest::pdf::{self, PdfKind, PdfLimits};
+use crate::ingest::{self, check_field_limits, text};
 use crate::normalize::{self, Verdict};
 
 /// The handler.
@@ -64,7 +65,11 @@ fn check_origin(req: &HttpRequest, form: &FormConfig) -> Result<(), ClientError>
     if form.allowed_origins.is_empty() {
         return Ok(());
     }
-    match req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+    match req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    {
         None => Ok(()),
         Some(origin) if form.allowed_origins.iter().any(|o| o == origin) => Ok(()),
         Some(_) => Err(ClientError::new(
@@ -91,7 +96,13 @@ async fn accept(
         let parts = read_multipart(req, payload, limits, charset, &state.spool, id).await?;
         (Source::Multipart, parts.fields, parts.files)
     } else {
-        let body = read_all(req, payload, limits.max_body_bytes).await?;
+        let body = read_all(req, payload, limits.max_body_bytes)
+            .await?
+            .freeze();
+        // Clients mislabel bodies: what the bytes say wins for the PDF family.
+        if let Some(kind) = pdf_kind(&ct, &body) {
+            return accept_pdf_family(state, form_name, form, id, kind, body).await;
+        }
         let (source, fields) = match ct.as_str() {
             "application/json" => (Source::Json, ingest::json::parse(&body, limits)?),
             "application/x-www-form-urlencoded" => (
@@ -108,6 +119,19 @@ async fn accept(
         };
         (source, fields, Vec::new())
     };
+    finish(state, form_name, form, id, source, fields, files).await
+}
+
+/// Normalizes, applies the form's rules, and spools durably.
+async fn finish(
+    state: &AppState,
+    form_name: &str,
+    form: &FormConfig,
+    id: &str,
+    source: Source,
+    fields: Fields,
+    files: Vec<FileMeta>,
+) -> Result<Accepted, ClientError> {
     let verdict = normalize::normalize(id.to_owned(), form_name, form, source, fields, files)?;
     let submission = match verdict {
         Verdict::Drop => return Ok(Accepted::Dropped),
@@ -125,6 +149,99 @@ async fn accept(
     Ok(Accepted::Stored { source })
 }
 
+/// The PDF-family kind of a body: sniffed from the bytes first, else from the declared type.
+fn pdf_kind(content_type: &str, body: &[u8]) -> Option<PdfKind> {
+    if let Some(kind) = pdf::sniff(body) {
+        return Some(kind);
+    }
+    match content_type {
+        "application/vnd.fdf" => Some(PdfKind::Fdf),
+        "application/vnd.adobe.xfdf" => Some(PdfKind::Xfdf),
+        "application/pdf" => Some(PdfKind::Pdf),
+        _ => None,
+    }
+}
+
+/// FDF, XFDF and whole-PDF bodies: parsed off the event loop under a time limit. A whole PDF is
+/// also kept, sealed, as file 0 of the submission.
+async fn accept_pdf_family(
+    state: &AppState,
+    form_name: &str,
+    form: &FormConfig,
+    id: &str,
+    kind: PdfKind,
+    body: bytes::Bytes,
+) -> Result<Accepted, ClientError> {
+    let limits = &state.config.limits;
+    let pdf_limits = PdfLimits {
+        max_bytes: limits.max_body_bytes,
+        max_fields: limits.max_fields,
+        max_parse_time: std::time::Duration::from_secs(limits.pdf_parse_secs),
+        ..PdfLimits::default()
+    };
+    let parse_body = body.clone();
+    let task = tokio::task::spawn_blocking(move || match kind {
+        PdfKind::Fdf => pdf::parse_fdf(&parse_body, &pdf_limits),
+        PdfKind::Xfdf => pdf::parse_xfdf(&parse_body, &pdf_limits),
+        PdfKind::Pdf => pdf::parse_pdf(&parse_body, &pdf_limits),
+    });
+    // The parser checks its own clock; this bounds the answer even if a step inside a library
+    // runs long (the thread then finishes on its own, its result discarded).
+    let budget = std::time::Duration::from_secs(limits.pdf_parse_secs + 1);
+    let parsed = match tokio::time::timeout(budget, task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => {
+            return Err(ClientError::malformed(
+                "pdf_malformed",
+                "The PDF could not be read.",
+            ))
+        }
+        Err(_) => {
+            return Err(ClientError::malformed(
+                "pdf_timeout",
+                "The PDF took too long to read.",
+            ))
+        }
+    };
+    let fields = parsed.map_err(|e| {
+        let status = actix_web::http::StatusCode::from_u16(e.status())
+            .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+        ClientError::new(status, e.code(), e.message())
+    })?;
+    check_field_limits(&fields, limits)?;
+    let (source, files) = match kind {
+        PdfKind::Fdf => (Source::Fdf, Vec::new()),
+        PdfKind::Xfdf => (Source::Xfdf, Vec::new()),
+        PdfKind::Pdf => (Source::Pdf, vec![keep_pdf(state, id, body).await?]),
+    };
+    finish(state, form_name, form, id, source, fields, files).await
+}
+
+/// Seals the submitted PDF into the spool as the submission's file 0.
+async fn keep_pdf(state: &AppState, id: &str, body: bytes::Bytes) -> Result<FileMeta, ClientError> {
+    let mut writer = state.spool.file_writer(id, 0).map_err(|e| {
+        tracing::error!(submission = %id, error = %e, "cannot create a spool file");
+        ClientError::unavailable()
+    })?;
+    let (size, sha256) = web::block(move || {
+        writer.write_chunk(&body)?;
+        writer.finish()
+    })
+    .await
+    .map_err(|_| ClientError::unavailable())?
+    .map_err(|e| {
+        tracing::error!(submission = %id, error = %e, "cannot write a spool file");
+        ClientError::unavailable()
+    })?;
+    Ok(FileMeta {
+        field: "pdf".to_owned(),
+        filename: "form.pdf".to_owned(),
+        content_type: "application/pdf".to_owned(),
+        size,
+        sha256,
+    })
+}
+
 /// `GET /f/{form}/thanks`: the built-in thank-you page.
 pub async fn thanks(
     path: web::Path<String>,
@@ -135,7 +252,11 @@ pub async fn thanks(
     let Some(form) = state.config.forms.get(&form_name) else {
         return respond::error(
             ClientKind::Browser,
-            &ClientError::new(actix_web::http::StatusCode::NOT_FOUND, "unknown_form", "There is no such form."),
+            &ClientError::new(
+                actix_web::http::StatusCode::NOT_FOUND,
+                "unknown_form",
+                "There is no such form.",
+            ),
         );
     };
     // Only a well-formed id is shown back.

@@ -36,7 +36,11 @@ mod tests {
 
     #[test]
     fn keeps_order_and_types() {
-        let f = parse(br#"{"z": "a", "n": 3, "ok": true, "tags": ["x", 2]}"#, &Limits::default()).unwrap();
+        let f = parse(
+            br#"{"z": "a", "n": 3, "ok": true, "tags": ["x", 2]}"#,
+            &Limits::default(),
+        )
+        .unwrap();
         assert_eq!(
             serde_json::to_string(&f).unwrap(),
             r#"{"z":"a","n":3,"ok":true,"tags":["x",2]}"#
@@ -45,12 +49,25 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_flat_object() {
-        assert_eq!(parse(b"{\"a\": ", &Limits::default()).unwrap_err().code, "malformed_json");
-        assert_eq!(parse(b"[1]", &Limits::default()).unwrap_err().code, "invalid_json_value");
         assert_eq!(
-            parse(br#"{"a": {"b": 1}}"#, &Limits::default()).unwrap_err().code,
+            parse(b"{\"a\": ", &Limits::default()).unwrap_err().code,
+            "malformed_json"
+        );
+        assert_eq!(
+            parse(b"[1]", &Limits::default()).unwrap_err().code,
             "invalid_json_value"
         );
-        assert_eq!(parse(br#"{"a": null}"#, &Limits::default()).unwrap_err().code, "invalid_json_value");
+        assert_eq!(
+            parse(br#"{"a": {"b": 1}}"#, &Limits::default())
+                .unwrap_err()
+                .code,
+            "invalid_json_value"
+        );
+        assert_eq!(
+            parse(br#"{"a": null}"#, &Limits::default())
+                .unwrap_err()
+                .code,
+            "invalid_json_value"
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! with a 4xx status.
 
 pub mod json;
+pub mod pdf;
 pub mod text;
 pub mod urlencoded;
 
@@ -43,17 +44,5 @@ pub fn field_too_large(limits: &Limits) -> ClientError {
 
 /// The FDF answer Acrobat shows the user: `/Status` carries `message`.
 pub fn fdf_answer(message: &str) -> Vec<u8> {
-    let mut escaped = String::with_capacity(message.len());
-    for c in message.chars() {
-        match c {
-            '\\' | '(' | ')' => {
-                escaped.push('\\');
-                escaped.push(c);
-            }
-            c if c.is_ascii() && !c.is_ascii_control() => escaped.push(c),
-            _ => escaped.push('?'),
-        }
-    }
-    format!("%FDF-1.2\n1 0 obj\n<< /FDF << /Status ({escaped}) >> >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
-        .into_bytes()
+    pdf::fdf_status_body(message)
 }

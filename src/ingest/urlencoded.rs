@@ -52,9 +52,7 @@ pub fn parse(
     }
     let encoding = text::choose(
         charset,
-        pairs
-            .iter()
-            .flat_map(|(n, v)| [n.as_slice(), v.as_slice()]),
+        pairs.iter().flat_map(|(n, v)| [n.as_slice(), v.as_slice()]),
     );
     let coordinates = submit_coordinates(&pairs);
     let mut fields = Fields::new();
@@ -62,7 +60,10 @@ pub fn parse(
         if coordinates.iter().any(|c| c == name) {
             continue;
         }
-        fields.push(text::decode(encoding, name)?, text::decode(encoding, value)?);
+        fields.push(
+            text::decode(encoding, name)?,
+            text::decode(encoding, value)?,
+        );
         if fields.len() > limits.max_fields {
             return Err(too_many_fields(limits));
         }
@@ -101,7 +102,10 @@ mod tests {
         let f = parse(b"a=1&&b&c=%ZZ&d=x+y%2B&a=2", None, &Limits::default()).unwrap();
         assert_eq!(
             f.get("a"),
-            Some(&FieldValue::Many(vec![Scalar::from("1"), Scalar::from("2")]))
+            Some(&FieldValue::Many(vec![
+                Scalar::from("1"),
+                Scalar::from("2")
+            ]))
         );
         assert_eq!(text_of(&f, "b"), "");
         assert_eq!(text_of(&f, "c"), "%ZZ");
@@ -133,7 +137,12 @@ mod tests {
 
     #[test]
     fn submit_coordinates_are_dropped() {
-        let f = parse(b"name=a&Submit.x=12&Submit.y=7&n.x=zz", None, &Limits::default()).unwrap();
+        let f = parse(
+            b"name=a&Submit.x=12&Submit.y=7&n.x=zz",
+            None,
+            &Limits::default(),
+        )
+        .unwrap();
         let names: Vec<&str> = f.iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["name", "n.x"]);
     }
@@ -145,7 +154,13 @@ mod tests {
             max_field_bytes: 4,
             ..Limits::default()
         };
-        assert_eq!(parse(b"a=1&b=2&c=3&d=4", None, &limits).unwrap_err().code, "too_many_fields");
-        assert_eq!(parse(b"a=12345", None, &limits).unwrap_err().code, "field_too_large");
+        assert_eq!(
+            parse(b"a=1&b=2&c=3&d=4", None, &limits).unwrap_err().code,
+            "too_many_fields"
+        );
+        assert_eq!(
+            parse(b"a=12345", None, &limits).unwrap_err().code,
+            "field_too_large"
+        );
     }
 }

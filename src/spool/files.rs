@@ -64,11 +64,6 @@ impl SpoolFileWriter {
         Ok(())
     }
 
-    /// Bytes written so far.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
     /// Seals the last segment and flushes the file and its folder to stable storage. Returns
     /// the plaintext size and its SHA-256 (lowercase hex). Blocking: call it off the event loop.
     pub fn finish(self) -> Result<(u64, String), SpoolError> {

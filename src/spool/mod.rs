@@ -46,6 +46,7 @@ pub enum SpoolError {
     NotFound(String),
 }
 
+#[allow(dead_code)] // Requeue: for the integrator API
 pub(crate) enum Command {
     Accept {
         record: store::NewSubmission,
@@ -76,6 +77,7 @@ fn submission_context(id: &str) -> Vec<u8> {
     format!("spool/{id}/submission").into_bytes()
 }
 
+#[allow(dead_code)] // requeue_dead, deliveries: for the integrator API
 impl Spool {
     /// Opens (creating when missing) the spool under `data_dir/spool`, removes what a crash left
     /// half-written, and starts the writer thread.
@@ -117,9 +119,14 @@ impl Spool {
 
     /// Seals the submission and commits it with one pending delivery per sink. Returns once the
     /// commit is on stable storage: only then may the client be answered.
-    pub async fn accept(&self, submission: &Submission, sinks: &[String]) -> Result<(), SpoolError> {
+    pub async fn accept(
+        &self,
+        submission: &Submission,
+        sinks: &[String],
+    ) -> Result<(), SpoolError> {
         let json = zeroize::Zeroizing::new(serde_json::to_vec(submission)?);
-        let sealed = secureform_crypto::seal(&self.keys, &submission_context(&submission.id), &json)?;
+        let sealed =
+            secureform_crypto::seal(&self.keys, &submission_context(&submission.id), &json)?;
         let record = store::NewSubmission {
             id: submission.id.clone(),
             form: submission.form.clone(),

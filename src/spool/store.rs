@@ -302,6 +302,7 @@ pub(crate) fn next_due(conn: &Connection, sink: &str) -> rusqlite::Result<Option
     )
 }
 
+#[allow(dead_code)] // for the integrator API
 pub(crate) fn deliveries_of(conn: &Connection, id: &str) -> rusqlite::Result<Vec<DeliveryRow>> {
     let sql = format!(
         "SELECT {ROW_COLUMNS} FROM deliveries d JOIN submissions s ON s.id = d.submission_id

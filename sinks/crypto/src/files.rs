@@ -64,7 +64,11 @@ pub fn open_file(
     path: &Path,
 ) -> Result<Opener<io::BufReader<File>>, SealError> {
     let file = File::open(path)?;
-    Opener::new(ring, context, io::BufReader::with_capacity(256 * 1024, file))
+    Opener::new(
+        ring,
+        context,
+        io::BufReader::with_capacity(256 * 1024, file),
+    )
 }
 
 /// Flushes a folder's entries (new names, renames) to stable storage.

@@ -218,7 +218,8 @@ pub fn create_key_file(path: &Path) -> Result<KeyId, KeyError> {
                 }
             }
         })?;
-    let header = "# SecureForm key-encryption keys: one base64 key a line, the last one is current.\n";
+    let header =
+        "# SecureForm key-encryption keys: one base64 key a line, the last one is current.\n";
     file.write_all(header.as_bytes())
         .and_then(|_| file.write_all(line.as_bytes()))
         .and_then(|_| file.sync_all())
@@ -263,7 +264,10 @@ mod tests {
         assert!(KeyRing::load_file(&path).is_ok());
         fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
         let err = KeyRing::load_file(&path).unwrap_err();
-        assert!(matches!(err, KeyError::Permissions { mode: 0o640, .. }), "{err}");
+        assert!(
+            matches!(err, KeyError::Permissions { mode: 0o640, .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -273,7 +277,10 @@ mod tests {
         create_key_file(&path).unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        assert!(matches!(create_key_file(&path), Err(KeyError::Exists { .. })));
+        assert!(matches!(
+            create_key_file(&path),
+            Err(KeyError::Exists { .. })
+        ));
     }
 
     #[test]

@@ -45,7 +45,9 @@ pub enum SealError {
     Format,
     #[error("sealed under key {0}, which is not in the key ring")]
     UnknownKey(KeyId),
-    #[error("authentication failed: the item was altered, truncated, moved or sealed under another key")]
+    #[error(
+        "authentication failed: the item was altered, truncated, moved or sealed under another key"
+    )]
     Authentication,
     #[error("the item is too large to seal")]
     TooLarge,
@@ -326,7 +328,11 @@ pub fn seal(ring: &KeyRing, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>,
 }
 
 /// Opens a whole in-memory item. The plaintext is zeroed when dropped.
-pub fn open(ring: &KeyRing, context: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
+pub fn open(
+    ring: &KeyRing,
+    context: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, SealError> {
     let mut opener = Opener::new(ring, context, sealed)?;
     let mut out = Zeroizing::new(Vec::with_capacity(sealed.len()));
     match opener.read_to_end(&mut out) {
@@ -347,7 +353,15 @@ mod tests {
     #[test]
     fn round_trips_at_segment_boundaries() {
         let ring = ring();
-        for len in [0, 1, SEGMENT - 1, SEGMENT, SEGMENT + 1, 3 * SEGMENT, 3 * SEGMENT + 7] {
+        for len in [
+            0,
+            1,
+            SEGMENT - 1,
+            SEGMENT,
+            SEGMENT + 1,
+            3 * SEGMENT,
+            3 * SEGMENT + 7,
+        ] {
             let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let sealed = seal(&ring, b"ctx", &data).unwrap();
             assert_eq!(*open(&ring, b"ctx", &sealed).unwrap(), data, "len {len}");

@@ -88,10 +88,9 @@ impl DocumentsSink {
                 .iter()
                 .map(|p| base_dir.join(p))
                 .collect();
-            Some(Arc::new(
-                Recipients::load(&paths)
-                    .map_err(|e| ConfigError::new("pgp_recipients", e.to_string()))?,
-            ))
+            Some(Arc::new(Recipients::load(&paths).map_err(|e| {
+                ConfigError::new("pgp_recipients", e.to_string())
+            })?))
         };
         let store = DocumentStore::open(root, keys)
             .map_err(|e| ConfigError::new("data_dir", e.to_string()))?;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use rand::Rng;
 use secureform_contract::{FileSource, Submission};
-use secureform_crypto::files::{create_private_dir, open_file, seal_to_file, seal_to_file_with, sync_dir};
+use secureform_crypto::files::{
+    create_private_dir, open_file, seal_to_file, seal_to_file_with, sync_dir,
+};
 use secureform_crypto::pgp::{self, Recipients, Signer};
 use secureform_crypto::{KeyRing, SealError};
 use serde::{Deserialize, Serialize};
@@ -230,7 +232,8 @@ impl DocumentStore {
         let mut sealed = self.open_item(id, item)?;
         if meta.pgp {
             let key = pgp_key.ok_or_else(|| StoreError::NeedsPgpKey(id.to_owned()))?;
-            pgp::decrypt(key, None, &mut sealed, out).map_err(|e| StoreError::Pgp(e.to_string()))?;
+            pgp::decrypt(key, None, &mut sealed, out)
+                .map_err(|e| StoreError::Pgp(e.to_string()))?;
         } else {
             io::copy(&mut sealed, out)?;
         }

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages and PyPI, what SecureForm needs that a fresh Debian machine
+# with only Rust lacks. Sourced by run.sh and test.sh; installs only what is missing.
+#   deps.sh build   what the build needs (bindgen's libclang, OpenSSL headers)
+#   deps.sh test    the build's needs and the real services and tools the tests use
+set -euo pipefail
+
+want_build=(libclang-dev clang pkg-config libssl-dev)
+want_test=(gnupg openssl openssh-server openssh-client python3 python3-aiosmtpd
+           python3-cryptography passwd procps curl)
+
+missing=()
+check() {
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+}
+
+check "${want_build[@]}"
+if [ "${1:-build}" = test ]; then
+  check "${want_test[@]}"
+  # MariaDB: the tests use one at 127.0.0.1:3306 and start private ones of their own.
+  command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "${1:-build}" = test ]; then
+  # The Python on PATH (it may not be Debian's) decrypts test rows with `cryptography`.
+  if ! python3 -c 'import cryptography' 2>/dev/null; then
+    echo "deps: pip install cryptography" >&2
+    python3 -m pip install --quiet cryptography
+  fi
+fi

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against real services: installs what is missing (Debian packages,
+# PyPI), starts MariaDB when none answers on 127.0.0.1:3306, checks formatting and lints, runs
+# every test of the workspace, and stops what it started.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$here"
+bash scripts/deps.sh test
+
+started_mariadb=""
+cleanup() {
+  if [ -n "$started_mariadb" ]; then
+    echo "test: stopping the MariaDB this run started" >&2
+    mariadb-admin -uroot --protocol=tcp -h127.0.0.1 shutdown 2>/dev/null || pkill -x mariadbd || true
+  fi
+}
+trap cleanup EXIT
+
+mariadb_up() { mariadb-admin -uroot --protocol=tcp -h127.0.0.1 -P3306 ping >/dev/null 2>&1; }
+if ! mariadb_up; then
+  echo "test: starting MariaDB" >&2
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+  if [ ! -d /var/lib/mysql/mysql ]; then
+    mariadb-install-db --user=mysql --datadir=/var/lib/mysql >/dev/null
+  fi
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql \
+    --bind-address=127.0.0.1 --port=3306
+  started_mariadb=1
+  for _ in $(seq 1 60); do mariadb_up && break; sleep 0.5; done
+  mariadb_up || { echo "test: MariaDB did not start" >&2; exit 1; }
+  # Root without a password over TCP, and the `test` database, as the tests expect.
+  mariadb -uroot -e "CREATE DATABASE IF NOT EXISTS test;
+    ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket;" \
+    >/dev/null 2>&1 || true
+fi
+
+echo "test: cargo fmt --check" >&2
+cargo fmt --all --check
+echo "test: cargo clippy" >&2
+cargo clippy --workspace --all-targets -- -D warnings
+echo "test: cargo test" >&2
+cargo test --workspace

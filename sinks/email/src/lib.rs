@@ -1,0 +1,218 @@
+//! SecureForm's email sink: each submission becomes one message that stays encrypted in the
+//! recipient's mailbox (`pgp`: PGP/MIME, `smime`: S/MIME), or — in `tls` mode, warned about — a
+//! plain message that is only ever sent over TLS.
+//!
+//! The path of a delivery:
+//!
+//! 1. [`mime`] lays out the content entity (text and HTML listings of the fields, an optional
+//!    `submission.json`, one attachment per file) as a stream that reads each file only when it
+//!    gets there;
+//! 2. [`message`] streams it through the encryption (`secureform_crypto::pgp` or
+//!    `secureform_crypto::smime`) into one buffer behind the headers, on a blocking thread;
+//! 3. [`transport`] sends the buffer in chunks over a pooled lettre SMTP connection (rustls),
+//!    with a deadline on every step.
+//!
+//! Headers come from the configuration, except the Subject, which is a template that may name
+//! only fields marked safe for it and is rendered so that no value can add a header line
+//! ([`subject`]). The Message-ID is derived from the submission id, so a redelivery (the
+//! dispatcher delivers at least once) is recognisable as the same message.
+//!
+//! Failures are classified, not retried: SMTP 4xx, timeouts, TLS and connection failures are
+//! [`DeliveryError::Retryable`]; 5xx replies (including refused credentials) and anything that
+//! will fail the same way again are [`DeliveryError::Permanent`], with the server's reply kept as
+//! the reason. Messages never carry field values, file names or contents into logs or errors.
+
+pub mod codec;
+pub mod config;
+pub mod message;
+pub mod mime;
+pub mod render;
+pub mod subject;
+pub mod transport;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::Address;
+use secrecy::SecretString;
+use secureform_contract::{AtRest, ConfigError, Delivery, DeliveryError, Receipt, Sink};
+use secureform_crypto::{pgp, smime};
+
+pub use config::{Config, Mode, SmimeCipher};
+use message::{Envelope, Protection};
+use transport::{Smtp, SmtpSettings};
+
+/// A built email sink, ready to deliver.
+pub struct EmailSink {
+    name: String,
+    at_rest: AtRest,
+    protection: Protection,
+    envelope: Arc<Envelope>,
+    from: Address,
+    to: Vec<Address>,
+    smtp: Smtp,
+}
+
+impl std::fmt::Debug for EmailSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailSink")
+            .field("name", &self.name)
+            .field("at_rest", &self.at_rest)
+            .finish_non_exhaustive()
+    }
+}
+
+fn resolve(base_dir: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base_dir.join(path)
+    }
+}
+
+impl EmailSink {
+    /// Loads keys/certificates/secrets (relative paths resolved against `base_dir`, the config
+    /// file's folder), checks them (errors name the key), and prepares the client. No delivery
+    /// happens here, and no connection is made.
+    pub async fn build(
+        sink_name: &str,
+        config: &Config,
+        base_dir: &Path,
+        signer: Option<Arc<pgp::Signer>>,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let endpoint = config.endpoint()?;
+        let from = config.from_address()?;
+        let to = config.to_addresses()?;
+        let keys: Vec<PathBuf> = config
+            .recipient_keys
+            .iter()
+            .map(|p| resolve(base_dir, p))
+            .collect();
+        let key_err = |e: &dyn std::fmt::Display| ConfigError::new("recipient_keys", e.to_string());
+        let protection = match config.mode {
+            Mode::Pgp => Protection::Pgp {
+                recipients: Arc::new(pgp::Recipients::load(&keys).map_err(|e| key_err(&e))?),
+                signer,
+            },
+            Mode::Smime => Protection::Smime {
+                recipients: Arc::new(smime::Recipients::load(&keys).map_err(|e| key_err(&e))?),
+                cipher: match config.cipher() {
+                    SmimeCipher::Aes256Cbc => smime::ContentCipher::Aes256Cbc,
+                    SmimeCipher::Aes256Gcm => smime::ContentCipher::Aes256Gcm,
+                },
+            },
+            Mode::Tls => Protection::Tls,
+        };
+        let ca_pem = match &config.ca_file {
+            Some(path) => {
+                let path = resolve(base_dir, path);
+                let pem = std::fs::read(&path).map_err(|e| {
+                    ConfigError::new("ca_file", format!("{}: cannot read: {e}", path.display()))
+                })?;
+                Some((path, pem))
+            }
+            None => None,
+        };
+        let credentials = match &config.username {
+            Some(user) => Some((user.clone(), password(config, base_dir)?)),
+            None => None,
+        };
+        let smtp = Smtp::new(SmtpSettings {
+            endpoint: &endpoint,
+            ca_pem: ca_pem.as_ref().map(|(p, pem)| (p.as_path(), pem.clone())),
+            credentials,
+            hello_name: config.hello_name.clone(),
+            timeout: Duration::from_secs(config.timeout()),
+        })?;
+        let envelope = Envelope {
+            from: from.to_string(),
+            to: to.iter().map(Address::to_string).collect(),
+            domain: from.domain().to_owned(),
+            subject: config.subject_template()?,
+            attach_json: config.attach_json(),
+        };
+        Ok(EmailSink {
+            name: sink_name.to_owned(),
+            at_rest: config.at_rest(),
+            protection,
+            envelope: Arc::new(envelope),
+            from,
+            to,
+            smtp,
+        })
+    }
+}
+
+/// The SMTP password from `password_env` or `password_file` (which must not be readable by
+/// group or others).
+fn password(config: &Config, base_dir: &Path) -> Result<SecretString, ConfigError> {
+    if let Some(var) = &config.password_env {
+        return match std::env::var(var) {
+            Ok(value) if !value.is_empty() => Ok(SecretString::from(value)),
+            _ => Err(ConfigError::new(
+                "password_env",
+                format!("the environment variable {var} is not set (or empty)"),
+            )),
+        };
+    }
+    let Some(file) = &config.password_file else {
+        return Err(ConfigError::new(
+            "username",
+            "needs password_env or password_file",
+        ));
+    };
+    let path = resolve(base_dir, file);
+    let err = |m: String| ConfigError::new("password_file", format!("{}: {m}", path.display()));
+    let meta = std::fs::metadata(&path).map_err(|e| err(format!("cannot read: {e}")))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(err(format!(
+                "readable or writable by group or others (mode {mode:o}); run `chmod 600` on it"
+            )));
+        }
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    if text.is_empty() {
+        return Err(err("is empty".to_owned()));
+    }
+    Ok(SecretString::from(text.to_owned()))
+}
+
+impl Sink for EmailSink {
+    fn at_rest(&self) -> AtRest {
+        self.at_rest.clone()
+    }
+
+    async fn deliver(&self, d: &Delivery<'_>) -> Result<Receipt, DeliveryError> {
+        let s = d.submission;
+        let protection = self.protection.clone();
+        let envelope = Arc::clone(&self.envelope);
+        let submission = Arc::clone(s);
+        let files = Arc::clone(d.files);
+        let composed = tokio::task::spawn_blocking(move || {
+            message::compose(&protection, &envelope, &submission, files)
+        })
+        .await
+        .map_err(|_| DeliveryError::Retryable("composing the message: task failed".to_owned()))??;
+        let size = composed.len();
+        let result = self.smtp.send(&self.from, &self.to, &composed).await;
+        drop(composed);
+        match &result {
+            Ok(()) => tracing::info!(sink = %self.name, submission = %s.id, bytes = size,
+                files = s.files.len(), "email delivered"),
+            Err(e) => tracing::warn!(sink = %self.name, submission = %s.id,
+                retryable = e.is_retryable(), reason = %e.reason(), "email not delivered"),
+        }
+        result?;
+        Ok(Receipt::new(
+            "message_id",
+            message::message_id(s, &self.envelope.domain),
+        ))
+    }
+}

@@ -1,0 +1,234 @@
+//! SMTP over rustls with lettre's connection type: TLS always (STARTTLS required for `smtp://`,
+//! implicit for `smtps://`), optional AUTH, a small pool of open connections, a deadline on every
+//! step, and the classification of failures.
+//!
+//! Why not lettre's `AsyncSmtpTransport`: its tokio flavour bounds only the connect with the
+//! timeout (a server that accepts and then stays silent would hold a delivery forever), and its
+//! `send_raw` copies the whole message once more for dot-stuffing. Here every command has a
+//! deadline, the message goes out in chunks (`message_iter`), and a connection that failed or
+//! timed out in any way is dropped, never returned to the pool.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, Certificate, CertificateStore, TlsParameters,
+};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::Error as SmtpError;
+use lettre::Address;
+use secrecy::{ExposeSecret, SecretString};
+use secureform_contract::{ConfigError, DeliveryError};
+use tokio::sync::Mutex;
+
+use crate::config::Endpoint;
+
+/// Open connections kept per sink.
+const POOL_SIZE: usize = 4;
+/// How long an idle connection is kept before it is closed rather than reused.
+const POOL_IDLE: Duration = Duration::from_secs(60);
+/// Message bytes handed to the connection at a time.
+const CHUNK: usize = 64 * 1024;
+/// The slowest upload rate allowed for, to size the deadline of a message's DATA.
+const MIN_BYTES_PER_SEC: u64 = 256 * 1024;
+
+/// A configured SMTP client. Connections are made on first use, never when it is built.
+pub struct Smtp {
+    endpoint: Endpoint,
+    tls: TlsParameters,
+    hello: ClientId,
+    credentials: Option<Credentials>,
+    timeout: Duration,
+    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+}
+
+/// Everything needed to set up the client.
+pub struct SmtpSettings<'a> {
+    pub endpoint: &'a Endpoint,
+    pub ca_pem: Option<(&'a Path, Vec<u8>)>,
+    pub credentials: Option<(String, SecretString)>,
+    pub hello_name: Option<String>,
+    pub timeout: Duration,
+}
+
+impl Smtp {
+    /// Sets up the TLS parameters (the private CA alone when given, else the system's roots).
+    pub fn new(settings: SmtpSettings<'_>) -> Result<Smtp, ConfigError> {
+        let endpoint = settings.endpoint.clone();
+        let mut tls = TlsParameters::builder(endpoint.host.clone());
+        if let Some((path, pem)) = settings.ca_pem {
+            let cert = Certificate::from_pem(&pem).map_err(|_| {
+                ConfigError::new(
+                    "ca_file",
+                    format!("{}: not a PEM certificate", path.display()),
+                )
+            })?;
+            tls = tls
+                .certificate_store(CertificateStore::None)
+                .add_root_certificate(cert);
+        }
+        let tls = tls.build_rustls().map_err(|e| {
+            ConfigError::new("smtp_url", format!("cannot set up TLS for the server: {e}"))
+        })?;
+        Ok(Smtp {
+            endpoint,
+            tls,
+            hello: settings
+                .hello_name
+                .map(ClientId::Domain)
+                .unwrap_or_default(),
+            credentials: settings
+                .credentials
+                .map(|(user, pw)| Credentials::new(user, pw.expose_secret().to_owned())),
+            timeout: settings.timeout,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Bounds one step by the timeout; running out is an error like any other.
+    async fn step<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        f: impl Future<Output = Result<T, SmtpError>>,
+    ) -> Result<T, Failed> {
+        match tokio::time::timeout(limit, f).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(Failed {
+                reply: e.status().is_some(),
+                error: classify(&e),
+            }),
+            Err(_) => Err(Failed {
+                reply: false,
+                error: DeliveryError::Retryable(format!(
+                    "SMTP: no answer to {what} within {} s",
+                    limit.as_secs()
+                )),
+            }),
+        }
+    }
+
+    /// A new connection: TLS (implicit or STARTTLS, never plaintext past the greeting), AUTH.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, Failed> {
+        let wrapper = self.endpoint.implicit_tls.then(|| self.tls.clone());
+        let server = (self.endpoint.host.as_str(), self.endpoint.port);
+        let connect = AsyncSmtpConnection::connect_tokio1(
+            server,
+            Some(self.timeout),
+            &self.hello,
+            wrapper,
+            None,
+        );
+        let mut conn = self.step(self.timeout * 2, "the greeting", connect).await?;
+        if !self.endpoint.implicit_tls {
+            // Fails when the server does not offer STARTTLS: nothing is sent in the clear.
+            let tls = self.tls.clone();
+            self.step(self.timeout, "STARTTLS", conn.starttls(tls, &self.hello))
+                .await?;
+        }
+        if let Some(credentials) = &self.credentials {
+            let mechanisms = [Mechanism::Plain, Mechanism::Login];
+            self.step(self.timeout, "AUTH", conn.auth(&mechanisms, credentials))
+                .await?;
+        }
+        Ok(conn)
+    }
+
+    /// An idle connection that still answers NOOP (and `true`), or a new one (and `false`).
+    async fn checkout(&self) -> Result<(AsyncSmtpConnection, bool), Failed> {
+        loop {
+            let next = self.idle.lock().await.pop();
+            let Some((mut conn, since)) = next else {
+                return Ok((self.connect().await?, false));
+            };
+            if since.elapsed() < POOL_IDLE {
+                let alive = tokio::time::timeout(self.timeout, conn.test_connected()).await;
+                if matches!(alive, Ok(true)) {
+                    return Ok((conn, true));
+                }
+            }
+            // Stale or silent: close it without waiting on it.
+            drop(conn);
+        }
+    }
+
+    /// Sends one message on `conn`. A failure after the upload began is never worth a retry
+    /// on another connection here (the server may have the message already).
+    async fn transfer(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        from: &Address,
+        to: &[Address],
+        message: &[u8],
+    ) -> Result<(), Failed> {
+        let mail = Mail::new(Some(from.clone()), vec![]);
+        self.step(self.timeout, "MAIL FROM", conn.command(mail))
+            .await?;
+        for rcpt in to {
+            let rcpt = Rcpt::new(rcpt.clone(), vec![]);
+            self.step(self.timeout, "RCPT TO", conn.command(rcpt))
+                .await?;
+        }
+        self.step(self.timeout, "DATA", conn.command(Data)).await?;
+        let upload = Duration::from_secs(message.len() as u64 / MIN_BYTES_PER_SEC);
+        let limit = self.timeout * 2 + upload;
+        self.step(
+            limit,
+            "the message",
+            conn.message_iter(message.chunks(CHUNK)),
+        )
+        .await
+        .map_err(|f| Failed { reply: true, ..f })?;
+        Ok(())
+    }
+
+    /// Sends one message. When a pooled connection breaks before the message went out, one new
+    /// connection is tried; a failed connection is dropped, never pooled again.
+    pub async fn send(
+        &self,
+        from: &Address,
+        to: &[Address],
+        message: &[u8],
+    ) -> Result<(), DeliveryError> {
+        let (mut conn, reused) = self.checkout().await.map_err(|f| f.error)?;
+        let result = match self.transfer(&mut conn, from, to, message).await {
+            Err(f) if reused && !f.reply => {
+                drop(conn);
+                conn = self.connect().await.map_err(|f| f.error)?;
+                self.transfer(&mut conn, from, to, message).await
+            }
+            other => other,
+        };
+        match result {
+            Ok(()) => {
+                let mut idle = self.idle.lock().await;
+                if idle.len() < POOL_SIZE {
+                    idle.push((conn, Instant::now()));
+                }
+                Ok(())
+            }
+            Err(f) => Err(f.error),
+        }
+    }
+}
+
+/// A failed step, and whether the server answered it (rather than the connection failing).
+struct Failed {
+    error: DeliveryError,
+    reply: bool,
+}
+
+/// 5xx replies and client-side refusals (no STARTTLS offered, no usable AUTH mechanism) are
+/// permanent; 4xx, network, TLS and protocol failures are retryable. The reason keeps the
+/// server's reply: only the envelope and the message reach the server, never in a command.
+pub fn classify(e: &SmtpError) -> DeliveryError {
+    let reason = format!("SMTP: {e}");
+    if e.is_permanent() || e.is_client() {
+        DeliveryError::Permanent(reason)
+    } else {
+        DeliveryError::Retryable(reason)
+    }
+}

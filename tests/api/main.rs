@@ -1,0 +1,9 @@
+//! Black-box tests of the running service: the real binary, started on a free port in a
+//! temporary folder, driven over HTTP and through its own CLI.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod crash;
+mod data_path;
+mod hostile;
+mod pgp_documents;
+mod support;

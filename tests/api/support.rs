@@ -1,0 +1,244 @@
+//! Starting the real `secureform` binary in a temporary folder, and talking to it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_secureform");
+
+/// A running server in its own folder. Killed on drop.
+pub struct Server {
+    pub dir: PathBuf,
+    pub base: String,
+    pub config: Option<PathBuf>,
+    child: Child,
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts the embedded default in a fresh temporary folder.
+    pub fn embedded() -> Server {
+        let dir = tempdir();
+        Server::start_in(&dir, None)
+    }
+
+    /// Starts with a configuration file written into a fresh temporary folder.
+    pub fn with_config(toml: &str) -> Server {
+        let dir = tempdir();
+        let path = dir.join("secureform.toml");
+        std::fs::write(&path, toml).unwrap();
+        Server::start_in(&dir, Some(path))
+    }
+
+    /// Starts (or restarts) a server in `dir`.
+    pub fn start_in(dir: &Path, config: Option<PathBuf>) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(dir)
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0");
+        if let Some(c) = &config {
+            cmd.arg("--config").arg(c);
+        }
+        let mut child = cmd
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start secureform");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(b) => b,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start:\n{}", log.lock().unwrap());
+            }
+        };
+        Server {
+            dir: dir.to_path_buf(),
+            base,
+            config,
+            child,
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Kills the process at once (SIGKILL): nothing is flushed on the way out.
+    pub fn kill9(mut self) -> (PathBuf, Option<PathBuf>) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (self.dir.clone(), self.config.clone())
+    }
+
+    /// Runs a `secureform` subcommand in the server's folder.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(&self.dir).args(args);
+        if let Some(c) = &self.config {
+            cmd.arg("--config").arg(c);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// The ids in the Documents store, via `docs list --json`.
+    pub fn doc_ids(&self) -> Vec<String> {
+        let out = self.cli(&["docs", "list", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Waits until the Documents store holds `id`.
+    pub fn wait_for_doc(&self, id: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.doc_ids().iter().any(|d| d == id) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "document {id} never arrived; log:\n{}",
+            self.log.lock().unwrap()
+        );
+    }
+
+    /// `docs get ID --out DIR`: the submission JSON and the files' bytes.
+    pub fn doc(&self, id: &str, extra: &[&str]) -> (serde_json::Value, Vec<Vec<u8>>) {
+        let (json, _, files) = self.doc_raw(id, extra);
+        (json, files)
+    }
+
+    /// Like [`Server::doc`], with the submission's JSON text as written (field order intact).
+    pub fn doc_raw(&self, id: &str, extra: &[&str]) -> (serde_json::Value, String, Vec<Vec<u8>>) {
+        let out_dir = self.dir.join(format!("get-{id}"));
+        let _ = std::fs::remove_dir_all(&out_dir);
+        let mut args = vec!["docs", "get", id, "--out", out_dir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = self.cli(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(out_dir.join("submission.json")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let n = json["files"].as_array().map(|a| a.len()).unwrap_or(0);
+        let files = (0..n)
+            .map(|i| std::fs::read(out_dir.join("files").join(i.to_string())).unwrap())
+            .collect();
+        std::fs::remove_dir_all(&out_dir).unwrap();
+        (json, text, files)
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh folder under the system temp dir (kept out of the repository).
+pub fn tempdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "secureform-test-{}-{}",
+        std::process::id(),
+        ulid::Ulid::new()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An HTTP client that does not follow redirects (the 303 is part of what is tested).
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+/// Every file under `dir`, recursively.
+pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `needle` occurs in `hay`.
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Pseudo-random bytes (deterministic per seed), so file comparisons mean something.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Runs a program, failing with the Debian package to install when it is missing.
+pub fn run(program: &str, package: &str, args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} ({e}): install the Debian package {package}")
+        })
+}
