@@ -53,10 +53,31 @@ pub enum Command {
         #[command(subcommand)]
         command: DocsCommand,
     },
+    /// Makes API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Reads back rows a MySQL sink wrote, decrypting `aes_gcm` and `mysql_aes` values.
     Mysql {
         #[command(subcommand)]
         command: MysqlCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Prints a new random token and the configuration lines that grant it.
+    New {
+        /// The token's name in the configuration (and in the audit log).
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: submit, read, admin.
+        #[arg(long, default_value = "submit")]
+        scopes: String,
+        /// Comma-separated form names, or * for all.
+        #[arg(long, default_value = "*")]
+        forms: String,
     },
 }
 
@@ -138,6 +159,14 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Check { config } => check(config.as_deref()).await,
         Command::Keygen { out, rotate, .. } => report(keygen(&out, rotate)),
         Command::Mysql { command } => mysql(command).await,
+        Command::Token {
+            command:
+                TokenCommand::New {
+                    name,
+                    scopes,
+                    forms,
+                },
+        } => report(token_new(&name, &scopes, &forms)),
         Command::Docs { command } => match command {
             DocsCommand::List { form, json, config } => match load(config.as_deref()) {
                 Ok(c) => report(docs_list(&c, form.as_deref(), json)),
@@ -271,6 +300,44 @@ async fn mysql(command: MysqlCommand) -> i32 {
             report(result.await)
         }
     }
+}
+
+fn token_new(name: &str, scopes: &str, forms: &str) -> anyhow::Result<()> {
+    use base64::Engine;
+    use rand::RngCore;
+    use sha2::Digest;
+    let list = |s: &str| -> Vec<String> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let scopes = list(scopes);
+    for s in &scopes {
+        if !matches!(s.as_str(), "submit" | "read" | "admin") {
+            anyhow::bail!("unknown scope `{s}`: use submit, read or admin");
+        }
+    }
+    let mut raw = zeroize::Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(raw.as_mut());
+    let token = zeroize::Zeroizing::new(format!(
+        "sf_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.as_ref())
+    ));
+    let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));
+    let quoted = |v: &[String]| {
+        v.iter()
+            .map(|x| format!("\"{x}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "token (give it to the integrator; it is shown only once):\n{}\n",
+        token.as_str()
+    );
+    println!("configuration (paste into secureform.toml):\n[tokens.{name}]\nsha256 = \"{hash}\"\nscopes = [{}]\nforms = [{}]", quoted(&scopes), quoted(&list(forms)));
+    Ok(())
 }
 
 fn keygen(out: &Path, rotate: bool) -> anyhow::Result<()> {

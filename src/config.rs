@@ -31,6 +31,37 @@ struct RawConfig {
     forms: BTreeMap<String, FormConfig>,
     #[serde(default)]
     sinks: BTreeMap<String, SinkConfig>,
+    #[serde(default)]
+    tokens: BTreeMap<String, TokenConfig>,
+}
+
+/// What an API token may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Submit to its forms.
+    Submit,
+    /// Read its forms' delivery states and documents.
+    Read,
+    /// Re-queue dead deliveries, read the audit log.
+    Admin,
+}
+
+/// `[tokens.NAME]`: an integrator's bearer token, stored as the SHA-256 of the token (hex).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub sha256: String,
+    pub scopes: Vec<Scope>,
+    /// The forms it may touch; `["*"]` for all.
+    pub forms: Vec<String>,
+}
+
+impl TokenConfig {
+    /// Whether the token may touch `form`.
+    pub fn allows_form(&self, form: &str) -> bool {
+        self.forms.iter().any(|f| f == "*" || f == form)
+    }
 }
 
 /// `[server]`
@@ -132,6 +163,9 @@ pub struct FormConfig {
     pub thanks_title: Option<String>,
     /// Message of the built-in thank-you page.
     pub thanks_message: Option<String>,
+    /// Submissions per minute from one client address to this form (overrides
+    /// `[limits] rate_per_minute`; 0 turns the limit off for this form).
+    pub rate_per_minute: Option<u32>,
 }
 
 /// `[sinks.NAME]`: one variant per sink kind, keyed by `type`.
@@ -196,6 +230,7 @@ pub struct Config {
     pub dispatch: DispatchConfig,
     pub forms: BTreeMap<String, FormConfig>,
     pub sinks: BTreeMap<String, SinkConfig>,
+    pub tokens: BTreeMap<String, TokenConfig>,
     /// The key file is the default one under `data_dir`: `serve` creates it on first run.
     pub create_key: bool,
 }
@@ -239,6 +274,7 @@ impl Config {
                 charset: None,
                 thanks_title: None,
                 thanks_message: None,
+                rate_per_minute: None,
             },
         );
         let mut sinks = BTreeMap::new();
@@ -258,6 +294,7 @@ impl Config {
             dispatch: DispatchConfig::default(),
             forms,
             sinks,
+            tokens: BTreeMap::new(),
             create_key: true,
         }
     }
@@ -362,6 +399,40 @@ impl Config {
                 }
             }
         }
+        for (name, token) in &raw.tokens {
+            let table = format!("tokens.{name}");
+            if !valid_name(name) {
+                return Err(err(
+                    "tokens",
+                    name,
+                    "a token name is 1-64 letters, digits, '_' or '-'",
+                ));
+            }
+            let hash = token.sha256.trim();
+            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(err(
+                    &table,
+                    "sha256",
+                    "must be the SHA-256 of the token, 64 hex digits (see `secureform token new`)",
+                ));
+            }
+            if token.scopes.is_empty() {
+                return Err(err(
+                    &table,
+                    "scopes",
+                    "give at least one of submit, read, admin",
+                ));
+            }
+            for form in &token.forms {
+                if form != "*" && !raw.forms.contains_key(form) {
+                    return Err(err(
+                        &table,
+                        "forms",
+                        &format!("no form named `{form}` in [forms]"),
+                    ));
+                }
+            }
+        }
         raw.limits
             .validate()
             .map_err(|(key, msg)| err("limits", key, msg))?;
@@ -403,6 +474,7 @@ impl Config {
             dispatch: raw.dispatch,
             forms: raw.forms,
             sinks: raw.sinks,
+            tokens: raw.tokens,
             create_key,
         })
     }
@@ -464,6 +536,15 @@ required = ["email"]
 [sinks.docs]
 type = "documents"
 "#;
+
+    #[test]
+    fn the_commented_example_is_valid() {
+        let text = include_str!("../examples/secureform.toml");
+        let c = parse(text).unwrap();
+        assert_eq!(c.sinks.len(), 4);
+        let warnings = c.form_warnings(&c.forms["contact"]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
 
     #[test]
     fn parses_a_minimal_file() {

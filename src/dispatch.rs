@@ -43,7 +43,6 @@ impl Dispatch {
     }
 
     /// Wakes every worker (after a retry request, for instance).
-    #[allow(dead_code)] // for the integrator API
     pub fn notify_all(&self) {
         for n in self.wakers.values() {
             n.notify_one();

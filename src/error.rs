@@ -10,6 +10,8 @@ pub struct ClientError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// For 429: seconds until a retry may succeed (the Retry-After header).
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ClientError {
@@ -18,6 +20,7 @@ impl ClientError {
             status,
             code,
             message: message.into(),
+            retry_after_secs: None,
         }
     }
 
@@ -34,6 +37,18 @@ impl ClientError {
     /// 422: well-formed, but fails the form's rules.
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// 429: over the rate limit; `retry_after` goes into the Retry-After header.
+    pub fn rate_limited(retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs() + 1;
+        let mut err = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("Too many requests from this address; try again in {secs} s."),
+        );
+        err.retry_after_secs = Some(secs);
+        err
     }
 
     /// 503: the spool cannot take the submission now; nothing was accepted.

@@ -21,6 +21,11 @@ pub struct Limits {
     pub max_file_bytes: u64,
     /// Longest time, in seconds, for parsing a PDF-family body.
     pub pdf_parse_secs: u64,
+    /// Submissions per minute from one client address to one form (`/f/...`); 0 is no limit.
+    /// A form's own `rate_per_minute` overrides it.
+    pub rate_per_minute: u32,
+    /// API requests per minute from one client address (`/api/...`); 0 is no limit.
+    pub api_rate_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -33,6 +38,8 @@ impl Default for Limits {
             max_files: 20,
             max_file_bytes: 1024 * 1024 * 1024,
             pdf_parse_secs: 5,
+            rate_per_minute: 0,
+            api_rate_per_minute: 0,
         }
     }
 }

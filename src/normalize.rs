@@ -81,6 +81,7 @@ mod tests {
             charset: None,
             thanks_title: None,
             thanks_message: None,
+            rate_per_minute: None,
         }
     }
 

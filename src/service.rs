@@ -92,12 +92,19 @@ pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()>
     }
     let addr = listen.unwrap_or_else(|| config.listen.clone());
     let listener = TcpListener::bind(&addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let documents = Arc::new(secureform_documents::DocumentStore::open(
+        &crate::sinks::documents_root(&config.data_dir),
+        Arc::clone(&keys),
+    )?);
     let state = AppState {
+        tokens: http::known_tokens(&config),
         config: Arc::new(config),
         spool,
         dispatch,
         metrics,
         form_warnings,
+        documents,
+        rate_limiter: http::RateLimiter::default(),
     };
     let (server, bound) = http::start(state, listener)?;
     tracing::info!("secureform listening on http://{bound}");

@@ -1,9 +1,15 @@
 //! The HTTP interface: routes, shared state, and starting the server.
 
+mod api;
 mod body;
+mod cors;
 pub mod pages;
+mod ratelimit;
 mod respond;
 mod submit;
+
+pub use api::known_tokens;
+pub use ratelimit::RateLimiter;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -24,6 +30,11 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Each form's at-rest warnings, computed once from the configuration.
     pub form_warnings: BTreeMap<String, Vec<String>>,
+    /// The Documents store, for the API.
+    pub documents: Arc<secureform_documents::DocumentStore>,
+    /// The configured API tokens.
+    pub tokens: Vec<api::KnownToken>,
+    pub rate_limiter: RateLimiter,
 }
 
 impl AppState {
@@ -62,10 +73,15 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 /// Registers the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/f/{form}", web::post().to(submit::submit))
+        .route(
+            "/f/{form}",
+            web::method(actix_web::http::Method::OPTIONS).to(cors::preflight),
+        )
         .route("/f/{form}/thanks", web::get().to(submit::thanks))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics));
+        .route("/metrics", web::get().to(metrics))
+        .configure(api::routes);
 }
 
 /// Starts the HTTP server on `listener`; returns the server (to await) and its address.

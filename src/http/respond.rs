@@ -60,6 +60,9 @@ pub fn client_kind(req: &HttpRequest) -> ClientKind {
 pub fn error(kind: ClientKind, err: &ClientError) -> HttpResponse {
     let mut resp = HttpResponse::build(err.status);
     resp.insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(secs) = err.retry_after_secs {
+        resp.insert_header((header::RETRY_AFTER, secs.to_string()));
+    }
     match kind {
         ClientKind::Integrator => resp.json(json!({
             "error": {"code": err.code, "message": err.message}

@@ -6,7 +6,7 @@ use secureform_contract::{Fields, FileMeta, Source};
 
 use super::body::{read_all, read_multipart};
 use super::respond::{self, client_kind, ClientKind};
-use super::AppState;
+use super::{cors, AppState};
 use crate::config::FormConfig;
 use crate::error::ClientError;
 use crate::ingest::pdf::{self, PdfKind, PdfLimits};
@@ -33,28 +33,74 @@ pub async fn submit(
             ),
         );
     };
-    let id = normalize::new_id();
-    match accept(&req, payload, &state, &form_name, form, &id).await {
-        Ok(Accepted::Stored { source }) => {
-            state.metrics.accepted(&form_name, source.as_str());
+    let origin = cors::allowed_origin(&req, form);
+    let mut resp = match rate_limit(&req, &state, &form_name, form) {
+        Err(err) => {
+            state.metrics.rejected(&form_name, err.code);
+            respond::error(kind, &err)
+        }
+        Ok(()) => {
+            let id = normalize::new_id();
+            let result = accept(&req, payload, &state, &form_name, form, &id).await;
+            answer(&state, kind, &form_name, form, &id, result)
+        }
+    };
+    cors::decorate(&mut resp, origin);
+    resp
+}
+
+/// Shapes the outcome of one submission for its client, and counts and logs it.
+pub fn answer(
+    state: &AppState,
+    kind: ClientKind,
+    form_name: &str,
+    form: &FormConfig,
+    id: &str,
+    result: Result<Accepted, ClientError>,
+) -> HttpResponse {
+    match result {
+        Ok(Accepted::Stored { source, id }) => {
+            state.metrics.accepted(form_name, source.as_str());
             tracing::info!(submission = %id, form = %form_name, source = source.as_str(), "accepted");
-            respond::accepted(kind, &form_name, form, &id, &state.warnings(&form_name))
+            respond::accepted(kind, form_name, form, &id, &state.warnings(form_name))
         }
         Ok(Accepted::Dropped) => {
             tracing::info!(form = %form_name, "honeypot filled; submission dropped");
-            respond::accepted(kind, &form_name, form, &id, &state.warnings(&form_name))
+            respond::accepted(kind, form_name, form, id, &state.warnings(form_name))
         }
         Err(err) => {
-            state.spool.discard_files(&id);
-            state.metrics.rejected(&form_name, err.code);
+            state.spool.discard_files(id);
+            state.metrics.rejected(form_name, err.code);
             tracing::info!(form = %form_name, status = err.status.as_u16(), code = err.code, "refused");
             respond::error(kind, &err)
         }
     }
 }
 
-enum Accepted {
-    Stored { source: Source },
+/// The form's rate limit for the client's address.
+fn rate_limit(
+    req: &HttpRequest,
+    state: &AppState,
+    form_name: &str,
+    form: &FormConfig,
+) -> Result<(), ClientError> {
+    let per_minute = form
+        .rate_per_minute
+        .unwrap_or(state.config.limits.rate_per_minute);
+    let Some(addr) = req.peer_addr().map(|a| a.ip()) else {
+        return Ok(());
+    };
+    state
+        .rate_limiter
+        .check(addr, &format!("f/{form_name}"), per_minute)
+        .map_err(ClientError::rate_limited)
+}
+
+/// What became of an accepted request.
+pub enum Accepted {
+    /// Stored under `id` (an earlier id when an Idempotency-Key was repeated).
+    Stored { source: Source, id: String },
+    /// The honeypot was filled: nothing was kept.
     Dropped,
 }
 
@@ -119,11 +165,12 @@ async fn accept(
         };
         (source, fields, Vec::new())
     };
-    finish(state, form_name, form, id, source, fields, files).await
+    finish(state, form_name, form, id, source, fields, files, None).await
 }
 
 /// Normalizes, applies the form's rules, and spools durably.
-async fn finish(
+#[allow(clippy::too_many_arguments)]
+pub async fn finish(
     state: &AppState,
     form_name: &str,
     form: &FormConfig,
@@ -131,22 +178,30 @@ async fn finish(
     source: Source,
     fields: Fields,
     files: Vec<FileMeta>,
+    idempotency: Option<(String, String)>,
 ) -> Result<Accepted, ClientError> {
     let verdict = normalize::normalize(id.to_owned(), form_name, form, source, fields, files)?;
     let submission = match verdict {
         Verdict::Drop => return Ok(Accepted::Dropped),
         Verdict::Accept(s) => s,
     };
-    state
+    let existing = state
         .spool
-        .accept(&submission, &form.sinks)
+        .accept(&submission, &form.sinks, idempotency)
         .await
         .map_err(|e| {
             tracing::error!(submission = %id, error = %e, "spooling failed");
             ClientError::unavailable()
         })?;
+    if let Some(first) = existing {
+        tracing::info!(submission = %first, form = %form_name, "idempotent repeat; nothing stored");
+        return Ok(Accepted::Stored { source, id: first });
+    }
     state.dispatch.notify(&form.sinks);
-    Ok(Accepted::Stored { source })
+    Ok(Accepted::Stored {
+        source,
+        id: id.to_owned(),
+    })
 }
 
 /// The PDF-family kind of a body: sniffed from the bytes first, else from the declared type.
@@ -214,7 +269,7 @@ async fn accept_pdf_family(
         PdfKind::Xfdf => (Source::Xfdf, Vec::new()),
         PdfKind::Pdf => (Source::Pdf, vec![keep_pdf(state, id, body).await?]),
     };
-    finish(state, form_name, form, id, source, fields, files).await
+    finish(state, form_name, form, id, source, fields, files, None).await
 }
 
 /// Seals the submitted PDF into the spool as the submission's file 0.

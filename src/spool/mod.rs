@@ -19,7 +19,7 @@ mod files;
 mod store;
 
 pub use files::{SpoolFileWriter, SpoolFiles};
-pub use store::{DeliveryRow, Outcome};
+pub use store::{AuditEntry, DeliveryRow, DeliveryState, Outcome};
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
@@ -46,10 +46,13 @@ pub enum SpoolError {
     NotFound(String),
 }
 
-#[allow(dead_code)] // Requeue: for the integrator API
 pub(crate) enum Command {
     Accept {
         record: store::NewSubmission,
+        done: oneshot::Sender<Result<Option<String>, String>>,
+    },
+    Audit {
+        entry: AuditEntry,
         done: oneshot::Sender<Result<(), String>>,
     },
     Outcome {
@@ -77,7 +80,6 @@ fn submission_context(id: &str) -> Vec<u8> {
     format!("spool/{id}/submission").into_bytes()
 }
 
-#[allow(dead_code)] // requeue_dead, deliveries: for the integrator API
 impl Spool {
     /// Opens (creating when missing) the spool under `data_dir/spool`, removes what a crash left
     /// half-written, and starts the writer thread.
@@ -118,12 +120,15 @@ impl Spool {
     }
 
     /// Seals the submission and commits it with one pending delivery per sink. Returns once the
-    /// commit is on stable storage: only then may the client be answered.
+    /// commit is on stable storage: only then may the client be answered. With an idempotency
+    /// key (token name, key) seen before, nothing is stored and the first submission's id is
+    /// returned instead.
     pub async fn accept(
         &self,
         submission: &Submission,
         sinks: &[String],
-    ) -> Result<(), SpoolError> {
+        idempotency: Option<(String, String)>,
+    ) -> Result<Option<String>, SpoolError> {
         let json = zeroize::Zeroizing::new(serde_json::to_vec(submission)?);
         let sealed =
             secureform_crypto::seal(&self.keys, &submission_context(&submission.id), &json)?;
@@ -135,12 +140,45 @@ impl Spool {
             sealed,
             sinks: sinks.to_vec(),
             now_ms: now_ms(),
+            idempotency,
         };
         let (done, wait) = oneshot::channel();
         self.send(Command::Accept { record, done })?;
         wait.await
             .map_err(|_| SpoolError::Stopped)?
             .map_err(|e| SpoolError::Io(std::io::Error::other(e)))
+    }
+
+    /// Records, durably, that a token read a document (before the document is served).
+    pub async fn audit(
+        &self,
+        token: &str,
+        action: &str,
+        document_id: &str,
+    ) -> Result<(), SpoolError> {
+        let (done, wait) = oneshot::channel();
+        self.send(Command::Audit {
+            entry: AuditEntry {
+                at_ms: now_ms(),
+                token: token.to_owned(),
+                action: action.to_owned(),
+                document_id: document_id.to_owned(),
+            },
+            done,
+        })?;
+        wait.await
+            .map_err(|_| SpoolError::Stopped)?
+            .map_err(|e| SpoolError::Io(std::io::Error::other(e)))
+    }
+
+    /// The newest audit entries, newest first.
+    pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, SpoolError> {
+        self.read(|c| store::audit_log(c, limit))
+    }
+
+    /// The form and received_at of a known submission.
+    pub fn form_of(&self, id: &str) -> Result<Option<(String, String)>, SpoolError> {
+        self.read(|c| store::form_of(c, id))
     }
 
     /// Records the outcome of one delivery attempt.

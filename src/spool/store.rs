@@ -20,6 +20,29 @@ pub(crate) struct NewSubmission {
     pub sealed: Vec<u8>,
     pub sinks: Vec<String>,
     pub now_ms: i64,
+    /// (token name, Idempotency-Key): a repeat within [`IDEMPOTENCY_MS`] returns the first id.
+    pub idempotency: Option<(String, String)>,
+}
+
+/// How long an Idempotency-Key is remembered: 48 hours (the API promises at least 24).
+pub const IDEMPOTENCY_MS: i64 = 48 * 3600 * 1000;
+
+/// One read of the Documents store, for the audit log.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditEntry {
+    pub at_ms: i64,
+    pub token: String,
+    pub action: String,
+    pub document_id: String,
+}
+
+/// What a command did.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// Rows changed.
+    Done(usize),
+    /// An Idempotency-Key was seen before: the submission it created.
+    Existing(String),
 }
 
 /// The state of one (submission, sink) delivery.
@@ -101,7 +124,22 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
              PRIMARY KEY (submission_id, sink)
          );
          CREATE INDEX IF NOT EXISTS deliveries_due
-             ON deliveries (sink, state, next_attempt_ms);",
+             ON deliveries (sink, state, next_attempt_ms);
+         CREATE TABLE IF NOT EXISTS idempotency (
+             token TEXT NOT NULL,
+             key TEXT NOT NULL,
+             submission_id TEXT NOT NULL,
+             created_ms INTEGER NOT NULL,
+             PRIMARY KEY (token, key)
+         );
+         CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency (created_ms);
+         CREATE TABLE IF NOT EXISTS audit (
+             seq INTEGER PRIMARY KEY AUTOINCREMENT,
+             at_ms INTEGER NOT NULL,
+             token TEXT NOT NULL,
+             action TEXT NOT NULL,
+             document_id TEXT NOT NULL
+         );",
     )
 }
 
@@ -147,18 +185,27 @@ pub(crate) fn writer_loop(
         }
         for (cmd, result) in batch.into_iter().zip(results) {
             match cmd {
-                Command::Accept { done, .. } | Command::Outcome { done, .. } => {
+                Command::Accept { done, .. } => {
+                    let _ = done.send(result.map(|r| match r {
+                        Reply::Existing(id) => Some(id),
+                        Reply::Done(_) => None,
+                    }));
+                }
+                Command::Outcome { done, .. } | Command::Audit { done, .. } => {
                     let _ = done.send(result.map(|_| ()));
                 }
                 Command::Requeue { done, .. } => {
-                    let _ = done.send(result);
+                    let _ = done.send(result.map(|r| match r {
+                        Reply::Done(n) => n,
+                        Reply::Existing(_) => 0,
+                    }));
                 }
             }
         }
     }
 }
 
-type BatchResult = (Vec<Result<usize, String>>, Vec<String>);
+type BatchResult = (Vec<Result<Reply, String>>, Vec<String>);
 
 fn apply_batch(conn: &mut Connection, batch: &[Command]) -> BatchResult {
     let fail_all = |e: rusqlite::Error| {
@@ -173,7 +220,7 @@ fn apply_batch(conn: &mut Connection, batch: &[Command]) -> BatchResult {
     let mut purged = Vec::new();
     for cmd in batch {
         // Each command runs in a savepoint, so one failing command fails alone.
-        let result = (|| -> rusqlite::Result<usize> {
+        let result = (|| -> rusqlite::Result<Reply> {
             let sp = tx.savepoint()?;
             let n = apply(&sp, cmd, &mut purged)?;
             sp.commit()?;
@@ -187,9 +234,31 @@ fn apply_batch(conn: &mut Connection, batch: &[Command]) -> BatchResult {
     }
 }
 
-fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite::Result<usize> {
+fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite::Result<Reply> {
     match cmd {
         Command::Accept { record, .. } => {
+            if let Some((token, key)) = &record.idempotency {
+                let seen: Option<String> = conn
+                    .query_row(
+                        "SELECT submission_id FROM idempotency
+                         WHERE token = ?1 AND key = ?2 AND created_ms > ?3",
+                        params![token, key, record.now_ms - IDEMPOTENCY_MS],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(id) = seen {
+                    return Ok(Reply::Existing(id));
+                }
+                conn.execute(
+                    "DELETE FROM idempotency WHERE created_ms <= ?1 OR (token = ?2 AND key = ?3)",
+                    params![record.now_ms - IDEMPOTENCY_MS, token, key],
+                )?;
+                conn.execute(
+                    "INSERT INTO idempotency (token, key, submission_id, created_ms)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![token, key, record.id, record.now_ms],
+                )?;
+            }
             conn.execute(
                 "INSERT INTO submissions (id, form, received_at, accepted_ms, file_count, sealed)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -209,8 +278,14 @@ fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite
             for sink in &record.sinks {
                 stmt.execute(params![record.id, sink, record.now_ms])?;
             }
-            Ok(1)
+            Ok(Reply::Done(1))
         }
+        Command::Audit { entry, .. } => conn
+            .execute(
+                "INSERT INTO audit (at_ms, token, action, document_id) VALUES (?1, ?2, ?3, ?4)",
+                params![entry.at_ms, entry.token, entry.action, entry.document_id],
+            )
+            .map(Reply::Done),
         Command::Outcome {
             id, sink, outcome, ..
         } => {
@@ -247,13 +322,16 @@ fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite
                 conn.execute("UPDATE submissions SET sealed = NULL WHERE id = ?1", [id])?;
                 purged.push(id.clone());
             }
-            Ok(n)
+            Ok(Reply::Done(n))
         }
-        Command::Requeue { id, now_ms, .. } => conn.execute(
-            "UPDATE deliveries SET state = 'pending', next_attempt_ms = ?2, updated_ms = ?2
-             WHERE submission_id = ?1 AND state = 'dead'",
-            params![id, now_ms],
-        ),
+        Command::Requeue { id, now_ms, .. } => conn
+            .execute(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = ?2,
+                     updated_ms = ?2
+                 WHERE submission_id = ?1 AND state = 'dead'",
+                params![id, now_ms],
+            )
+            .map(Reply::Done),
     }
 }
 
@@ -302,7 +380,6 @@ pub(crate) fn next_due(conn: &Connection, sink: &str) -> rusqlite::Result<Option
     )
 }
 
-#[allow(dead_code)] // for the integrator API
 pub(crate) fn deliveries_of(conn: &Connection, id: &str) -> rusqlite::Result<Vec<DeliveryRow>> {
     let sql = format!(
         "SELECT {ROW_COLUMNS} FROM deliveries d JOIN submissions s ON s.id = d.submission_id
@@ -327,4 +404,28 @@ pub(crate) fn sealed_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<
     })
     .optional()
     .map(Option::flatten)
+}
+
+pub(crate) fn audit_log(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<AuditEntry>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT at_ms, token, action, document_id FROM audit ORDER BY seq DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit as i64], |r| {
+        Ok(AuditEntry {
+            at_ms: r.get(0)?,
+            token: r.get(1)?,
+            action: r.get(2)?,
+            document_id: r.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+pub(crate) fn form_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<(String, String)>> {
+    conn.query_row(
+        "SELECT form, received_at FROM submissions WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
 }

@@ -870,6 +870,19 @@ fn binary_looks_encrypted(bytes: &[u8]) -> bool {
     }
 }
 
+/// Wraps a binary OpenPGP message in ASCII armor (RFC 4880 section 6), streaming: for serving a
+/// stored double-encrypted document to a recipient, who opens it with any OpenPGP tool.
+pub fn armor_message(input: &mut dyn Read, output: &mut dyn Write) -> Result<u64, PgpError> {
+    let mut writer = armor::Writer::new(output, armor::Kind::Message)
+        .map_err(|e| PgpError::Encrypt(format!("armoring: {e}")))?;
+    let n =
+        io::copy(input, &mut writer).map_err(|e| PgpError::Encrypt(format!("armoring: {e}")))?;
+    writer
+        .finalize()
+        .map_err(|e| PgpError::Encrypt(format!("armoring: {e}")))?;
+    Ok(n)
+}
+
 /// Quick check whether bytes already look like an OpenPGP message (armored or binary), used to skip double work.
 ///
 /// Only an *encrypted* message counts: an armored or binary message that is merely signed or

@@ -1,0 +1,210 @@
+//! The integrator API under `/api/v1/`: bearer tokens with scopes and forms, submissions with
+//! idempotency keys, delivery states, retries, the Documents store and its audit log.
+//!
+//! Tokens are configured as the SHA-256 of the token (`[tokens.NAME] sha256 = "..."`), so the
+//! configuration holds nothing that grants access. A presented token is hashed and compared
+//! with every configured hash in constant time. No token or a wrong one is 401; a token outside
+//! its scope or forms is 403.
+
+mod documents;
+mod submissions;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use crate::config::{Scope, TokenConfig};
+use crate::error::ClientError;
+
+/// A token configured in the service, with its hash decoded.
+pub struct KnownToken {
+    pub name: String,
+    hash: [u8; 32],
+    pub config: TokenConfig,
+}
+
+/// Decodes the configured token hashes (validated as 64 hex digits at load).
+pub fn known_tokens(config: &crate::config::Config) -> Vec<KnownToken> {
+    config
+        .tokens
+        .iter()
+        .filter_map(|(name, t)| {
+            let bytes = hex::decode(t.sha256.trim()).ok()?;
+            let hash: [u8; 32] = bytes.try_into().ok()?;
+            Some(KnownToken {
+                name: name.clone(),
+                hash,
+                config: t.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The caller, once authenticated.
+pub struct Caller<'a> {
+    pub name: &'a str,
+    pub token: &'a TokenConfig,
+}
+
+impl Caller<'_> {
+    /// 403 unless the token may touch `form`.
+    pub fn check_form(&self, form: &str) -> Result<(), ClientError> {
+        if self.token.allows_form(form) {
+            Ok(())
+        } else {
+            Err(forbidden("This token may not touch that form."))
+        }
+    }
+}
+
+fn forbidden(message: &str) -> ClientError {
+    ClientError::new(StatusCode::FORBIDDEN, "forbidden", message)
+}
+
+fn unauthorized() -> ClientError {
+    ClientError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "A valid bearer token is required (Authorization: Bearer <token>).",
+    )
+}
+
+/// Equal bytes, compared without an early exit.
+fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Authenticates the request, applies the API rate limit, and checks that the token has one of
+/// `scopes`.
+pub fn guard<'a>(
+    req: &HttpRequest,
+    state: &'a AppState,
+    scopes: &[Scope],
+) -> Result<Caller<'a>, ClientError> {
+    if let Some(addr) = req.peer_addr().map(|a| a.ip()) {
+        state
+            .rate_limiter
+            .check(addr, "api", state.config.limits.api_rate_per_minute)
+            .map_err(ClientError::rate_limited)?;
+    }
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(unauthorized)?;
+    let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let mut found = None;
+    for known in &state.tokens {
+        if same(&known.hash, &digest) {
+            found = Some(known);
+        }
+    }
+    let known = found.ok_or_else(unauthorized)?;
+    if !scopes.iter().any(|s| known.config.scopes.contains(s)) {
+        return Err(forbidden(
+            "This token does not have the scope this call needs.",
+        ));
+    }
+    Ok(Caller {
+        name: &known.name,
+        token: &known.config,
+    })
+}
+
+/// The JSON error answer of the API.
+pub fn error(err: &ClientError) -> HttpResponse {
+    let mut resp = HttpResponse::build(err.status);
+    if err.status == StatusCode::UNAUTHORIZED {
+        resp.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+    }
+    if let Some(secs) = err.retry_after_secs {
+        resp.insert_header((header::RETRY_AFTER, secs.to_string()));
+    }
+    resp.insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({"error": {"code": err.code, "message": err.message}}))
+}
+
+/// Turns a handler's result into an answer.
+pub fn reply(result: Result<HttpResponse, ClientError>) -> HttpResponse {
+    result.unwrap_or_else(|e| error(&e))
+}
+
+/// A 404 in the API's shape.
+pub fn not_found(what: &str) -> ClientError {
+    ClientError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("No such {what}."),
+    )
+}
+
+/// A 500 whose detail stays in the log.
+pub fn internal(context: &str, e: impl std::fmt::Display) -> ClientError {
+    tracing::error!(error = %e, "{context}");
+    ClientError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "Something went wrong on the server; it has been logged.",
+    )
+}
+
+/// `GET /api/v1/forms`: the token's forms, their sinks and each sink's at-rest status.
+async fn forms(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    reply((|| {
+        let caller = guard(&req, &state, &[Scope::Read, Scope::Submit, Scope::Admin])?;
+        let config = &state.config;
+        let forms: Vec<_> = config
+            .forms
+            .iter()
+            .filter(|(name, _)| caller.token.allows_form(name))
+            .map(|(name, form)| {
+                let sinks: Vec<_> = config
+                    .form_at_rest(form)
+                    .into_iter()
+                    .map(|(sink, at_rest)| {
+                        let kind = config.sinks.get(&sink).map(|s| s.kind()).unwrap_or("");
+                        json!({"name": sink, "type": kind, "at_rest": at_rest})
+                    })
+                    .collect();
+                let levels: Vec<_> = config
+                    .form_at_rest(form)
+                    .into_iter()
+                    .map(|(_, a)| a)
+                    .collect();
+                json!({
+                    "name": name,
+                    "sinks": sinks,
+                    "at_rest": secureform_contract::AtRest::weakest(&levels),
+                    "warnings": state.warnings(name),
+                })
+            })
+            .collect();
+        Ok(HttpResponse::Ok().json(json!({ "forms": forms })))
+    })())
+}
+
+/// Registers the API's routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .route("/forms", web::get().to(forms))
+            .route(
+                "/forms/{form}/submissions",
+                web::post().to(submissions::create),
+            )
+            .route("/submissions/{id}", web::get().to(submissions::status))
+            .route(
+                "/submissions/{id}/retry",
+                web::post().to(submissions::retry),
+            )
+            .route("/documents", web::get().to(documents::list))
+            .route("/documents/{id}", web::get().to(documents::get))
+            .route("/documents/{id}/files/{n}", web::get().to(documents::file))
+            .route("/audit", web::get().to(documents::audit))
+            .default_service(web::to(|| async { error(&not_found("API endpoint")) })),
+    );
+}

@@ -1,0 +1,175 @@
+//! Submitting through the API, delivery states, and retries.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use super::{guard, internal, not_found, reply};
+use crate::config::Scope;
+use crate::error::ClientError;
+use crate::http::body::read_all;
+use crate::http::submit::{finish, Accepted};
+use crate::http::AppState;
+use crate::ingest;
+use crate::normalize;
+use crate::spool::DeliveryState;
+
+/// Longest accepted Idempotency-Key.
+const MAX_KEY: usize = 200;
+
+/// `POST /api/v1/forms/{form}/submissions`: a JSON object in, `201 {id, form, warnings}` out.
+/// The same `Idempotency-Key` from the same token within 48 hours returns the first id.
+pub async fn create(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let form_name = path.into_inner();
+    let result = async {
+        let caller = guard(&req, &state, &[Scope::Submit])?;
+        let Some(form) = state.config.forms.get(&form_name) else {
+            return Err(not_found("form"));
+        };
+        caller.check_form(&form_name)?;
+        let key = match req.headers().get("idempotency-key") {
+            None => None,
+            Some(v) => {
+                let key = v.to_str().ok().map(str::trim).unwrap_or("");
+                if key.is_empty() || key.len() > MAX_KEY {
+                    return Err(ClientError::malformed(
+                        "invalid_idempotency_key",
+                        format!("Idempotency-Key must be 1 to {MAX_KEY} visible ASCII characters."),
+                    ));
+                }
+                Some((caller.name.to_owned(), key.to_owned()))
+            }
+        };
+        let limits = &state.config.limits;
+        let body = read_all(&req, payload, limits.max_body_bytes).await?;
+        let fields = ingest::json::parse(&body, limits)?;
+        let id = normalize::new_id();
+        let accepted = finish(
+            &state,
+            &form_name,
+            form,
+            &id,
+            secureform_contract::Source::Json,
+            fields,
+            Vec::new(),
+            key,
+        )
+        .await;
+        let id = match accepted {
+            Ok(Accepted::Stored { source, id }) => {
+                state.metrics.accepted(&form_name, source.as_str());
+                tracing::info!(submission = %id, form = %form_name, token = %caller.name, "accepted via the API");
+                id
+            }
+            Ok(Accepted::Dropped) => id,
+            Err(e) => {
+                state.metrics.rejected(&form_name, e.code);
+                return Err(e);
+            }
+        };
+        Ok(HttpResponse::Created()
+            .insert_header((header::LOCATION, format!("/api/v1/submissions/{id}")))
+            .json(json!({"id": id, "form": form_name, "warnings": state.warnings(&form_name)})))
+    };
+    reply(result.await)
+}
+
+/// Looks up a submission's form and checks the caller may see it.
+async fn submission_form(
+    state: &AppState,
+    caller: &super::Caller<'_>,
+    id: &str,
+) -> Result<(String, String), ClientError> {
+    if ulid::Ulid::from_string(id).is_err() {
+        return Err(not_found("submission"));
+    }
+    let spool = std::sync::Arc::clone(&state.spool);
+    let owned = id.to_owned();
+    let found = web::block(move || spool.form_of(&owned))
+        .await
+        .map_err(|e| internal("spool task failed", e))?
+        .map_err(|e| internal("reading the spool failed", e))?;
+    let (form, received_at) = found.ok_or_else(|| not_found("submission"))?;
+    // A submission of another form is as invisible as an unknown one.
+    if !caller.token.allows_form(&form) {
+        return Err(not_found("submission"));
+    }
+    Ok((form, received_at))
+}
+
+/// `GET /api/v1/submissions/{id}`: the delivery state per sink.
+pub async fn status(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let id = path.into_inner();
+    let result = async {
+        let caller = guard(&req, &state, &[Scope::Read, Scope::Admin])?;
+        let (form, received_at) = submission_form(&state, &caller, &id).await?;
+        let spool = std::sync::Arc::clone(&state.spool);
+        let owned = id.clone();
+        let rows = web::block(move || spool.deliveries(&owned))
+            .await
+            .map_err(|e| internal("spool task failed", e))?
+            .map_err(|e| internal("reading the spool failed", e))?;
+        let deliveries: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let mut d = json!({"sink": r.sink, "state": r.state, "attempts": r.attempts});
+                match r.state {
+                    DeliveryState::Delivered => {
+                        d["receipt"] = json!({"kind": r.receipt_kind, "value": r.receipt_value});
+                    }
+                    DeliveryState::Retrying => {
+                        d["next_attempt_at"] = json!(rfc3339_ms(r.next_attempt_ms));
+                        d["last_error"] = json!(r.last_error);
+                    }
+                    DeliveryState::Dead => d["reason"] = json!(r.last_error),
+                    DeliveryState::Pending => {}
+                }
+                d
+            })
+            .collect();
+        Ok(HttpResponse::Ok().json(json!({
+            "id": id, "form": form, "received_at": received_at, "deliveries": deliveries
+        })))
+    };
+    reply(result.await)
+}
+
+/// `POST /api/v1/submissions/{id}/retry`: puts dead deliveries back in their queues.
+pub async fn retry(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let id = path.into_inner();
+    let result = async {
+        let caller = guard(&req, &state, &[Scope::Admin])?;
+        submission_form(&state, &caller, &id).await?;
+        let n = state
+            .spool
+            .requeue_dead(&id)
+            .await
+            .map_err(|e| internal("re-queueing failed", e))?;
+        state.dispatch.notify_all();
+        tracing::info!(submission = %id, requeued = n, token = %caller.name, "dead deliveries re-queued");
+        Ok(HttpResponse::Ok().json(json!({"id": id, "requeued": n})))
+    };
+    reply(result.await)
+}
+
+/// Unix milliseconds as RFC 3339 UTC.
+pub fn rfc3339_ms(ms: i64) -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
