@@ -2,8 +2,10 @@
 //! temporary folder, driven over HTTP and through its own CLI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cli;
 mod crash;
 mod data_path;
+mod email;
 mod hostile;
 mod integrator;
 mod pgp_documents;
