@@ -21,7 +21,7 @@ pub async fn submit(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let form_name = path.into_inner();
-    let kind = client_kind(&req);
+    let mut kind = client_kind(&req);
     let Some(form) = state.config.forms.get(&form_name) else {
         state.metrics.rejected("unknown", "unknown_form");
         return respond::error(
@@ -41,7 +41,7 @@ pub async fn submit(
         }
         Ok(()) => {
             let id = normalize::new_id();
-            let result = accept(&req, payload, &state, &form_name, form, &id).await;
+            let result = accept(&req, payload, &state, &form_name, form, &id, &mut kind).await;
             answer(&state, kind, &form_name, form, &id, result)
         }
     };
@@ -126,6 +126,8 @@ fn check_origin(req: &HttpRequest, form: &FormConfig) -> Result<(), ClientError>
     }
 }
 
+/// Reads, parses and spools one submission. A PDF-family body recognised by its bytes makes the
+/// client Acrobat (answered with an FDF) unless it asked for JSON.
 async fn accept(
     req: &HttpRequest,
     payload: web::Payload,
@@ -133,6 +135,7 @@ async fn accept(
     form_name: &str,
     form: &FormConfig,
     id: &str,
+    kind: &mut ClientKind,
 ) -> Result<Accepted, ClientError> {
     check_origin(req, form)?;
     let limits = &state.config.limits;
@@ -146,8 +149,11 @@ async fn accept(
             .await?
             .freeze();
         // Clients mislabel bodies: what the bytes say wins for the PDF family.
-        if let Some(kind) = pdf_kind(&ct, &body) {
-            return accept_pdf_family(state, form_name, form, id, kind, body).await;
+        if let Some(pdf) = pdf_kind(&ct, &body) {
+            if *kind == ClientKind::Browser {
+                *kind = ClientKind::Acrobat;
+            }
+            return accept_pdf_family(state, form_name, form, id, pdf, body).await;
         }
         let (source, fields) = match ct.as_str() {
             "application/json" => (Source::Json, ingest::json::parse(&body, limits)?),

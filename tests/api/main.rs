@@ -8,10 +8,10 @@ mod data_path;
 mod email;
 mod hostile;
 mod integrator;
+mod pdf_forms;
 mod pgp_documents;
 mod support;
 
 /// The SFTP sink's test peer (a real sshd on a free port), shared with its crate's tests.
-#[allow(dead_code)]
 #[path = "../../sinks/sftp/tests/support/mod.rs"]
 mod sftp_support;
