@@ -124,45 +124,12 @@ fn start_smtpd(dir: &Path, store: &Path) -> (Smtpd, u16) {
     (Smtpd(child), port)
 }
 
-fn gpg(home: &Path, args: &[&str]) -> std::process::Output {
-    let mut all = vec![
-        "--homedir",
-        home.to_str().unwrap(),
-        "--batch",
-        "--pinentry-mode",
-        "loopback",
-        "--passphrase",
-        "",
-    ];
-    all.extend_from_slice(args);
-    let out = run("gpg", "gnupg", &all, home);
-    assert!(
-        out.status.success(),
-        "gpg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 #[test]
 fn pgp_mail_arrives_encrypted_and_tls_mode_is_warned() {
     let dir = tempdir();
     let store = dir.join("mail");
     let (_smtpd, port) = start_smtpd(&dir, &store);
-    let home = dir.join("gnupg");
-    std::fs::create_dir_all(&home).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
-    gpg(
-        &home,
-        &[
-            "--quick-gen-key",
-            "Alice <alice@example.com>",
-            "default",
-            "default",
-            "never",
-        ],
-    );
+    let home = gpg_home_with_key(&dir, "Alice <alice@example.com>");
     let cert = gpg(&home, &["--armor", "--export", "alice@example.com"]).stdout;
     std::fs::write(dir.join("alice.asc"), cert).unwrap();
 

@@ -1,47 +1,14 @@
 //! PGP double-encrypted documents: opened with a recipient's key by `docs get --pgp-key`, and by
 //! the `gpg` command line from the raw messages, with the service's signature verified.
 
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt;
 
 use crate::support::*;
-
-fn gpg(home: &Path, args: &[&str]) -> std::process::Output {
-    let mut all = vec![
-        "--homedir",
-        home.to_str().unwrap(),
-        "--batch",
-        "--pinentry-mode",
-        "loopback",
-        "--passphrase",
-        "",
-    ];
-    all.extend_from_slice(args);
-    let out = run("gpg", "gnupg", &all, home);
-    assert!(
-        out.status.success(),
-        "gpg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 #[test]
 fn double_encrypted_documents_open_with_gpg_and_verify() {
     let dir = tempdir();
-    let home = dir.join("gnupg");
-    std::fs::create_dir_all(&home).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
-    gpg(
-        &home,
-        &[
-            "--quick-gen-key",
-            "Alice <alice@example.com>",
-            "default",
-            "default",
-            "never",
-        ],
-    );
+    let home = gpg_home_with_key(&dir, "Alice <alice@example.com>");
     gpg(
         &home,
         &[

@@ -247,3 +247,37 @@ pub fn run(program: &str, package: &str, args: &[&str], dir: &Path) -> std::proc
             panic!("cannot run {program} ({e}): install the Debian package {package}")
         })
 }
+
+/// Runs `gpg` in its own home folder, in batch mode with an empty passphrase; fails on error.
+pub fn gpg(home: &Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec![
+        "--homedir",
+        home.to_str().unwrap(),
+        "--batch",
+        "--pinentry-mode",
+        "loopback",
+        "--passphrase",
+        "",
+    ];
+    all.extend_from_slice(args);
+    let out = run("gpg", "gnupg", &all, home);
+    assert!(
+        out.status.success(),
+        "gpg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A fresh GnuPG home (mode 0700) under `dir`, holding a new key for `user_id`.
+pub fn gpg_home_with_key(dir: &Path, user_id: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let home = dir.join("gnupg");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    gpg(
+        &home,
+        &["--quick-gen-key", user_id, "default", "default", "never"],
+    );
+    home
+}
