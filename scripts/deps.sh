@@ -7,7 +7,7 @@ set -euo pipefail
 
 want_build=(libclang-dev clang pkg-config libssl-dev)
 want_test=(gnupg openssl openssh-server openssh-client python3 python3-aiosmtpd
-           python3-cryptography passwd procps curl)
+           python3-cryptography passwd procps curl chromium)
 
 missing=()
 check() {
@@ -21,6 +21,10 @@ if [ "${1:-build}" = test ]; then
   check "${want_test[@]}"
   # MariaDB: the tests use one at 127.0.0.1:3306 and start private ones of their own.
   command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
+  # Node.js drives Chromium in the browser tests. Checked by command, not package: a machine
+  # may carry another vendor's nodejs that bundles npm and conflicts with Debian's npm.
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
 fi
 
 if [ "${#missing[@]}" -gt 0 ]; then

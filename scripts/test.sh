@@ -34,6 +34,9 @@ if ! mariadb_up; then
     >/dev/null 2>&1 || true
 fi
 
+echo "test: npm ci (tests/browser: playwright-core, which downloads no browser)" >&2
+npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+
 echo "test: cargo fmt --check" >&2
 cargo fmt --all --check
 echo "test: cargo clippy" >&2

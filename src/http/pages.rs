@@ -1,5 +1,8 @@
 //! The built-in pages for browsers: the thank-you page and the error page. Small, accessible and
-//! self-contained (inline style, no external assets, no script).
+//! self-contained (inline style, no external assets, no script). A Content-Security-Policy in
+//! each page makes the browser hold it to that: nothing is loaded and no script runs, even if
+//! some text escaped the escaping. The thank-you page's URL carries the submission id, so the
+//! pages are kept out of search indexes and send no Referer.
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(text: &str) -> String {
@@ -22,12 +25,21 @@ background:#f6f7f9;color:#1b1f24;margin:0;padding:2rem 1rem;line-height:1.5}\
 main{max-width:36rem;margin:3rem auto;background:#fff;border-radius:12px;padding:2rem 2.25rem;\
 box-shadow:0 1px 3px rgba(0,0,0,.12)}h1{font-size:1.5rem;margin:0 0 .75rem}\
 .ok h1{color:#1a6b3c}.err h1{color:#a4161a}code{background:#eef0f3;padding:.15rem .4rem;\
-border-radius:4px;font-size:.95em;word-break:break-all}a{color:#0b57d0}";
+border-radius:4px;font-size:.95em;word-break:break-all;user-select:all}\
+@media (prefers-color-scheme:dark){body{background:#16181c;color:#e6e8eb}\
+main{background:#22252a;box-shadow:none}.ok h1{color:#7ad19b}.err h1{color:#ff8a8a}\
+code{background:#33373e}}";
+
+/// No script, nothing loaded from anywhere: only the inline style may apply.
+const CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
 
 fn page(class: &str, title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<meta name=\"robots\" content=\"noindex\"><meta name=\"referrer\" content=\"no-referrer\">\
 <title>{title}</title><style>{STYLE}</style></head>\
 <body><main class=\"{class}\">{body}</main></body></html>\n",
         title = escape(title),
@@ -40,7 +52,8 @@ pub fn thanks(title: Option<&str>, message: Option<&str>, id: Option<&str>) -> S
     let message = message.unwrap_or("Your submission was received and stored securely.");
     let receipt = match id {
         Some(id) => format!(
-            "<p>Your reference: <code id=\"submission-id\">{}</code></p>",
+            "<p>Your reference: <code id=\"submission-id\">{}</code></p>\
+<p>Keep it if you need to ask about your submission.</p>",
             escape(id)
         ),
         None => String::new(),
@@ -58,17 +71,24 @@ pub fn thanks(title: Option<&str>, message: Option<&str>, id: Option<&str>) -> S
 
 /// The error page: what went wrong, in words a person can act on.
 pub fn error(status: u16, message: &str) -> String {
-    let title = if status >= 500 {
-        "Please try again later"
+    let (title, next) = if status >= 500 {
+        (
+            "Please try again later",
+            "Nothing was stored. Go back to the form with your browser\u{2019}s Back button and \
+send it again in a few minutes.",
+        )
     } else {
-        "The form could not be sent"
+        (
+            "The form could not be sent",
+            "Go back to the form with your browser\u{2019}s Back button (what you typed is \
+usually still there), correct it, and send it again.",
+        )
     };
     page(
         "err",
         title,
         &format!(
-            "<h1>{title}</h1><p role=\"alert\" id=\"error-message\">{}</p>\
-<p><a href=\"javascript:history.back()\">Go back to the form</a> and try again.</p>",
+            "<h1>{title}</h1><p role=\"alert\" id=\"error-message\">{}</p><p>{next}</p>",
             escape(message)
         ),
     )
@@ -84,5 +104,21 @@ mod tests {
         assert!(html.contains("&lt;T&gt;") && html.contains("a &amp; b"));
         assert!(!html.contains("<script>"));
         assert!(error(422, "<x>").contains("&lt;x&gt;"));
+    }
+
+    #[test]
+    fn pages_load_nothing_and_run_nothing() {
+        for html in [
+            thanks(None, None, None),
+            error(422, "The field \u{201c}email\u{201d} is required."),
+        ] {
+            assert!(html.contains("default-src 'none'"));
+            assert!(html.contains("<html lang=\"en\">") && html.contains("<main"));
+            for banned in ["<script", "javascript:", "src=", "href=", "url("] {
+                assert!(!html.contains(banned), "{banned} in {html}");
+            }
+        }
+        let html = error(422, "x");
+        assert!(html.contains("role=\"alert\" id=\"error-message\""));
     }
 }

@@ -2,6 +2,7 @@
 //! temporary folder, driven over HTTP and through its own CLI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod browser;
 mod cli;
 mod crash;
 mod data_path;
