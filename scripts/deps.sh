@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Installs, from Debian's packages and PyPI, what SecureForm needs that a fresh Debian machine
-# with only Rust lacks. Sourced by run.sh and test.sh; installs only what is missing.
+# Installs, from Debian's packages, what SecureForm needs that a fresh Debian machine
+# with only Rust lacks. Run by run.sh and test.sh; installs only what is missing.
 #   deps.sh build   what the build needs (bindgen's libclang, OpenSSL headers)
 #   deps.sh test    the build's needs and the real services and tools the tests use
 set -euo pipefail
 
 want_build=(libclang-dev clang pkg-config libssl-dev)
 want_test=(gnupg openssl openssh-server openssh-client python3 python3-aiosmtpd
-           python3-cryptography passwd procps curl chromium)
+           python3-cryptography python3-venv passwd procps curl chromium)
 
 missing=()
 check() {
@@ -33,12 +33,4 @@ if [ "${#missing[@]}" -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-
-if [ "${1:-build}" = test ]; then
-  # The Python on PATH (it may not be Debian's) decrypts test rows with `cryptography`.
-  if ! python3 -c 'import cryptography' 2>/dev/null; then
-    echo "deps: pip install cryptography" >&2
-    python3 -m pip install --quiet cryptography
-  fi
 fi

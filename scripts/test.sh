@@ -7,6 +7,24 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
 bash scripts/deps.sh test
 
+# Python packages from PyPI for the tests (Python's `cryptography` opens MySQL rows; schemathesis
+# and an OpenAPI validator check the HTTP contract). When the python3 on PATH lacks them, they go
+# into a virtualenv outside the clone (Debian's own python3 refuses system-wide pip installs),
+# which then comes first on PATH for the tests.
+py_ok() { python3 -c 'import cryptography, schemathesis, openapi_schema_validator, yaml, requests' 2>/dev/null; }
+if ! py_ok; then
+  venv="${SECUREFORM_VENV:-/var/tmp/secureform-test-venv}"
+  if [ ! -x "$venv/bin/python3" ]; then
+    echo "test: creating a Python virtualenv in $venv" >&2
+    python3 -m venv --system-site-packages "$venv"
+  fi
+  export PATH="$venv/bin:$PATH"
+  if ! py_ok; then
+    echo "test: pip install cryptography -r tests/contract/requirements.txt" >&2
+    python3 -m pip install --quiet cryptography -r tests/contract/requirements.txt
+  fi
+fi
+
 started_mariadb=""
 cleanup() {
   if [ -n "$started_mariadb" ]; then

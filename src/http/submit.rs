@@ -303,10 +303,11 @@ async fn keep_pdf(state: &AppState, id: &str, body: bytes::Bytes) -> Result<File
     })
 }
 
-/// `GET /f/{form}/thanks`: the built-in thank-you page.
+/// `GET /f/{form}/thanks`: the built-in thank-you page. The query is read leniently: a
+/// well-formed `id` is shown, anything else is ignored.
 pub async fn thanks(
+    req: HttpRequest,
     path: web::Path<String>,
-    query: web::Query<ThanksQuery>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let form_name = path.into_inner();
@@ -320,11 +321,11 @@ pub async fn thanks(
             ),
         );
     };
-    // Only a well-formed id is shown back.
-    let id = query
-        .id
-        .as_deref()
-        .filter(|id| ulid::Ulid::from_string(id).is_ok());
+    let id = req
+        .query_string()
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("id="))
+        .find(|id| ulid::Ulid::from_string(id).is_ok());
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -333,9 +334,4 @@ pub async fn thanks(
             form.thanks_message.as_deref(),
             id,
         ))
-}
-
-#[derive(serde::Deserialize)]
-pub struct ThanksQuery {
-    id: Option<String>,
 }

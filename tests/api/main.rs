@@ -4,6 +4,7 @@
 
 mod browser;
 mod cli;
+mod contract;
 mod crash;
 mod data_path;
 mod email;

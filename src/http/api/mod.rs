@@ -189,8 +189,22 @@ async fn forms(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
 
 /// Registers the API's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    // Query strings and path segments that do not parse get the API's JSON error, not actix's
+    // plain-text default.
+    let query = web::QueryConfig::default().error_handler(|e, _| {
+        let err = ClientError::malformed(
+            "invalid_query",
+            format!("The query string is not valid: {e}."),
+        );
+        actix_web::error::InternalError::from_response(e, error(&err)).into()
+    });
+    let path = web::PathConfig::default().error_handler(|e, _| {
+        actix_web::error::InternalError::from_response(e, error(&not_found("resource"))).into()
+    });
     cfg.service(
         web::scope("/api/v1")
+            .app_data(query)
+            .app_data(path)
             .route("/forms", web::get().to(forms))
             .route(
                 "/forms/{form}/submissions",
