@@ -46,32 +46,8 @@ fn require_python_packages() {
 /// A recipient certificate for the `vault` sink, made with gpg in `dir` as `alice.asc`.
 fn make_recipient(dir: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    let home = dir.join("gnupg");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let gpg = |args: &[&str]| {
-        let mut all = vec!["--homedir", home.to_str().unwrap(), "--batch"];
-        all.extend_from_slice(args);
-        let out = run("gpg", "gnupg", &all, dir);
-        assert!(
-            out.status.success(),
-            "gpg {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    };
-    gpg(&[
-        "--pinentry-mode",
-        "loopback",
-        "--passphrase",
-        "",
-        "--quick-gen-key",
-        "Alice <alice@example.com>",
-        "default",
-        "default",
-        "never",
-    ]);
-    let cert = gpg(&["--armor", "--export", "alice@example.com"]).stdout;
+    let home = gpg_home_with_key(dir, "Alice <alice@example.com>");
+    let cert = gpg(&home, &["--armor", "--export", "alice@example.com"]).stdout;
     let path = dir.join("alice.asc");
     std::fs::write(&path, cert).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();

@@ -269,12 +269,32 @@ pub fn gpg(home: &Path, args: &[&str]) -> std::process::Output {
     out
 }
 
+/// A GnuPG home folder whose agent is stopped when the test ends.
+pub struct GpgHome(PathBuf);
+
+impl std::ops::Deref for GpgHome {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for GpgHome {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(&self.0)
+            .args(["--kill", "all"])
+            .output();
+    }
+}
+
 /// A fresh GnuPG home (mode 0700) under `dir`, holding a new key for `user_id`.
-pub fn gpg_home_with_key(dir: &Path, user_id: &str) -> PathBuf {
+pub fn gpg_home_with_key(dir: &Path, user_id: &str) -> GpgHome {
     use std::os::unix::fs::PermissionsExt;
-    let home = dir.join("gnupg");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let home = GpgHome(dir.join("gnupg"));
+    std::fs::create_dir_all(&*home).unwrap();
+    std::fs::set_permissions(&*home, std::fs::Permissions::from_mode(0o700)).unwrap();
     gpg(
         &home,
         &["--quick-gen-key", user_id, "default", "default", "never"],
