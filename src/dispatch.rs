@@ -26,6 +26,13 @@ use crate::metrics::Metrics;
 use crate::sinks::BuiltSink;
 use crate::spool::{now_ms, DeliveryRow, Outcome, Spool, SpoolError};
 
+/// This many submissions arriving while a worker delivered its last batch means ingestion is
+/// busy.
+const INGEST_BUSY: u64 = 64;
+/// How long a sink worker waits before each batch while ingestion is busy: delivery keeps a
+/// floor of one batch (`concurrency × 4` rows) per pause and sink.
+const YIELD_TO_INGEST: Duration = Duration::from_millis(100);
+
 /// Wakes the sink workers when new work arrives.
 #[derive(Clone, Default)]
 pub struct Dispatch {
@@ -84,7 +91,15 @@ struct Worker {
 impl Worker {
     async fn run(self, notify: Arc<Notify>) {
         let this = Arc::new(self);
+        let mut arrivals = this.spool.arrivals();
         loop {
+            // Accepting comes first: while submissions pour in, pause before each batch, so
+            // delivery (its fsyncs and its CPU) takes a bounded share of the machine. A trickle
+            // is delivered at once, and a backlog at full speed once the burst is over.
+            if this.spool.arrivals().wrapping_sub(arrivals) >= INGEST_BUSY {
+                tokio::time::sleep(YIELD_TO_INGEST).await;
+            }
+            arrivals = this.spool.arrivals();
             let due = {
                 let spool = Arc::clone(&this.spool);
                 let name = this.name.clone();

@@ -22,6 +22,7 @@ pub use files::{SpoolFileWriter, SpoolFiles};
 pub use store::{AuditEntry, DeliveryRow, DeliveryState, Outcome};
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use rusqlite::Connection;
@@ -74,6 +75,8 @@ pub struct Spool {
     reader: Mutex<Connection>,
     root: PathBuf,
     keys: Arc<KeyRing>,
+    /// Submissions that came in to be spooled since start: delivery gives way to ingestion.
+    arrivals: AtomicU64,
 }
 
 fn submission_context(id: &str) -> Vec<u8> {
@@ -101,6 +104,7 @@ impl Spool {
             reader: Mutex::new(reader),
             root,
             keys,
+            arrivals: AtomicU64::new(0),
         }))
     }
 
@@ -129,6 +133,7 @@ impl Spool {
         sinks: &[String],
         idempotency: Option<(String, String)>,
     ) -> Result<Option<String>, SpoolError> {
+        self.arrivals.fetch_add(1, Ordering::Relaxed);
         let json = zeroize::Zeroizing::new(serde_json::to_vec(submission)?);
         let sealed =
             secureform_crypto::seal(&self.keys, &submission_context(&submission.id), &json)?;
@@ -179,6 +184,11 @@ impl Spool {
     /// The form and received_at of a known submission.
     pub fn form_of(&self, id: &str) -> Result<Option<(String, String)>, SpoolError> {
         self.read(|c| store::form_of(c, id))
+    }
+
+    /// How many submissions have come in to be spooled since start.
+    pub fn arrivals(&self) -> u64 {
+        self.arrivals.load(Ordering::Relaxed)
     }
 
     /// Records the outcome of one delivery attempt.

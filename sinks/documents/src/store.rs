@@ -122,15 +122,19 @@ impl DocumentStore {
         signer: Option<&Signer>,
     ) -> Result<(), StoreError> {
         let id = submission.id.as_str();
-        create_private_dir(&dir.join("files"))?;
+        // A folder and its fsync cost as much as an item: only submissions with files get one.
+        create_private_dir(dir)?;
         let json = zeroize::Zeroizing::new(serde_json::to_vec(submission)?);
         self.write_item(dir, id, "submission", &mut &json[..], recipients, signer)?;
-        for index in 0..submission.files.len() {
-            let mut reader = files.open(index).map_err(StoreError::Source)?;
-            let item = format!("files/{index}");
-            self.write_item(dir, id, &item, &mut reader, recipients, signer)?;
+        if !submission.files.is_empty() {
+            create_private_dir(&dir.join("files"))?;
+            for index in 0..submission.files.len() {
+                let mut reader = files.open(index).map_err(StoreError::Source)?;
+                let item = format!("files/{index}");
+                self.write_item(dir, id, &item, &mut reader, recipients, signer)?;
+            }
+            sync_dir(&dir.join("files"))?;
         }
-        sync_dir(&dir.join("files"))?;
         let meta = DocumentMeta {
             id: id.to_owned(),
             form: submission.form.clone(),
