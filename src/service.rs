@@ -73,7 +73,9 @@ pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()>
     let keys = load_keys(&config, true)?;
     let signer = load_signer(&config)?;
     secureform_crypto::files::create_private_dir(&config.data_dir)?;
-    let spool = Spool::open(&config.data_dir, Arc::clone(&keys)).context("opening the spool")?;
+    let sink_names: Vec<String> = config.sinks.keys().cloned().collect();
+    let spool = Spool::open(&config.data_dir, Arc::clone(&keys), &sink_names)
+        .context("opening the spool")?;
     let sinks = build_sinks(&config, &keys, &signer).await?;
     let metrics = Arc::new(Metrics::default());
     let dispatch = crate::dispatch::start(

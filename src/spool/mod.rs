@@ -86,12 +86,27 @@ fn submission_context(id: &str) -> Vec<u8> {
 impl Spool {
     /// Opens (creating when missing) the spool under `data_dir/spool`, removes what a crash left
     /// half-written, and starts the writer thread.
-    pub fn open(data_dir: &Path, keys: Arc<KeyRing>) -> Result<Arc<Spool>, SpoolError> {
+    ///
+    /// Open deliveries to a sink that is no longer in `sinks` (the configured sink names) become
+    /// dead, with that reason: no worker would ever take them. Re-adding the sink and retrying
+    /// them (the API's retry) delivers them, since their payload stays in the spool.
+    pub fn open(
+        data_dir: &Path,
+        keys: Arc<KeyRing>,
+        sinks: &[String],
+    ) -> Result<Arc<Spool>, SpoolError> {
         let root = data_dir.join("spool");
         secureform_crypto::files::create_private_dir(&root.join("files"))?;
         let db = root.join("spool.db");
         let write_conn = store::open_connection(&db)?;
         store::migrate(&write_conn)?;
+        let orphaned = store::kill_unconfigured(&write_conn, sinks, now_ms())?;
+        if orphaned > 0 {
+            tracing::warn!(
+                deliveries = orphaned,
+                "open deliveries to sinks no longer configured are now dead"
+            );
+        }
         let reader = store::open_connection(&db)?;
         store::remove_orphan_files(&reader, &root.join("files"))?;
         let (tx, rx) = mpsc::channel();

@@ -434,3 +434,26 @@ pub(crate) fn form_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<(S
     )
     .optional()
 }
+
+/// Marks open deliveries to sinks not in `configured` as dead; returns how many.
+pub(crate) fn kill_unconfigured(
+    conn: &Connection,
+    configured: &[String],
+    now_ms: i64,
+) -> rusqlite::Result<usize> {
+    let mut stmt = conn
+        .prepare("SELECT DISTINCT sink FROM deliveries WHERE state IN ('pending', 'retrying')")?;
+    let open: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut n = 0;
+    for sink in open.iter().filter(|s| !configured.contains(s)) {
+        n += conn.execute(
+            "UPDATE deliveries SET state = 'dead', updated_ms = ?2,
+                 last_error = 'the sink `' || ?1 || '` is no longer configured'
+             WHERE sink = ?1 AND state IN ('pending', 'retrying')",
+            params![sink, now_ms],
+        )?;
+    }
+    Ok(n)
+}

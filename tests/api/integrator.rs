@@ -316,3 +316,75 @@ type = "documents"
     let v: Value = limited.json().unwrap();
     assert_eq!(v["error"]["code"], "rate_limited");
 }
+
+#[test]
+fn a_sink_removed_from_the_configuration_leaves_its_deliveries_dead_not_pending() {
+    let keys = tempdir();
+    let client_key = keygen(&keys, "id_ed25519", &["-t", "ed25519"], "");
+    // A port where nothing listens: the sink fails, retryably, until it is removed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let reader = "sf_read_removed";
+    let tokens = token_lines("ops", reader, "\"read\"", "\"*\"");
+    let with_gone = format!(
+        r#"
+[dispatch]
+backoff_base_ms = 60000
+
+[forms.orders]
+sinks = ["docs", "gone"]
+
+[sinks.docs]
+type = "documents"
+
+[sinks.gone]
+type = "sftp"
+host = "127.0.0.1"
+port = {port}
+user = "root"
+private_key_file = "{key}"
+host_key_sha256 = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"
+path = "/tmp"
+timeout_secs = 2
+
+{tokens}"#,
+        key = client_key.display(),
+    );
+    let server = Server::with_config(&with_gone);
+    let api = Api { server: &server };
+    let resp = client()
+        .post(server.url("/f/orders"))
+        .header("content-type", "application/json")
+        .body(r#"{"item":"chair"}"#)
+        .send()
+        .unwrap();
+    let id = resp.json::<Value>().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.wait_state(reader, &id, "gone", |d| d["state"] == "retrying");
+    let (dir, config) = server.kill9();
+
+    let without = with_gone
+        .replace("sinks = [\"docs\", \"gone\"]", "sinks = [\"docs\"]")
+        .split("[sinks.gone]")
+        .next()
+        .unwrap()
+        .to_owned()
+        + &tokens;
+    std::fs::write(config.as_ref().unwrap(), without).unwrap();
+    let server = Server::start_in(&dir, config);
+    let api = Api { server: &server };
+    let dead = api.wait_state(reader, &id, "gone", |d| d["state"] == "dead");
+    assert!(
+        dead["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no longer configured"),
+        "{dead}"
+    );
+    api.wait_state(reader, &id, "docs", |d| d["state"] == "delivered");
+}
