@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, what SecureForm needs that a fresh Debian machine
 # with only Rust lacks. Run by run.sh and test.sh; installs only what is missing.
-#   deps.sh build   what the build needs (bindgen's libclang, OpenSSL headers)
+#   deps.sh build   what the build needs (a C toolchain, bindgen's libclang, OpenSSL headers)
 #   deps.sh test    the build's needs and the real services and tools the tests use
 set -euo pipefail
 
-want_build=(libclang-dev clang pkg-config libssl-dev)
+want_build=(build-essential libclang-dev clang pkg-config libssl-dev)
 want_test=(gnupg openssl openssh-server openssh-client python3 python3-aiosmtpd
            python3-cryptography python3-venv passwd procps curl chromium)
 
