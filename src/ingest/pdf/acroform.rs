@@ -2,10 +2,10 @@
 
 use std::collections::HashSet;
 
-use lopdf::{Dictionary, Document, Object, ObjectId};
+use lopdf::{Dictionary, Document, Object};
 use secureform_contract::{FieldValue, Fields, Scalar};
 
-use super::limits::Budget;
+use super::limits::{Budget, Step, TreeGuard};
 use super::load::{
     as_dict, field_value, get, get_dict, join, load, partial_name, resolve, scalar_text,
 };
@@ -36,8 +36,7 @@ pub fn parse_pdf(body: &[u8], limits: &PdfLimits) -> Result<Fields, PdfFormError
         budget,
         fields: Fields::new(),
         names: HashSet::new(),
-        path: Vec::new(),
-        seen: HashSet::new(),
+        guard: TreeGuard::default(),
     };
     let top = Inherited::default();
     for root in roots {
@@ -61,10 +60,7 @@ struct Walk<'d, 'l> {
     fields: Fields,
     /// Full names already given a value: the first occurrence wins.
     names: HashSet<String>,
-    /// The indirect objects on the way from the root to the current node.
-    path: Vec<ObjectId>,
-    /// Every indirect node visited, so a node shared by two parents is read once.
-    seen: HashSet<ObjectId>,
+    guard: TreeGuard,
 }
 
 impl<'d> Walk<'d, '_> {
@@ -74,30 +70,15 @@ impl<'d> Walk<'d, '_> {
         parent: &Inherited<'d>,
         depth: usize,
     ) -> Result<(), PdfFormError> {
-        if depth > self.budget.limits.max_depth {
-            return Err(PdfFormError::TooDeep);
-        }
-        self.budget.tick()?;
-        let id = match obj {
-            Object::Reference(id) => Some(*id),
-            _ => None,
+        let id = match self.guard.enter(obj, depth, &mut self.budget)? {
+            Step::Visit(id) => id,
+            Step::Skip => return Ok(()),
         };
-        if let Some(id) = id {
-            if self.path.contains(&id) {
-                return Err(PdfFormError::ReferenceLoop);
-            }
-            if !self.seen.insert(id) {
-                return Ok(());
-            }
-            self.path.push(id);
-        }
         let result = match as_dict(resolve(self.doc, obj)?) {
             Some(dict) => self.field(dict, parent, depth),
             None => Ok(()),
         };
-        if id.is_some() {
-            self.path.pop();
-        }
+        self.guard.leave(id);
         result
     }
 

@@ -3,10 +3,10 @@
 
 use std::collections::HashSet;
 
-use lopdf::{Document, Object, ObjectId};
+use lopdf::{Document, Object};
 use secureform_contract::Fields;
 
-use super::limits::Budget;
+use super::limits::{Budget, Step, TreeGuard};
 use super::load::{as_dict, field_value, get, get_dict, join, load, partial_name, resolve};
 use super::text::pdf_literal_string;
 use super::{find, PdfFormError, PdfLimits};
@@ -37,8 +37,7 @@ pub fn parse_fdf(body: &[u8], limits: &PdfLimits) -> Result<Fields, PdfFormError
         budget,
         fields: Fields::new(),
         names: HashSet::new(),
-        path: Vec::new(),
-        seen: HashSet::new(),
+        guard: TreeGuard::default(),
     };
     if let Some(Object::Array(roots)) = get(&doc, fdf, b"Fields")? {
         for node in roots {
@@ -64,33 +63,17 @@ struct Walk<'d, 'l> {
     budget: Budget<'l>,
     fields: Fields,
     names: HashSet<String>,
-    path: Vec<ObjectId>,
-    seen: HashSet<ObjectId>,
+    guard: TreeGuard,
 }
 
 impl<'d> Walk<'d, '_> {
     fn node(&mut self, obj: &'d Object, parent: &str, depth: usize) -> Result<(), PdfFormError> {
-        if depth > self.budget.limits.max_depth {
-            return Err(PdfFormError::TooDeep);
-        }
-        self.budget.tick()?;
-        let id = match obj {
-            Object::Reference(id) => Some(*id),
-            _ => None,
+        let id = match self.guard.enter(obj, depth, &mut self.budget)? {
+            Step::Visit(id) => id,
+            Step::Skip => return Ok(()),
         };
-        if let Some(id) = id {
-            if self.path.contains(&id) {
-                return Err(PdfFormError::ReferenceLoop);
-            }
-            if !self.seen.insert(id) {
-                return Ok(());
-            }
-            self.path.push(id);
-        }
         let result = self.field(obj, parent, depth);
-        if id.is_some() {
-            self.path.pop();
-        }
+        self.guard.leave(id);
         result
     }
 

@@ -1,6 +1,9 @@
 //! The budget of one parse: time, decompressed bytes and fields spent so far.
 
+use std::collections::HashSet;
 use std::time::Instant;
+
+use lopdf::{Object, ObjectId};
 
 use super::{PdfFormError, PdfLimits};
 
@@ -64,5 +67,56 @@ impl<'a> Budget<'a> {
             return Err(PdfFormError::TooManyFields);
         }
         Ok(())
+    }
+}
+
+/// Guards a walk of a field tree: depth, time, reference loops, and nodes shared by two parents
+/// (read once). One guard for the FDF and the AcroForm walks, so both refuse the same trees.
+#[derive(Default)]
+pub(crate) struct TreeGuard {
+    /// The indirect objects on the way from the root to the current node.
+    path: Vec<ObjectId>,
+    /// Every indirect node visited.
+    seen: HashSet<ObjectId>,
+}
+
+/// What [`TreeGuard::enter`] decided for a node.
+pub(crate) enum Step {
+    /// Read it; pass the id back to [`TreeGuard::leave`] afterwards.
+    Visit(Option<ObjectId>),
+    /// Already read through another parent.
+    Skip,
+}
+
+impl TreeGuard {
+    /// Checks a node at `depth` before it is read.
+    pub(crate) fn enter(
+        &mut self,
+        obj: &Object,
+        depth: usize,
+        budget: &mut Budget<'_>,
+    ) -> Result<Step, PdfFormError> {
+        if depth > budget.limits.max_depth {
+            return Err(PdfFormError::TooDeep);
+        }
+        budget.tick()?;
+        let Object::Reference(id) = obj else {
+            return Ok(Step::Visit(None));
+        };
+        if self.path.contains(id) {
+            return Err(PdfFormError::ReferenceLoop);
+        }
+        if !self.seen.insert(*id) {
+            return Ok(Step::Skip);
+        }
+        self.path.push(*id);
+        Ok(Step::Visit(Some(*id)))
+    }
+
+    /// Leaves the node `enter` let in.
+    pub(crate) fn leave(&mut self, id: Option<ObjectId>) {
+        if id.is_some() {
+            self.path.pop();
+        }
     }
 }
