@@ -29,7 +29,23 @@ pub fn seal_to_file_with(
     path: &Path,
     produce: impl FnOnce(&mut (dyn Write + Send + Sync)) -> io::Result<u64>,
 ) -> Result<u64, SealError> {
-    let result = write_sealed(ring, context, path, produce);
+    let result = write_sealed(ring, context, path, true, produce);
+    if result.is_err() {
+        let _ = fs::remove_file(path);
+    }
+    result
+}
+
+/// Like [`seal_to_file_with`], but leaves the file in the page cache: the caller makes it
+/// durable together with others (one `syncfs` for many files, as the Documents store does)
+/// before relying on it.
+pub fn seal_to_file_unsynced_with(
+    ring: &KeyRing,
+    context: &[u8],
+    path: &Path,
+    produce: impl FnOnce(&mut (dyn Write + Send + Sync)) -> io::Result<u64>,
+) -> Result<u64, SealError> {
+    let result = write_sealed(ring, context, path, false, produce);
     if result.is_err() {
         let _ = fs::remove_file(path);
     }
@@ -40,6 +56,7 @@ fn write_sealed(
     ring: &KeyRing,
     context: &[u8],
     path: &Path,
+    sync: bool,
     produce: impl FnOnce(&mut (dyn Write + Send + Sync)) -> io::Result<u64>,
 ) -> Result<u64, SealError> {
     let file = OpenOptions::new()
@@ -53,7 +70,9 @@ fn write_sealed(
         .finish()?
         .into_inner()
         .map_err(|e| SealError::Io(e.into_error()))?;
-    file.sync_all()?;
+    if sync {
+        file.sync_all()?;
+    }
     Ok(produced)
 }
 

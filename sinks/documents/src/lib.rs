@@ -20,9 +20,14 @@
 //!
 //! A submission is written into a staging folder and renamed into place only when complete and
 //! flushed to disk, so a folder named by an id is always whole; a redelivery of an id already
-//! present writes nothing (the id is the idempotency key).
+//! present writes nothing (the id is the idempotency key). The flushes are shared: deliveries
+//! running at the same time wait for one `syncfs` of the store's filesystem (and one `fsync` of
+//! its root after the renames) instead of syncing each file and folder on their own. `syncfs`
+//! also waits for whatever else is dirty on that filesystem: where other programs write heavily
+//! to it, give the data directory a filesystem of its own.
 
 mod store;
+mod sync;
 
 pub use store::{DocumentItem, DocumentMeta, DocumentStore, StoreError};
 

@@ -8,11 +8,13 @@ use std::sync::Arc;
 use rand::Rng;
 use secureform_contract::{FileSource, Submission};
 use secureform_crypto::files::{
-    create_private_dir, open_file, seal_to_file, seal_to_file_with, sync_dir,
+    create_private_dir, open_file, seal_to_file_unsynced_with, sync_dir,
 };
 use secureform_crypto::pgp::{self, Recipients, Signer};
 use secureform_crypto::{KeyRing, SealError};
 use serde::{Deserialize, Serialize};
+
+use crate::sync::FlushGroup;
 
 /// What the store says about a submission without opening it: `docs list` and the API's listing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +53,10 @@ pub enum StoreError {
 pub struct DocumentStore {
     root: PathBuf,
     keys: Arc<KeyRing>,
+    /// Makes staged items durable: one `syncfs` shared by every put waiting for it.
+    items_flush: FlushGroup,
+    /// Makes renames into the root durable: one `fsync` of the root shared likewise.
+    names_flush: FlushGroup,
 }
 
 fn context(id: &str, item: &str) -> Vec<u8> {
@@ -73,10 +79,17 @@ impl DocumentStore {
         Ok(DocumentStore {
             root: root.to_path_buf(),
             keys,
+            items_flush: FlushGroup::default(),
+            names_flush: FlushGroup::default(),
         })
     }
 
     /// Stores a submission and its files, unless a document with its id is already complete.
+    ///
+    /// The items are sealed into a staging folder without syncing each; one flush of the
+    /// filesystem (shared with the puts running at the same time) makes them all durable, the
+    /// folder is renamed into place, and one `fsync` of the root (shared likewise) makes the
+    /// name durable. Only then does `put` return.
     pub fn put(
         &self,
         submission: &Submission,
@@ -92,7 +105,13 @@ impl DocumentStore {
         }
         let suffix: u64 = rand::thread_rng().gen();
         let staging = self.root.join(format!(".staging-{id}-{suffix:016x}"));
-        let result = self.write_items(&staging, submission, files, recipients, signer);
+        let result = self
+            .write_items(&staging, submission, files, recipients, signer)
+            .and_then(|()| {
+                self.items_flush
+                    .flush(|| sync_filesystem(&self.root))
+                    .map_err(StoreError::from)
+            });
         if let Err(e) = result {
             let _ = fs::remove_dir_all(&staging);
             return Err(e);
@@ -109,7 +128,7 @@ impl DocumentStore {
                 return Err(e.into());
             }
         }
-        sync_dir(&self.root)?;
+        self.names_flush.flush(|| sync_dir(&self.root))?;
         Ok(())
     }
 
@@ -122,7 +141,7 @@ impl DocumentStore {
         signer: Option<&Signer>,
     ) -> Result<(), StoreError> {
         let id = submission.id.as_str();
-        // A folder and its fsync cost as much as an item: only submissions with files get one.
+        // A folder costs an inode like an item: only submissions with files get `files/`.
         create_private_dir(dir)?;
         let json = zeroize::Zeroizing::new(serde_json::to_vec(submission)?);
         self.write_item(dir, id, "submission", &mut &json[..], recipients, signer)?;
@@ -133,7 +152,6 @@ impl DocumentStore {
                 let item = format!("files/{index}");
                 self.write_item(dir, id, &item, &mut reader, recipients, signer)?;
             }
-            sync_dir(&dir.join("files"))?;
         }
         let meta = DocumentMeta {
             id: id.to_owned(),
@@ -144,8 +162,9 @@ impl DocumentStore {
         };
         let meta = serde_json::to_vec(&meta)?;
         let path = dir.join("meta.sf");
-        seal_to_file(&self.keys, &context(id, "meta"), &path, &mut &meta[..])?;
-        sync_dir(dir)?;
+        seal_to_file_unsynced_with(&self.keys, &context(id, "meta"), &path, |w| {
+            io::copy(&mut &meta[..], w)
+        })?;
         Ok(())
     }
 
@@ -162,13 +181,13 @@ impl DocumentStore {
         let ctx = context(id, item);
         match recipients {
             None => {
-                seal_to_file_with(&self.keys, &ctx, &path, |w| {
+                seal_to_file_unsynced_with(&self.keys, &ctx, &path, |w| {
                     io::copy(input, w).map_err(|e| io::Error::other(StoreError::Source(e)))
                 })
                 .map_err(unwrap_source)?;
             }
             Some(recipients) => {
-                seal_to_file_with(&self.keys, &ctx, &path, |w| {
+                seal_to_file_unsynced_with(&self.keys, &ctx, &path, |w| {
                     pgp::encrypt(recipients, signer, false, input, w)
                         .map_err(|e| io::Error::other(StoreError::Pgp(e.to_string())))
                 })
@@ -243,6 +262,14 @@ impl DocumentStore {
         }
         Ok(())
     }
+}
+
+/// Flushes every file and folder of the filesystem holding `root` to stable storage:
+/// `syncfs(2)`, which reports write-back errors since Linux 5.8.
+fn sync_filesystem(root: &Path) -> io::Result<()> {
+    let dir = fs::File::open(root)?;
+    rustix::fs::syncfs(&dir)?;
+    Ok(())
 }
 
 /// One item of a document.
