@@ -29,9 +29,12 @@ use crate::spool::{now_ms, DeliveryRow, Outcome, Spool, SpoolError};
 /// This many submissions arriving while a worker delivered its last batch means ingestion is
 /// busy.
 const INGEST_BUSY: u64 = 64;
-/// How long a sink worker waits before each batch while ingestion is busy: delivery keeps a
-/// floor of one batch (`concurrency × 4` rows) per pause and sink.
+/// How long a sink worker waits before a batch once ingestion has been busy during the last
+/// one; the wait doubles while ingestion stays busy, up to [`YIELD_TO_INGEST_MAX`].
 const YIELD_TO_INGEST: Duration = Duration::from_millis(100);
+/// The longest wait: under sustained overload, delivery keeps a floor of one batch
+/// (`concurrency × 4` rows) per second and sink, and drains the backlog once the burst is over.
+const YIELD_TO_INGEST_MAX: Duration = Duration::from_secs(1);
 
 /// Wakes the sink workers when new work arrives.
 #[derive(Clone, Default)]
@@ -92,12 +95,17 @@ impl Worker {
     async fn run(self, notify: Arc<Notify>) {
         let this = Arc::new(self);
         let mut arrivals = this.spool.arrivals();
+        let mut pause = YIELD_TO_INGEST;
         loop {
-            // Accepting comes first: while submissions pour in, pause before each batch, so
-            // delivery (its fsyncs and its CPU) takes a bounded share of the machine. A trickle
-            // is delivered at once, and a backlog at full speed once the burst is over.
+            // Accepting comes first: while submissions pour in, pause before each batch, longer
+            // the longer the burst lasts, so delivery (its fsyncs and its CPU) takes a bounded
+            // share of the machine. A trickle is delivered at once, and a backlog at full speed
+            // once the burst is over.
             if this.spool.arrivals().wrapping_sub(arrivals) >= INGEST_BUSY {
-                tokio::time::sleep(YIELD_TO_INGEST).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(YIELD_TO_INGEST_MAX);
+            } else {
+                pause = YIELD_TO_INGEST;
             }
             arrivals = this.spool.arrivals();
             let due = {
