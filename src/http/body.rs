@@ -10,7 +10,7 @@ use secureform_contract::{Fields, FileMeta};
 use crate::error::ClientError;
 use crate::ingest::{field_too_large, text, too_many_fields};
 use crate::limits::Limits;
-use crate::spool::{Spool, SpoolFileWriter};
+use crate::spool::{Spool, SpoolFileUpload};
 
 fn declared_length(req: &HttpRequest) -> Option<u64> {
     req.headers()
@@ -120,7 +120,7 @@ pub async fn read_multipart(
                     .map(|m| m.essence_str().to_owned())
                     .unwrap_or_else(|| "application/octet-stream".to_owned());
                 let index = files.len();
-                let mut writer: Option<SpoolFileWriter> = None;
+                let mut writer: Option<SpoolFileUpload> = None;
                 let mut size: u64 = 0;
                 while let Some(chunk) = part.next().await {
                     let chunk = chunk.map_err(|_| truncated())?;
@@ -145,13 +145,14 @@ pub async fn read_multipart(
                                 format!("The submission has more than {} files.", limits.max_files),
                             ));
                         }
-                        writer = Some(spool.file_writer(id, index).map_err(|e| {
+                        let created = spool.file_writer(id, index).map_err(|e| {
                             tracing::error!(submission = %id, error = %e, "cannot create a spool file");
                             ClientError::unavailable()
-                        })?);
+                        })?;
+                        writer = Some(SpoolFileUpload::new(created));
                     }
                     if let Some(w) = writer.as_mut() {
-                        w.write_chunk(&chunk).map_err(|e| {
+                        w.write(chunk).await.map_err(|e| {
                             tracing::error!(submission = %id, error = %e, "cannot write a spool file");
                             ClientError::unavailable()
                         })?;
@@ -160,13 +161,10 @@ pub async fn read_multipart(
                 // A file input left empty arrives as a part with no bytes (and usually no
                 // name): it is not a file.
                 let Some(writer) = writer else { continue };
-                let (size, sha256) = web::block(move || writer.finish())
-                    .await
-                    .map_err(|_| ClientError::unavailable())?
-                    .map_err(|e| {
-                        tracing::error!(submission = %id, error = %e, "cannot finish a spool file");
-                        ClientError::unavailable()
-                    })?;
+                let (size, sha256) = writer.finish().await.map_err(|e| {
+                    tracing::error!(submission = %id, error = %e, "cannot finish a spool file");
+                    ClientError::unavailable()
+                })?;
                 files.push(FileMeta {
                     field: name,
                     filename,

@@ -1,11 +1,13 @@
 //! Uploaded files in the spool: sealed as they stream in, opened as streams for the sinks.
 
+use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use ring::digest;
 use secureform_contract::FileSource;
 use secureform_crypto::files::{create_private_dir, open_file, sync_dir};
@@ -23,7 +25,9 @@ fn file_path(root: &Path, id: &str, index: usize) -> PathBuf {
 
 /// Seals one uploaded file chunk by chunk, counting its size and hashing its plaintext.
 pub struct SpoolFileWriter {
-    sealer: Sealer<BufWriter<File>>,
+    /// Writes straight to the file: the sealer emits whole 64 KiB segments, so a buffer in
+    /// between would only add a copy.
+    sealer: Sealer<File>,
     hash: digest::Context,
     size: u64,
     dir: PathBuf,
@@ -43,11 +47,7 @@ impl SpoolFileWriter {
             .create_new(true)
             .mode(0o600)
             .open(file_path(root, id, index))?;
-        let sealer = Sealer::new(
-            keys,
-            &file_context(id, index),
-            BufWriter::with_capacity(256 * 1024, file),
-        )?;
+        let sealer = Sealer::new(keys, &file_context(id, index), file)?;
         Ok(SpoolFileWriter {
             sealer,
             hash: digest::Context::new(&digest::SHA256),
@@ -56,9 +56,14 @@ impl SpoolFileWriter {
         })
     }
 
-    /// Seals one chunk of plaintext.
+    /// Hashes and seals one chunk of plaintext.
     pub fn write_chunk(&mut self, chunk: &[u8]) -> Result<(), SpoolError> {
         self.hash.update(chunk);
+        self.seal_chunk(chunk)
+    }
+
+    /// Seals one chunk without hashing it (the caller hashes: see [`SpoolFileUpload`]).
+    fn seal_chunk(&mut self, chunk: &[u8]) -> Result<(), SpoolError> {
         self.size += chunk.len() as u64;
         self.sealer.write_all(chunk)?;
         Ok(())
@@ -67,18 +72,230 @@ impl SpoolFileWriter {
     /// Seals the last segment and flushes the file and its folder to stable storage. Returns
     /// the plaintext size and its SHA-256 (lowercase hex). Blocking: call it off the event loop.
     pub fn finish(self) -> Result<(u64, String), SpoolError> {
-        let file = self
-            .sealer
-            .finish()?
-            .into_inner()
-            .map_err(|e| SpoolError::Io(e.into_error()))?;
+        let (size, hash) = self.close()?;
+        Ok((size, hex::encode(hash.finish().as_ref())))
+    }
+
+    fn close(self) -> Result<(u64, digest::Context), SpoolError> {
+        let file = self.sealer.finish()?;
         file.sync_all()?;
         sync_dir(&self.dir)?;
         if let Some(parent) = self.dir.parent() {
             sync_dir(parent)?;
         }
-        Ok((self.size, hex::encode(self.hash.finish().as_ref())))
+        Ok((self.size, self.hash))
     }
+}
+
+/// How many bytes of an upload are handed to the blocking pool at a time.
+const UPLOAD_BATCH_BYTES: usize = 512 * 1024;
+/// How many batches may wait for a stage before the event loop stops reading the request.
+const UPLOAD_QUEUE: usize = 4;
+
+type Batch = Arc<Vec<Bytes>>;
+
+/// A file being sealed into the spool while its request is still being read.
+///
+/// The event loop parses the body and hands the file's chunks over in batches of 512 KiB (the
+/// `Bytes` are reference-counted: nothing is copied) to two stages on Tokio's blocking pool: one
+/// hashes (SHA-256), the other seals and writes. Each stage works through its queue in order
+/// and gives its thread back as soon as the queue is empty, so no thread is held while a client
+/// is slow; with the cores for it, reading, hashing and sealing run side by side, and the event
+/// loop never blocks on the disk. When a stage has [`UPLOAD_QUEUE`] batches waiting, the event
+/// loop stops reading until it catches up. Memory: at most `UPLOAD_QUEUE + 2` batches per
+/// upload (one gathering, one in each stage's hands, the rest queued).
+pub struct SpoolFileUpload {
+    gathering: Vec<Bytes>,
+    gathered: usize,
+    sealing: Stage<SpoolFileWriter>,
+    hashing: Stage<digest::Context>,
+}
+
+impl SpoolFileUpload {
+    pub fn new(writer: SpoolFileWriter) -> Self {
+        SpoolFileUpload {
+            gathering: Vec::new(),
+            gathered: 0,
+            sealing: Stage::new(writer, |w, batch| {
+                batch.iter().try_for_each(|c| w.seal_chunk(c))
+            }),
+            hashing: Stage::new(digest::Context::new(&digest::SHA256), |h, batch| {
+                batch.iter().for_each(|c| h.update(c));
+                Ok(())
+            }),
+        }
+    }
+
+    /// Takes one chunk of the file; every 512 KiB, hands a batch to both stages (waiting first
+    /// while either has a full queue).
+    pub async fn write(&mut self, chunk: Bytes) -> Result<(), SpoolError> {
+        self.gathered += chunk.len();
+        self.gathering.push(chunk);
+        if self.gathered >= UPLOAD_BATCH_BYTES {
+            let batch: Batch = Arc::new(std::mem::take(&mut self.gathering));
+            self.gathered = 0;
+            self.sealing.wait_below(UPLOAD_QUEUE).await?;
+            self.hashing.wait_below(UPLOAD_QUEUE).await?;
+            self.sealing.push(Arc::clone(&batch))?;
+            self.hashing.push(batch)?;
+        }
+        Ok(())
+    }
+
+    /// Hands over what is left, waits for both stages, seals the last segment and flushes the
+    /// file to stable storage (see [`SpoolFileWriter::finish`]). Returns the size and the
+    /// SHA-256.
+    pub async fn finish(mut self) -> Result<(u64, String), SpoolError> {
+        if !self.gathering.is_empty() {
+            let batch: Batch = Arc::new(std::mem::take(&mut self.gathering));
+            self.sealing.push(Arc::clone(&batch))?;
+            self.hashing.push(batch)?;
+        }
+        let hash = self.hashing.wait_done().await?;
+        let writer = self.sealing.wait_done().await?;
+        tokio::task::spawn_blocking(move || {
+            let (size, _) = writer.close()?;
+            Ok((size, hex::encode(hash.finish().as_ref())))
+        })
+        .await
+        .map_err(|e| SpoolError::Io(io::Error::other(format!("the sealing task failed: {e}"))))?
+    }
+}
+
+/// One stage of an upload: a state (the sealer, the hash) that takes batches in order on the
+/// blocking pool, one thread at a time, only while there is work.
+struct Stage<S> {
+    shared: Arc<StageShared<S>>,
+}
+
+struct StageShared<S> {
+    inner: Mutex<StageInner<S>>,
+    /// Signalled each time the worker finishes a batch or stops.
+    progress: tokio::sync::Notify,
+    process: fn(&mut S, &[Bytes]) -> Result<(), SpoolError>,
+}
+
+struct StageInner<S> {
+    queue: VecDeque<Batch>,
+    /// The state, when no worker holds it.
+    state: Option<S>,
+    /// A worker is draining the queue.
+    running: bool,
+    /// Why the stage failed; it takes no more batches.
+    failed: Option<String>,
+}
+
+impl<S: Send + 'static> Stage<S> {
+    fn new(state: S, process: fn(&mut S, &[Bytes]) -> Result<(), SpoolError>) -> Self {
+        Stage {
+            shared: Arc::new(StageShared {
+                inner: Mutex::new(StageInner {
+                    queue: VecDeque::new(),
+                    state: Some(state),
+                    running: false,
+                    failed: None,
+                }),
+                progress: tokio::sync::Notify::new(),
+                process,
+            }),
+        }
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, StageInner<S>>, SpoolError> {
+        self.shared
+            .inner
+            .lock()
+            .map_err(|_| stage_failed("a stage panicked"))
+    }
+
+    /// Queues a batch, starting a worker when none is running.
+    fn push(&self, batch: Batch) -> Result<(), SpoolError> {
+        let mut inner = self.lock()?;
+        if let Some(why) = &inner.failed {
+            return Err(stage_failed(why));
+        }
+        inner.queue.push_back(batch);
+        if !inner.running {
+            inner.running = true;
+            let shared = Arc::clone(&self.shared);
+            drop(inner);
+            tokio::task::spawn_blocking(move || drain(&shared));
+        }
+        Ok(())
+    }
+
+    /// Waits until fewer than `limit` batches are queued.
+    async fn wait_below(&self, limit: usize) -> Result<(), SpoolError> {
+        loop {
+            let progressed = self.shared.progress.notified();
+            {
+                let inner = self.lock()?;
+                if let Some(why) = &inner.failed {
+                    return Err(stage_failed(why));
+                }
+                if inner.queue.len() < limit {
+                    return Ok(());
+                }
+            }
+            progressed.await;
+        }
+    }
+
+    /// Waits until every batch is processed and takes the state back.
+    async fn wait_done(&self) -> Result<S, SpoolError> {
+        loop {
+            let progressed = self.shared.progress.notified();
+            {
+                let mut inner = self.lock()?;
+                if let Some(why) = &inner.failed {
+                    return Err(stage_failed(why));
+                }
+                if !inner.running && inner.queue.is_empty() {
+                    return inner
+                        .state
+                        .take()
+                        .ok_or_else(|| stage_failed("the stage lost its state"));
+                }
+            }
+            progressed.await;
+        }
+    }
+}
+
+/// A stage's worker: takes the state, processes batches until the queue is empty, gives the
+/// state back.
+fn drain<S>(shared: &StageShared<S>) {
+    let Ok(mut inner) = shared.inner.lock() else {
+        return;
+    };
+    let Some(mut state) = inner.state.take() else {
+        inner.running = false;
+        inner.failed = Some("the stage lost its state".to_owned());
+        shared.progress.notify_waiters();
+        return;
+    };
+    while let Some(batch) = inner.queue.pop_front() {
+        drop(inner);
+        let result = (shared.process)(&mut state, &batch);
+        let Ok(relocked) = shared.inner.lock() else {
+            return;
+        };
+        inner = relocked;
+        if let Err(e) = result {
+            inner.failed = Some(e.to_string());
+            inner.queue.clear();
+        }
+        shared.progress.notify_waiters();
+    }
+    inner.state = Some(state);
+    inner.running = false;
+    shared.progress.notify_waiters();
+}
+
+fn stage_failed(why: &str) -> SpoolError {
+    SpoolError::Io(io::Error::other(format!(
+        "sealing the upload failed: {why}"
+    )))
 }
 
 /// Removes the spool files of one submission.
@@ -110,5 +327,77 @@ impl FileSource for SpoolFiles {
         let path = file_path(&self.root, &self.id, index);
         let opener = open_file(&self.keys, &file_context(&self.id, index), &path)?;
         Ok(Box::new(opener))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::Digest;
+
+    const ID: &str = "01JQ0000000000000000000000";
+
+    fn sample(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i.wrapping_mul(31) % 251) as u8).collect()
+    }
+
+    fn read_back(root: &Path, keys: &Arc<KeyRing>) -> Vec<u8> {
+        let files = SpoolFiles::new(root.to_path_buf(), Arc::clone(keys), ID);
+        let mut back = Vec::new();
+        files.open(0).unwrap().read_to_end(&mut back).unwrap();
+        back
+    }
+
+    /// Chunks of an odd size, so batches end mid-chunk and mid-segment; more than the queue
+    /// holds, so the event loop has to wait for the stages.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_upload_in_odd_chunks_is_sealed_whole_and_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(KeyRing::generate().unwrap());
+        let root = dir.path().join("files");
+        let data = sample(5 * 1024 * 1024 + 123);
+        let writer = SpoolFileWriter::create(&root, &keys, ID, 0).unwrap();
+        let mut upload = SpoolFileUpload::new(writer);
+        for chunk in data.chunks(7919) {
+            upload.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+        }
+        let (size, sha256) = upload.finish().await.unwrap();
+        assert_eq!(size, data.len() as u64);
+        assert_eq!(sha256, hex::encode(sha2::Sha256::digest(&data)));
+        assert!(
+            read_back(&root, &keys) == data,
+            "the file reads back as sent"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_small_upload_and_the_blocking_writer_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(KeyRing::generate().unwrap());
+        let data = sample(1000);
+        let root = dir.path().join("a");
+        let mut upload =
+            SpoolFileUpload::new(SpoolFileWriter::create(&root, &keys, ID, 0).unwrap());
+        upload.write(Bytes::from(data.clone())).await.unwrap();
+        let via_upload = upload.finish().await.unwrap();
+        let other = dir.path().join("b");
+        let mut writer = SpoolFileWriter::create(&other, &keys, ID, 0).unwrap();
+        writer.write_chunk(&data).unwrap();
+        assert_eq!(via_upload, writer.finish().unwrap());
+        assert_eq!(read_back(&root, &keys), data);
+    }
+
+    /// A stage whose work fails makes the next hand-over and the finish fail, not hang.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_stage_fails_the_upload() {
+        let stage: Stage<u32> =
+            Stage::new(0, |_, _| Err(SpoolError::Io(io::Error::other("disk full"))));
+        stage
+            .push(Arc::new(vec![Bytes::from_static(b"x")]))
+            .unwrap();
+        let err = stage.wait_done().await.err().unwrap();
+        assert!(err.to_string().contains("disk full"), "{err}");
+        assert!(stage.push(Arc::new(Vec::new())).is_err());
+        assert!(stage.wait_below(1).await.is_err());
     }
 }

@@ -18,7 +18,7 @@
 mod files;
 mod store;
 
-pub use files::{SpoolFileWriter, SpoolFiles};
+pub use files::{SpoolFileUpload, SpoolFileWriter, SpoolFiles};
 pub use store::{AuditEntry, DeliveryRow, DeliveryState, Outcome};
 
 use std::path::{Path, PathBuf};
