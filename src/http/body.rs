@@ -1,12 +1,12 @@
 //! Reading request bodies within limits: whole bodies for the small formats, and multipart as a
 //! stream whose files go straight into sealed spool files.
 
+use actix_multipart::Multipart;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 use secureform_contract::{Fields, FileMeta};
 
-use super::multipart::{self, MultipartReader, PartHeaders};
 use crate::error::ClientError;
 use crate::ingest::{field_too_large, text, too_many_fields};
 use crate::limits::Limits;
@@ -58,10 +58,6 @@ pub struct MultipartParts {
     pub files: Vec<FileMeta>,
 }
 
-/// How many bytes of multipart framing (boundaries, part headers) a body may carry beyond
-/// `max_upload_bytes` of data.
-const FRAMING_ALLOWANCE: u64 = 1024 * 1024;
-
 fn truncated() -> ClientError {
     ClientError::malformed(
         "multipart_malformed",
@@ -83,34 +79,30 @@ pub async fn read_multipart(
     if declared_length(req).is_some_and(|n| n > limits.max_upload_bytes) {
         return Err(body_too_large(limits.max_upload_bytes));
     }
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let boundary = multipart::boundary(content_type).map_err(|_| truncated())?;
-    let mut reader = MultipartReader::new(&boundary, payload);
+    let mut multipart = Multipart::new(req.headers(), payload);
     let mut texts: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let mut files = Vec::new();
     let mut total: u64 = 0;
-    while let Some(part) = reader.next_part().await.map_err(|_| truncated())? {
-        // The data of the parts is counted below; this also bounds the framing (a stream of
-        // empty parts, say).
-        if reader.bytes_read() > limits.max_upload_bytes.saturating_add(FRAMING_ALLOWANCE) {
-            return Err(body_too_large(limits.max_upload_bytes));
-        }
-        let PartHeaders {
-            name,
-            filename,
-            content_type,
-        } = part;
+    while let Some(part) = multipart.next().await {
+        let mut part = part.map_err(|_| truncated())?;
+        let disposition = part.content_disposition().cloned();
+        let name = disposition
+            .as_ref()
+            .and_then(|d| d.get_name())
+            .unwrap_or("")
+            .to_owned();
+        let filename = disposition
+            .as_ref()
+            .and_then(|d| d.get_filename())
+            .map(str::to_owned);
         match filename {
             None => {
                 if texts.len() >= limits.max_fields {
                     return Err(too_many_fields(limits));
                 }
                 let mut value = Vec::new();
-                while let Some(chunk) = reader.next_chunk().await.map_err(|_| truncated())? {
+                while let Some(chunk) = part.next().await {
+                    let chunk = chunk.map_err(|_| truncated())?;
                     total += chunk.len() as u64;
                     if total > limits.max_upload_bytes {
                         return Err(body_too_large(limits.max_upload_bytes));
@@ -123,12 +115,15 @@ pub async fn read_multipart(
                 texts.push((name.into_bytes(), value));
             }
             Some(filename) => {
-                let content_type =
-                    content_type.unwrap_or_else(|| "application/octet-stream".to_owned());
+                let content_type = part
+                    .content_type()
+                    .map(|m| m.essence_str().to_owned())
+                    .unwrap_or_else(|| "application/octet-stream".to_owned());
                 let index = files.len();
                 let mut writer: Option<SpoolFileUpload> = None;
                 let mut size: u64 = 0;
-                while let Some(chunk) = reader.next_chunk().await.map_err(|_| truncated())? {
+                while let Some(chunk) = part.next().await {
+                    let chunk = chunk.map_err(|_| truncated())?;
                     if chunk.is_empty() {
                         continue;
                     }
