@@ -18,26 +18,12 @@ pub fn seal_to_file(
     path: &Path,
     input: &mut dyn Read,
 ) -> Result<u64, SealError> {
-    seal_to_file_with(ring, context, path, |w| io::copy(input, w))
+    write_sealed(ring, context, path, true, |w| io::copy(input, w))
 }
 
 /// Like [`seal_to_file`], but `produce` writes the plaintext itself (for example an OpenPGP
-/// encryptor streaming into the sealer). Returns what `produce` returns.
-pub fn seal_to_file_with(
-    ring: &KeyRing,
-    context: &[u8],
-    path: &Path,
-    produce: impl FnOnce(&mut (dyn Write + Send + Sync)) -> io::Result<u64>,
-) -> Result<u64, SealError> {
-    let result = write_sealed(ring, context, path, true, produce);
-    if result.is_err() {
-        let _ = fs::remove_file(path);
-    }
-    result
-}
-
-/// Like [`seal_to_file_with`], but leaves the file in the page cache: the caller makes it
-/// durable together with others (one `syncfs` for many files, as the Documents store does)
+/// encryptor streaming into the sealer), and the file is left in the page cache: the caller
+/// makes it durable together with others (one `syncfs` for many files, as the Documents store does)
 /// before relying on it.
 pub fn seal_to_file_unsynced_with(
     ring: &KeyRing,
@@ -45,13 +31,11 @@ pub fn seal_to_file_unsynced_with(
     path: &Path,
     produce: impl FnOnce(&mut (dyn Write + Send + Sync)) -> io::Result<u64>,
 ) -> Result<u64, SealError> {
-    let result = write_sealed(ring, context, path, false, produce);
-    if result.is_err() {
-        let _ = fs::remove_file(path);
-    }
-    result
+    write_sealed(ring, context, path, false, produce)
 }
 
+/// Creates `path` and seals into it; on error the partial file is removed (a file that was
+/// already there is left alone: creating it is what fails then).
 fn write_sealed(
     ring: &KeyRing,
     context: &[u8],
@@ -64,6 +48,20 @@ fn write_sealed(
         .create_new(true)
         .mode(0o600)
         .open(path)?;
+    let result = seal_into(ring, context, file, sync, produce);
+    if result.is_err() {
+        let _ = fs::remove_file(path);
+    }
+    result
+}
+
+fn seal_into(
+    ring: &KeyRing,
+    context: &[u8],
+    file: File,
+    sync: bool,
+    produce: impl FnOnce(&mut (dyn Write + Send + Sync)) -> io::Result<u64>,
+) -> Result<u64, SealError> {
     let mut sealer = Sealer::new(ring, context, BufWriter::with_capacity(256 * 1024, file))?;
     let produced = produce(&mut sealer)?;
     let file = sealer
@@ -137,6 +135,8 @@ mod tests {
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, data);
+        // An existing file is refused, and left as it was.
         assert!(seal_to_file(&ring, b"ctx", &path, &mut &data[..]).is_err());
+        assert_eq!(fs::read(&path).unwrap(), raw);
     }
 }
