@@ -24,7 +24,7 @@ use tokio::sync::Notify;
 use crate::config::DispatchConfig;
 use crate::metrics::Metrics;
 use crate::sinks::BuiltSink;
-use crate::spool::{now_ms, DeliveryRow, Outcome, Spool, SpoolError};
+use crate::spool::{DeliveryRow, Outcome, Spool, SpoolError};
 
 /// This many submissions arriving while a worker delivered its last batch means ingestion is
 /// busy.
@@ -148,7 +148,7 @@ impl Worker {
     fn idle_wait(&self) -> Duration {
         let next = self.spool.next_due_ms(&self.name).ok().flatten();
         let ms = next
-            .map(|t| (t - now_ms()).clamp(5, 60_000))
+            .map(|t| (t - self.spool.now_ms()).clamp(5, 60_000))
             .unwrap_or(60_000);
         Duration::from_millis(ms as u64)
     }
@@ -219,7 +219,7 @@ impl Worker {
 
     fn after_failure(&self, row: &DeliveryRow, error: DeliveryError) -> Outcome {
         let attempts = row.attempts + 1;
-        let age_secs = (now_ms() - row.accepted_ms).max(0) as u64 / 1000;
+        let age_secs = (self.spool.now_ms() - row.accepted_ms).max(0) as u64 / 1000;
         match error {
             DeliveryError::Permanent(reason) => Outcome::Dead { reason },
             DeliveryError::Retryable(reason) if attempts >= self.config.max_attempts => {
@@ -234,7 +234,7 @@ impl Worker {
             }
             DeliveryError::Retryable(error) => Outcome::Retry {
                 error,
-                next_attempt_ms: now_ms() + backoff_ms(&self.config, attempts) as i64,
+                next_attempt_ms: self.spool.now_ms() + backoff_ms(&self.config, attempts) as i64,
             },
         }
     }

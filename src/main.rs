@@ -8,6 +8,7 @@
 //! queue per sink, retries) → `sinks` (the closed set of sink kinds).
 
 mod cli;
+mod clock;
 mod config;
 mod dispatch;
 mod error;

@@ -1,12 +1,10 @@
 //! From parsed fields to the one normalized [`Submission`], applying the form's rules: the
 //! honeypot (a filled one is accepted silently and dropped) and required fields (422).
 
-use secureform_contract::{Fields, FileMeta, Source, Submission};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
-
+use crate::clock::Clock;
 use crate::config::FormConfig;
 use crate::error::ClientError;
+use secureform_contract::{Fields, FileMeta, Source, Submission};
 
 /// What the form's rules make of a submission.
 #[derive(Debug)]
@@ -17,16 +15,9 @@ pub enum Verdict {
     Drop,
 }
 
-/// A new submission id: a ULID, sortable by time.
-pub fn new_id() -> String {
-    ulid::Ulid::new().to_string()
-}
-
-/// Now as RFC 3339 UTC, whole seconds.
-pub fn now_rfc3339() -> String {
-    let now = OffsetDateTime::now_utc();
-    let now = now.replace_nanosecond(0).unwrap_or(now);
-    now.format(&Rfc3339).unwrap_or_default()
+/// A new submission id: a ULID, sortable by time (the clock's).
+pub fn new_id(clock: &dyn Clock) -> String {
+    ulid::Ulid::from_datetime(clock.now()).to_string()
 }
 
 /// Applies the form's rules and builds the submission.
@@ -37,6 +28,7 @@ pub fn normalize(
     source: Source,
     mut fields: Fields,
     files: Vec<FileMeta>,
+    clock: &dyn Clock,
 ) -> Result<Verdict, ClientError> {
     if let Some(trap) = &form.honeypot {
         if let Some(value) = fields.remove(trap) {
@@ -60,7 +52,7 @@ pub fn normalize(
     Ok(Verdict::Accept(Submission {
         id,
         form: form_name.to_owned(),
-        received_at: now_rfc3339(),
+        received_at: clock.now_rfc3339(),
         source,
         fields,
         files,
@@ -70,6 +62,8 @@ pub fn normalize(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn form() -> FormConfig {
         FormConfig {
@@ -90,8 +84,10 @@ mod tests {
         let mut f = Fields::new();
         f.push("email", "a@example.com");
         f.push("_gotcha", "");
+        let clock = ManualClock::at(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        let id = new_id(&clock);
         let Verdict::Accept(s) =
-            normalize(new_id(), "c", &form(), Source::Json, f, vec![]).unwrap()
+            normalize(id.clone(), "c", &form(), Source::Json, f, vec![], &clock).unwrap()
         else {
             panic!("dropped")
         };
@@ -99,20 +95,43 @@ mod tests {
             s.fields.get("_gotcha").is_none(),
             "the empty honeypot is not kept"
         );
+        assert_eq!(s.id, id);
         assert_eq!(s.id.len(), 26);
-        assert!(s.received_at.ends_with('Z'));
+        assert_eq!(
+            s.received_at, "2023-11-14T22:13:20Z",
+            "received_at is the clock's"
+        );
+        let in_id = ulid::Ulid::from_string(&s.id).unwrap().datetime();
+        assert_eq!(in_id, clock.now(), "the id's time is the clock's too");
 
         let mut f = Fields::new();
         f.push("email", "a@example.com");
         f.push("_gotcha", "bot");
         assert!(matches!(
-            normalize(new_id(), "c", &form(), Source::Json, f, vec![]),
+            normalize(
+                new_id(&clock),
+                "c",
+                &form(),
+                Source::Json,
+                f,
+                vec![],
+                &clock
+            ),
             Ok(Verdict::Drop)
         ));
 
         let mut f = Fields::new();
         f.push("email", "  ");
-        let e = normalize(new_id(), "c", &form(), Source::Json, f, vec![]).unwrap_err();
+        let e = normalize(
+            new_id(&clock),
+            "c",
+            &form(),
+            Source::Json,
+            f,
+            vec![],
+            &clock,
+        )
+        .unwrap_err();
         assert_eq!((e.status.as_u16(), e.code), (422, "required_field_missing"));
         assert!(e.message.contains("email"));
     }

@@ -8,6 +8,7 @@ use anyhow::Context;
 use secureform_crypto::pgp::Signer;
 use secureform_crypto::KeyRing;
 
+use crate::clock::SystemClock;
 use crate::config::{Config, KeySource};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
@@ -74,8 +75,13 @@ pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()>
     let signer = load_signer(&config)?;
     secureform_crypto::files::create_private_dir(&config.data_dir)?;
     let sink_names: Vec<String> = config.sinks.keys().cloned().collect();
-    let spool = Spool::open(&config.data_dir, Arc::clone(&keys), &sink_names)
-        .context("opening the spool")?;
+    let spool = Spool::open(
+        &config.data_dir,
+        Arc::clone(&keys),
+        &sink_names,
+        Arc::new(SystemClock),
+    )
+    .context("opening the spool")?;
     let sinks = build_sinks(&config, &keys, &signer).await?;
     let metrics = Arc::new(Metrics::default());
     let dispatch = crate::dispatch::start(

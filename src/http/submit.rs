@@ -40,7 +40,7 @@ pub async fn submit(
             respond::error(kind, &err)
         }
         Ok(()) => {
-            let id = normalize::new_id();
+            let id = normalize::new_id(state.spool.clock());
             let result = accept(&req, payload, &state, &form_name, form, &id, &mut kind).await;
             answer(&state, kind, &form_name, form, &id, result)
         }
@@ -186,7 +186,15 @@ pub async fn finish(
     files: Vec<FileMeta>,
     idempotency: Option<(String, String)>,
 ) -> Result<Accepted, ClientError> {
-    let verdict = normalize::normalize(id.to_owned(), form_name, form, source, fields, files)?;
+    let verdict = normalize::normalize(
+        id.to_owned(),
+        form_name,
+        form,
+        source,
+        fields,
+        files,
+        state.spool.clock(),
+    )?;
     let submission = match verdict {
         Verdict::Drop => return Ok(Accepted::Dropped),
         Verdict::Accept(s) => s,

@@ -28,6 +28,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use rusqlite::Connection;
 use secureform_contract::Submission;
 use secureform_crypto::KeyRing;
+
+use crate::clock::Clock;
 use tokio::sync::oneshot;
 
 /// Why the spool could not do what was asked. Maps to 503 for a submitting client.
@@ -60,6 +62,7 @@ pub(crate) enum Command {
         id: String,
         sink: String,
         outcome: Outcome,
+        now_ms: i64,
         done: oneshot::Sender<Result<(), String>>,
     },
     Requeue {
@@ -77,6 +80,8 @@ pub struct Spool {
     keys: Arc<KeyRing>,
     /// Submissions that came in to be spooled since start: delivery gives way to ingestion.
     arrivals: AtomicU64,
+    /// The time every record of the spool is stamped with (see `crate::clock`).
+    clock: Arc<dyn Clock>,
 }
 
 fn submission_context(id: &str) -> Vec<u8> {
@@ -94,13 +99,14 @@ impl Spool {
         data_dir: &Path,
         keys: Arc<KeyRing>,
         sinks: &[String],
+        clock: Arc<dyn Clock>,
     ) -> Result<Arc<Spool>, SpoolError> {
         let root = data_dir.join("spool");
         secureform_crypto::files::create_private_dir(&root.join("files"))?;
         let db = root.join("spool.db");
         let write_conn = store::open_connection(&db)?;
         store::migrate(&write_conn)?;
-        let orphaned = store::kill_unconfigured(&write_conn, sinks, now_ms())?;
+        let orphaned = store::kill_unconfigured(&write_conn, sinks, clock.now_ms())?;
         if orphaned > 0 {
             tracing::warn!(
                 deliveries = orphaned,
@@ -120,6 +126,7 @@ impl Spool {
             root,
             keys,
             arrivals: AtomicU64::new(0),
+            clock,
         }))
     }
 
@@ -159,7 +166,7 @@ impl Spool {
             file_count: submission.files.len(),
             sealed,
             sinks: sinks.to_vec(),
-            now_ms: now_ms(),
+            now_ms: self.clock.now_ms(),
             idempotency,
         };
         let (done, wait) = oneshot::channel();
@@ -179,7 +186,7 @@ impl Spool {
         let (done, wait) = oneshot::channel();
         self.send(Command::Audit {
             entry: AuditEntry {
-                at_ms: now_ms(),
+                at_ms: self.clock.now_ms(),
                 token: token.to_owned(),
                 action: action.to_owned(),
                 document_id: document_id.to_owned(),
@@ -213,6 +220,7 @@ impl Spool {
             id: id.to_owned(),
             sink: sink.to_owned(),
             outcome,
+            now_ms: self.clock.now_ms(),
             done,
         })?;
         wait.await
@@ -225,7 +233,7 @@ impl Spool {
         let (done, wait) = oneshot::channel();
         self.send(Command::Requeue {
             id: id.to_owned(),
-            now_ms: now_ms(),
+            now_ms: self.clock.now_ms(),
             done,
         })?;
         wait.await
@@ -238,9 +246,19 @@ impl Spool {
         Ok(f(&conn)?)
     }
 
+    /// Now, in milliseconds since the Unix epoch, by the spool's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// The spool's clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
     /// Deliveries of `sink` that are due now, oldest first.
     pub fn due(&self, sink: &str, limit: usize) -> Result<Vec<DeliveryRow>, SpoolError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         self.read(|c| store::due(c, sink, now, limit))
     }
 
@@ -282,10 +300,93 @@ impl Spool {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::normalize::new_id;
+    use secureform_contract::{Fields, Source};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn sinks() -> Vec<String> {
+        vec!["docs".to_owned()]
+    }
+
+    fn open(dir: &Path, clock: &Arc<ManualClock>) -> Arc<Spool> {
+        let keys = Arc::new(KeyRing::generate().unwrap());
+        let clock: Arc<dyn Clock> = Arc::clone(clock) as Arc<dyn Clock>;
+        Spool::open(dir, keys, &sinks(), clock).unwrap()
+    }
+
+    fn submission(clock: &ManualClock) -> Submission {
+        Submission {
+            id: new_id(clock),
+            form: "contact".to_owned(),
+            received_at: clock.now_rfc3339(),
+            source: Source::Json,
+            fields: Fields::new(),
+            files: Vec::new(),
+        }
+    }
+
+    fn clock() -> Arc<ManualClock> {
+        Arc::new(ManualClock::at(
+            UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        ))
+    }
+
+    #[tokio::test]
+    async fn an_idempotency_key_is_kept_48_hours_by_the_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = clock();
+        let spool = open(dir.path(), &clock);
+        let key = || Some(("integrator".to_owned(), "order-1".to_owned()));
+        let first = submission(&clock);
+        assert_eq!(spool.accept(&first, &sinks(), key()).await.unwrap(), None);
+
+        clock.advance(Duration::from_secs(47 * 3600));
+        let repeat = submission(&clock);
+        assert_eq!(
+            spool.accept(&repeat, &sinks(), key()).await.unwrap(),
+            Some(first.id.clone()),
+            "a repeat within 48 h answers with the first id"
+        );
+
+        clock.advance(Duration::from_secs(3600 + 1));
+        let later = submission(&clock);
+        assert_eq!(
+            spool.accept(&later, &sinks(), key()).await.unwrap(),
+            None,
+            "after 48 h the key is forgotten and the submission stored"
+        );
+        assert!(spool.load(&later.id).is_ok());
+        assert!(spool.load(&repeat.id).is_err(), "the repeat was not stored");
+    }
+
+    #[tokio::test]
+    async fn a_retry_becomes_due_when_the_clock_reaches_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = clock();
+        let spool = open(dir.path(), &clock);
+        let s = submission(&clock);
+        spool.accept(&s, &sinks(), None).await.unwrap();
+        let due = spool.due("docs", 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].accepted_ms, clock.now_ms());
+
+        let retry_at = clock.now_ms() + 10_000;
+        let outcome = Outcome::Retry {
+            error: "the server said 451".to_owned(),
+            next_attempt_ms: retry_at,
+        };
+        spool.record(&s.id, "docs", outcome).await.unwrap();
+        assert!(spool.due("docs", 10).unwrap().is_empty());
+        assert_eq!(spool.next_due_ms("docs").unwrap(), Some(retry_at));
+
+        clock.advance(Duration::from_secs(10));
+        let due = spool.due("docs", 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].state, DeliveryState::Retrying);
+        assert_eq!(due[0].attempts, 1);
+    }
 }

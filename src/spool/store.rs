@@ -299,9 +299,12 @@ fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite
             ])
             .map(Reply::Done),
         Command::Outcome {
-            id, sink, outcome, ..
+            id,
+            sink,
+            outcome,
+            now_ms: now,
+            ..
         } => {
-            let now = super::now_ms();
             let n = match outcome {
                 Outcome::Delivered { kind, value } => conn
                     .prepare_cached(

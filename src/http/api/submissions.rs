@@ -48,7 +48,7 @@ pub async fn create(
         let limits = &state.config.limits;
         let body = read_all(&req, payload, limits.max_body_bytes).await?;
         let fields = ingest::json::parse(&body, limits)?;
-        let id = normalize::new_id();
+        let id = normalize::new_id(state.spool.clock());
         let accepted = finish(
             &state,
             &form_name,
