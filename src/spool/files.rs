@@ -321,8 +321,41 @@ fn stage_failed(why: &str) -> SpoolError {
     )))
 }
 
+/// Removes spool files on a thread of its own. Deleting a large file can take long — on a
+/// filesystem mounted with `discard`, unlinking waits for the device to trim every block — and
+/// neither the writer's commits (which answer clients) nor the event loop should wait for it.
+/// What a crash leaves behind is removed at the next start (`remove_orphan_files`).
+#[derive(Clone)]
+pub(crate) struct Janitor {
+    root: PathBuf,
+    tx: std::sync::mpsc::Sender<String>,
+}
+
+impl Janitor {
+    pub(crate) fn start(root: PathBuf) -> io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let thread_root = root.clone();
+        std::thread::Builder::new()
+            .name("spool-janitor".to_owned())
+            .spawn(move || {
+                for id in rx {
+                    discard(&thread_root, &id);
+                }
+            })?;
+        Ok(Janitor { root, tx })
+    }
+
+    /// Removes the files of submission `id`, soon.
+    pub(crate) fn remove(&self, id: &str) {
+        if let Err(unsent) = self.tx.send(id.to_owned()) {
+            // The janitor is gone (it cannot stop before the spool): remove them here.
+            discard(&self.root, &unsent.0);
+        }
+    }
+}
+
 /// Removes the spool files of one submission.
-pub(crate) fn discard(root: &Path, id: &str) {
+fn discard(root: &Path, id: &str) {
     if id.bytes().all(|b| b.is_ascii_alphanumeric()) && !id.is_empty() {
         let _ = fs::remove_dir_all(root.join(id));
     }

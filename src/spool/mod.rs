@@ -82,6 +82,8 @@ pub struct Spool {
     arrivals: AtomicU64,
     /// The time every record of the spool is stamped with (see `crate::clock`).
     clock: Arc<dyn Clock>,
+    /// Removes spool files off the commit path and off the event loop.
+    janitor: files::Janitor,
 }
 
 fn submission_context(id: &str) -> Vec<u8> {
@@ -116,10 +118,11 @@ impl Spool {
         let reader = store::open_connection(&db)?;
         store::remove_orphan_files(&reader, &root.join("files"))?;
         let (tx, rx) = mpsc::channel();
-        let files_root = root.join("files");
+        let janitor = files::Janitor::start(root.join("files"))?;
+        let writer_janitor = janitor.clone();
         std::thread::Builder::new()
             .name("spool-writer".to_owned())
-            .spawn(move || store::writer_loop(write_conn, rx, files_root))?;
+            .spawn(move || store::writer_loop(write_conn, rx, writer_janitor))?;
         Ok(Arc::new(Spool {
             writer: Mutex::new(tx),
             reader: Mutex::new(reader),
@@ -127,6 +130,7 @@ impl Spool {
             keys,
             arrivals: AtomicU64::new(0),
             clock,
+            janitor,
         }))
     }
 
@@ -140,9 +144,10 @@ impl Spool {
         SpoolFileWriter::create(&self.root.join("files"), &self.keys, id, index)
     }
 
-    /// Removes the files of a submission that was not accepted (a failed upload).
+    /// Removes the files of a submission that was not accepted (a failed upload), soon and
+    /// on another thread.
     pub fn discard_files(&self, id: &str) {
-        files::discard(&self.root.join("files"), id);
+        self.janitor.remove(id);
     }
 
     /// Seals the submission and commits it with one pending delivery per sink. Returns once the
@@ -361,6 +366,37 @@ mod tests {
         );
         assert!(spool.load(&later.id).is_ok());
         assert!(spool.load(&repeat.id).is_err(), "the repeat was not stored");
+    }
+
+    /// Once every sink has a submission, its sealed files go (on the janitor's thread).
+    #[tokio::test]
+    async fn delivered_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = clock();
+        let spool = open(dir.path(), &clock);
+        let s = submission(&clock);
+        let mut writer = spool.file_writer(&s.id, 0).unwrap();
+        writer.write_chunk(b"some bytes").unwrap();
+        writer.finish().unwrap();
+        let folder = dir.path().join("spool").join("files").join(&s.id);
+        assert!(folder.join("0.sf").exists());
+        spool.accept(&s, &sinks(), None).await.unwrap();
+        let delivered = Outcome::Delivered {
+            kind: "document".to_owned(),
+            value: s.id.clone(),
+        };
+        spool.record(&s.id, "docs", delivered).await.unwrap();
+        for _ in 0..100 {
+            if !folder.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            !folder.exists(),
+            "the files of a delivered submission are removed"
+        );
+        assert!(spool.load(&s.id).is_err(), "and so is its sealed payload");
     }
 
     #[tokio::test]

@@ -175,7 +175,7 @@ pub(crate) fn remove_orphan_files(conn: &Connection, files_root: &Path) -> std::
 pub(crate) fn writer_loop(
     mut conn: Connection,
     rx: mpsc::Receiver<Command>,
-    files_root: std::path::PathBuf,
+    janitor: super::files::Janitor,
 ) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -187,7 +187,7 @@ pub(crate) fn writer_loop(
         }
         let (results, purged) = apply_batch(&mut conn, &batch);
         for id in purged {
-            super::files::discard(&files_root, &id);
+            janitor.remove(&id);
         }
         for (cmd, result) in batch.into_iter().zip(results) {
             match cmd {
