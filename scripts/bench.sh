@@ -14,7 +14,7 @@
 #
 # Servers run on core 0 and the clients on core 1 when `taskset` exists and there are two cores.
 # Loopback only; everything started here is stopped on exit. The release build is done first
-# (not counted in the time budget); the measurements take about 70 seconds. Exits non-zero when
+# (not counted in the time budget); the measurements take about 190 seconds. Exits non-zero when
 # a data check fails.
 #
 # Environment: BENCH_DURATION (s, default 15), BENCH_WARMUP (s, 3), BENCH_CONNECTIONS (32),
