@@ -288,6 +288,7 @@ impl<S: Send + 'static> Stage<S> {
 /// A stage's worker: takes the state, processes batches until the queue is empty, gives the
 /// state back.
 fn drain<S>(shared: &StageShared<S>) {
+    let _unwinding = FailOnUnwind(shared);
     let Ok(mut inner) = shared.inner.lock() else {
         return;
     };
@@ -313,6 +314,27 @@ fn drain<S>(shared: &StageShared<S>) {
     inner.state = Some(state);
     inner.running = false;
     shared.progress.notify_waiters();
+}
+
+/// Should a stage's worker ever unwind (a bug: nothing in hashing or sealing panics on input),
+/// marks the stage failed and wakes its waiters, so the request gets an answer instead of
+/// waiting for ever. Declared first in `drain`, it is dropped after the lock guard.
+struct FailOnUnwind<'a, S>(&'a StageShared<S>);
+
+impl<S> Drop for FailOnUnwind<'_, S> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut inner = self
+                .0
+                .inner
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            inner.running = false;
+            inner.failed = Some("a stage's worker panicked".to_owned());
+            inner.queue.clear();
+            self.0.progress.notify_waiters();
+        }
+    }
 }
 
 fn stage_failed(why: &str) -> SpoolError {
@@ -441,6 +463,18 @@ mod tests {
         writer.write_chunk(&data).unwrap();
         assert_eq!(via_upload, writer.finish().unwrap());
         assert_eq!(read_back(&root, &keys), data);
+    }
+
+    /// A worker that panics (a bug) fails the upload instead of leaving it waiting for ever.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_stage_fails_the_upload_instead_of_hanging() {
+        let stage: Stage<u32> = Stage::new(0, |_, _| panic!("a bug in a stage"));
+        stage
+            .push(Arc::new(vec![Bytes::from_static(b"x")]))
+            .unwrap();
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(10), stage.wait_done());
+        let err = waited.await.expect("no hang").err().unwrap();
+        assert!(err.to_string().contains("panicked"), "{err}");
     }
 
     /// A stage whose work fails makes the next hand-over and the finish fail, not hang.
