@@ -9,6 +9,10 @@
 //!   commit. The service must beat it.
 //! - `POST /devnull`: streams any body (multipart included) and discards it, answering `201`
 //!   with the byte count: the ceiling for a large upload.
+//! - `POST /tofile`: streams any body into a new file under `DATA` (plain buffered writes, done
+//!   on the worker thread as each chunk arrives), `fdatasync`s it and answers `201`, and removes
+//!   the file afterwards: what this machine's disk allows a large upload that must be durable before its
+//!   answer, with no parsing, hashing or encryption. Meant for one upload at a time.
 //!
 //! Run: `cargo run --release --example bench_baseline -- --listen 127.0.0.1:0 --data DIR`.
 //! It prints `listening on http://ADDR` on stderr once bound.
@@ -32,7 +36,7 @@ struct Args {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: String,
-    /// Folder for the fsync baseline's file (created when missing).
+    /// Folder for the fsync baseline's file and `/tofile`'s uploads (created when missing).
     #[arg(long)]
     data: PathBuf,
 }
@@ -98,6 +102,47 @@ async fn devnull(mut payload: web::Payload) -> HttpResponse {
     HttpResponse::Created().json(serde_json::json!({ "bytes": total }))
 }
 
+/// The folder `/tofile` writes into.
+struct UploadDir(PathBuf);
+
+async fn tofile(mut payload: web::Payload, dir: web::Data<UploadDir>) -> HttpResponse {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.0.join(format!("upload-{n}.bin"));
+    let Ok(mut file) = File::create(&path) else {
+        return HttpResponse::ServiceUnavailable().finish();
+    };
+    let mut total: u64 = 0;
+    let mut failed = None;
+    while let Some(chunk) = payload.next().await {
+        match chunk {
+            Ok(chunk) => {
+                total += chunk.len() as u64;
+                if file.write_all(&chunk).is_err() {
+                    failed = Some(HttpResponse::ServiceUnavailable().finish());
+                    break;
+                }
+            }
+            Err(_) => {
+                failed = Some(HttpResponse::BadRequest().finish());
+                break;
+            }
+        }
+    }
+    let answer = match failed {
+        Some(answer) => answer,
+        None => match web::block(move || file.sync_data()).await {
+            Ok(Ok(())) => HttpResponse::Created().json(serde_json::json!({ "bytes": total })),
+            _ => HttpResponse::ServiceUnavailable().finish(),
+        },
+    };
+    // Removed after the answer (unlinking 1 GiB can wait for the device to trim it).
+    drop(tokio::task::spawn_blocking(move || {
+        std::fs::remove_file(path)
+    }));
+    answer
+}
+
 async fn serve(args: Args) -> std::io::Result<()> {
     std::fs::create_dir_all(&args.data)?;
     let file = OpenOptions::new()
@@ -105,14 +150,17 @@ async fn serve(args: Args) -> std::io::Result<()> {
         .append(true)
         .open(args.data.join("fsync.log"))?;
     let log = web::Data::new(Log { file });
+    let uploads = web::Data::new(UploadDir(args.data.clone()));
     let listener = TcpListener::bind(&args.listen)?;
     let addr = listener.local_addr()?;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(log.clone())
+            .app_data(uploads.clone())
             .route("/bare", web::post().to(bare))
             .route("/fsync", web::post().to(fsync))
             .route("/devnull", web::post().to(devnull))
+            .route("/tofile", web::post().to(tofile))
     })
     .listen(listener)?
     .run();

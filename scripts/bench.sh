@@ -8,19 +8,21 @@
 #    `secureform serve` (embedded default). Then checks that every accepted submission is in the
 #    spool.
 # 2. Large upload: a 1 GiB multipart upload with curl to a handler that discards the body
-#    (/devnull) and to POST /f/contact, alternating, three times each, on fresh servers; reports
-#    the median rates and the service's peak RSS, and checks each upload reaches the Documents
-#    store. Done twice: servers on one core, then free to use both (curl always on core 1).
+#    (/devnull), to one that writes it to a file and fdatasyncs it (/tofile: the disk's floor)
+#    and to POST /f/contact, alternating, three times each, on fresh servers; reports the median
+#    rates and the service's peak RSS, and checks each upload reaches the Documents store. Done
+#    twice: servers on one core, then free to use both (curl always on core 1).
 #
 # Servers run on core 0 and the clients on core 1 when `taskset` exists and there are two cores.
 # Loopback only; everything started here is stopped on exit. The release build is done first
-# (not counted in the time budget); the measurements take about 190 seconds. Exits non-zero when
+# (not counted in the time budget); the measurements take about 280 seconds. Exits non-zero when
 # a data check fails.
 #
 # Environment: BENCH_DURATION (s, default 15), BENCH_WARMUP (s, 3), BENCH_CONNECTIONS (32),
 # BENCH_UPLOAD_FILE (/var/tmp/secureform-bench-1GiB.bin, kept for the next run),
-# BENCH_UPLOAD_ROUNDS (3), BENCH_UPLOAD_PAUSE (s between upload rounds, 15), BENCH_UPLOAD_PLACES ("one two": the upload runs with the server on
-# one core, then free on both; either alone), BENCH_SKIP_UPLOAD=1 to run only the first part,
+# BENCH_UPLOAD_ROUNDS (3), BENCH_UPLOAD_PAUSE (s before each upload that writes to disk, 15),
+# BENCH_UPLOAD_PLACES ("one two": the upload runs with the server on one core, then free on
+# both; either alone), BENCH_SKIP_UPLOAD=1 to run only the first part,
 # RUST_LOG (the service's log filter, default info as deployed).
 set -euo pipefail
 
@@ -255,7 +257,7 @@ if [ "${BENCH_SKIP_UPLOAD:-0}" != 1 ]; then
   # upload_runs PLACE: fresh servers placed as PLACE says ("one": both pinned to core 0 like the
   # wrk runs; "two": free to use both cores, as any real deployment is); the uploads alternate,
   # so drift in the machine's load hits both alike. Results go to the arrays indexed by PLACE.
-  declare -A dn_rate dn_secs dn_all dn_peak up_rate up_secs up_all up_codes up_peak up_peak_after up_ok
+  declare -A dn_rate dn_secs dn_all dn_peak tf_rate tf_secs tf_all up_rate up_secs up_all up_codes up_peak up_peak_after up_ok
   upload_runs() {
     local place="$1" saved_pin=("${pin_server[@]}")
     [ "$place" = two ] && pin_server=()
@@ -265,11 +267,17 @@ if [ "${BENCH_SKIP_UPLOAD:-0}" != 1 ]; then
     start "secureform-$place" "$sf_dir" "$sf_bin" serve
     sf_pid=$pid sf_addr=$addr
     pin_server=("${saved_pin[@]}")
-    local dn_rates=() dn_times=() up_rates=() up_times=() codes=() ok="OK" round up_id
+    local dn_rates=() dn_times=() tf_rates=() tf_times=() up_rates=() up_times=() codes=() ok="OK" round up_id
     for round in $(seq 1 "$upload_rounds"); do
       upload devnull "$base_addr/devnull"
       [ "$code" = 201 ] || die "the devnull baseline answered $code"
       dn_rates+=("$mib_s") dn_times+=("$secs")
+      upload tofile "$base_addr/tofile"
+      [ "$code" = 201 ] || die "the tofile baseline answered $code"
+      tf_rates+=("$mib_s") tf_times+=("$secs")
+      # The same pause as between rounds: the next upload meets a quiet disk.
+      sync
+      sleep "$upload_pause"
       upload secureform "$sf_addr/f/contact"
       up_rates+=("$mib_s") up_times+=("$secs") codes+=("$code")
       [ "$round" = 1 ] && up_peak[$place]="$(peak_kib "$sf_pid")"
@@ -304,6 +312,8 @@ if [ "${BENCH_SKIP_UPLOAD:-0}" != 1 ]; then
     stop "$sf_pid"
     stop "$base_pid"
     dn_rate[$place]="$(median "${dn_rates[@]}")" dn_secs[$place]="$(median "${dn_times[@]}")"
+    tf_rate[$place]="$(median "${tf_rates[@]}")" tf_secs[$place]="$(median "${tf_times[@]}")"
+    tf_all[$place]="${tf_rates[*]}"
     up_rate[$place]="$(median "${up_rates[@]}")" up_secs[$place]="$(median "${up_times[@]}")"
     dn_all[$place]="${dn_rates[*]}" up_all[$place]="${up_rates[*]}" up_codes[$place]="${codes[*]}"
   }
@@ -323,14 +333,18 @@ if [ "${BENCH_SKIP_UPLOAD:-0}" != 1 ]; then
       two) where="server free on both cores, curl on core 1" ;;
     esac
     r_up="$(ratio "${up_rate[$place]}" "${dn_rate[$place]}")"
+    r_floor="$(ratio "${tf_rate[$place]}" "${dn_rate[$place]}")"
+    r_up_floor="$(ratio "${up_rate[$place]}" "${tf_rate[$place]}")"
     t_rss="NOT met"
     [ "${up_peak_after[$place]}" -lt $((64 * 1024)) ] && t_rss="met"
     t_rate="$(awk -v r="$r_up" 'BEGIN {print (r + 0 >= 0.5) ? "met" : "NOT met"}')"
     upload_rows="$upload_rows
 | $where | baseline: POST /devnull (discard) | 201 | ${dn_rate[$place]} | ${dn_secs[$place]} | ${dn_all[$place]} | $(mib "${dn_peak[$place]}") MiB |
+| $where | baseline: POST /tofile (write, fdatasync) | 201 | ${tf_rate[$place]} | ${tf_secs[$place]} | ${tf_all[$place]} | |
 | $where | secureform: POST /f/contact | ${up_codes[$place]} | ${up_rate[$place]} | ${up_secs[$place]} | ${up_all[$place]} | $(mib "${up_peak[$place]}") MiB |"
     upload_findings="$upload_findings
-- $where: upload rate secureform / devnull **$r_up** (target ≥ 0.5: $t_rate); secureform peak RSS
+- $where: upload rate secureform / devnull **$r_up** (target ≥ 0.5: $t_rate); the disk's floor: tofile / devnull **$r_floor**, secureform / tofile
+  **$r_up_floor**; secureform peak RSS
   after all uploads and their delivery to the Documents store **$(mib "${up_peak_after[$place]}") MiB**
   (target < 64 MiB: $t_rss), at the first answer $(mib "${up_peak[$place]}") MiB; data check: ${up_ok[$place]}"
   done

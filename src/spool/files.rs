@@ -13,6 +13,7 @@ use secureform_contract::FileSource;
 use secureform_crypto::files::{create_private_dir, open_file, sync_dir};
 use secureform_crypto::{KeyRing, Sealer};
 
+use super::direct::DirectWriter;
 use super::SpoolError;
 
 fn file_context(id: &str, index: usize) -> Vec<u8> {
@@ -25,11 +26,11 @@ fn file_path(root: &Path, id: &str, index: usize) -> PathBuf {
 
 /// Seals one uploaded file chunk by chunk, counting its size and hashing its plaintext.
 pub struct SpoolFileWriter {
-    /// Writes straight to the file: the sealer emits whole 64 KiB segments, so a buffer in
-    /// between would only add a copy.
-    sealer: Sealer<File>,
-    /// The same file, to start its write-back early (see `seal_chunk`).
-    handle: File,
+    /// Writes past the page cache where the filesystem allows (see `direct.rs`).
+    sealer: Sealer<DirectWriter>,
+    /// The same file, to start its write-back early when it goes through the page cache (see
+    /// `seal_chunk`); `None` when it does not.
+    handle: Option<File>,
     /// The plaintext offset from which write-back was last started.
     written_back: u64,
     hash: digest::Context,
@@ -55,7 +56,9 @@ impl SpoolFileWriter {
             .mode(0o600)
             .open(file_path(root, id, index))?;
         let handle = file.try_clone()?;
-        let sealer = Sealer::new(keys, &file_context(id, index), file)?;
+        let writer = DirectWriter::new(file);
+        let handle = (!writer.is_direct()).then_some(handle);
+        let sealer = Sealer::new(keys, &file_context(id, index), writer)?;
         Ok(SpoolFileWriter {
             sealer,
             handle,
@@ -74,20 +77,22 @@ impl SpoolFileWriter {
 
     /// Seals one chunk without hashing it (the caller hashes: see [`SpoolFileUpload`]).
     ///
-    /// Every 8 MiB it asks the kernel to start writing back what was written so far
+    /// When the file goes through the page cache, every 8 MiB it asks the kernel to start writing back what was written so far
     /// (`POSIX_FADV_DONTNEED` starts write-back of the dirty pages and drops the clean ones), so
     /// the disk works while the upload streams in and the `fsync` at the end waits only for the
     /// tail; the sealed pages also leave the page cache instead of crowding it.
     fn seal_chunk(&mut self, chunk: &[u8]) -> Result<(), SpoolError> {
         self.size += chunk.len() as u64;
         self.sealer.write_all(chunk)?;
-        if self.size - self.written_back >= WRITE_BACK_EVERY {
-            // Sealed offsets are a little larger than plaintext ones: starting at the
-            // plaintext offset covers every page written since the last request.
-            let from = self.written_back;
-            self.written_back = self.size;
-            // Advice only: a failure changes nothing about durability (`close` syncs).
-            let _ = rustix::fs::fadvise(&self.handle, from, None, rustix::fs::Advice::DontNeed);
+        if let Some(handle) = &self.handle {
+            if self.size - self.written_back >= WRITE_BACK_EVERY {
+                // Sealed offsets are a little larger than plaintext ones: starting at the
+                // plaintext offset covers every page written since the last request.
+                let from = self.written_back;
+                self.written_back = self.size;
+                // Advice only: a failure changes nothing about durability (`close` syncs).
+                let _ = rustix::fs::fadvise(handle, from, None, rustix::fs::Advice::DontNeed);
+            }
         }
         Ok(())
     }
@@ -100,7 +105,7 @@ impl SpoolFileWriter {
     }
 
     fn close(self) -> Result<(u64, digest::Context), SpoolError> {
-        let file = self.sealer.finish()?;
+        let file = self.sealer.finish()?.finish()?;
         file.sync_all()?;
         sync_dir(&self.dir)?;
         if let Some(parent) = self.dir.parent() {

@@ -15,6 +15,7 @@
 //!   `delivered` or `dead`. When every sink has a submission, its sealed payload and files are
 //!   removed from the spool (the row and its delivery states stay, for the status API).
 
+mod direct;
 mod files;
 mod store;
 
