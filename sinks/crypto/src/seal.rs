@@ -96,7 +96,20 @@ pub struct Sealer<W: Write> {
 
 impl<W: Write> Sealer<W> {
     /// Starts an item under the ring's current key, writing the header at once.
-    pub fn new(ring: &KeyRing, context: &[u8], mut inner: W) -> Result<Self, SealError> {
+    pub fn new(ring: &KeyRing, context: &[u8], inner: W) -> Result<Self, SealError> {
+        Self::with_segment_buffer(ring, context, inner, SEGMENT)
+    }
+
+    /// As [`Sealer::new`], with a segment buffer for `room` plaintext bytes (at most a whole
+    /// segment). The buffer is never grown, so that no plaintext is left behind in a freed
+    /// allocation; a small item that knows its size says so and spares the allocation and the
+    /// zeroing of a whole 64 KiB segment.
+    fn with_segment_buffer(
+        ring: &KeyRing,
+        context: &[u8],
+        mut inner: W,
+        room: usize,
+    ) -> Result<Self, SealError> {
         let rng = SystemRandom::new();
         let mut dek = Zeroizing::new([0u8; 32]);
         let mut wrap_nonce = [0u8; 12];
@@ -133,7 +146,7 @@ impl<W: Write> Sealer<W> {
             prefix,
             counter: 0,
             aad,
-            buf: Zeroizing::new(Vec::with_capacity(SEGMENT + TAG)),
+            buf: Zeroizing::new(Vec::with_capacity(room.min(SEGMENT) + TAG)),
             written: 0,
         })
     }
@@ -176,6 +189,13 @@ impl<W: Write> Write for Sealer<W> {
             }
             let room = SEGMENT - self.buf.len();
             let n = room.min(data.len());
+            if self.buf.len() + n + TAG > self.buf.capacity() {
+                // More than the buffer was sized for: move to a full segment's buffer, zeroing
+                // the old one (a `Vec` that grows frees its old allocation as it is).
+                let mut full = Zeroizing::new(Vec::with_capacity(SEGMENT + TAG));
+                full.extend_from_slice(&self.buf);
+                self.buf = full;
+            }
             self.buf.extend_from_slice(&data[..n]);
             data = &data[n..];
         }
@@ -196,6 +216,9 @@ pub struct Opener<R: Read> {
     prefix: [u8; 7],
     aad: Vec<u8>,
     segment: usize,
+    /// Bytes read per segment: a whole sealed segment, or less for an in-memory item known to
+    /// be smaller (see [`open`]).
+    want: usize,
     counter: u64,
     /// Decrypted plaintext of the current segment, and how much of it was handed out.
     plain: Zeroizing<Vec<u8>>,
@@ -257,6 +280,7 @@ impl<R: Read> Opener<R> {
             prefix,
             aad,
             segment,
+            want: segment + TAG,
             counter: 0,
             plain: Zeroizing::new(Vec::with_capacity(segment + TAG)),
             pos: 0,
@@ -266,7 +290,7 @@ impl<R: Read> Opener<R> {
     }
 
     fn next_segment(&mut self) -> Result<(), SealError> {
-        let want = self.segment + TAG;
+        let want = self.want;
         self.plain.clear();
         self.plain.resize(want, 0);
         self.pos = 0;
@@ -322,7 +346,7 @@ impl<R: Read> Read for Opener<R> {
 /// Seals a whole in-memory item.
 pub fn seal(ring: &KeyRing, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
     let out = Vec::with_capacity(HEADER + plaintext.len() + TAG * (1 + plaintext.len() / SEGMENT));
-    let mut sealer = Sealer::new(ring, context, out)?;
+    let mut sealer = Sealer::with_segment_buffer(ring, context, out, plaintext.len())?;
     sealer.write_all(plaintext)?;
     sealer.finish()
 }
@@ -334,6 +358,15 @@ pub fn open(
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, SealError> {
     let mut opener = Opener::new(ring, context, sealed)?;
+    // What follows the header is all there is to read: a small item needs no whole segment's
+    // buffer (allocated and zeroed per item otherwise). A read of exactly what is left still
+    // finds the end, by the byte it then fails to read ahead.
+    let segments = sealed.len().saturating_sub(HEADER);
+    let sized = opener.want.min(segments.max(TAG));
+    if sized < opener.want {
+        opener.want = sized;
+        opener.plain = Zeroizing::new(Vec::with_capacity(sized));
+    }
     let mut out = Zeroizing::new(Vec::with_capacity(sealed.len()));
     match opener.read_to_end(&mut out) {
         Ok(_) => Ok(out),
@@ -397,6 +430,45 @@ mod tests {
         let mut longer = sealed.clone();
         longer.push(0);
         assert!(open(&ring, b"ctx", &longer).is_err());
+    }
+
+    /// Small items are sealed and opened with buffers sized to them: the bytes are the same
+    /// format the streaming sealer and opener use, and a cut or lengthened item still fails.
+    #[test]
+    fn small_items_keep_the_format_and_stay_strict() {
+        let ring = ring();
+        for len in [0, 1, 15, 16, 17, 1000] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 13) as u8).collect();
+            let sealed = seal(&ring, b"ctx", &data).unwrap();
+            let mut streamed = Vec::new();
+            Opener::new(&ring, b"ctx", &sealed[..])
+                .unwrap()
+                .read_to_end(&mut streamed)
+                .unwrap();
+            assert_eq!(streamed, data, "len {len}");
+            let mut sealer = Sealer::new(&ring, b"ctx", Vec::new()).unwrap();
+            sealer.write_all(&data).unwrap();
+            let by_stream = sealer.finish().unwrap();
+            assert_eq!(*open(&ring, b"ctx", &by_stream).unwrap(), data, "len {len}");
+            assert!(open(&ring, b"ctx", &sealed[..sealed.len() - 1]).is_err());
+            let mut longer = sealed.clone();
+            longer.push(0);
+            assert!(open(&ring, b"ctx", &longer).is_err(), "len {len}");
+        }
+    }
+
+    /// A sealer whose buffer was sized for a small item and is then given more moves to a
+    /// whole segment's buffer and seals it all.
+    #[test]
+    fn a_sealer_sized_small_takes_more() {
+        let ring = ring();
+        let data: Vec<u8> = (0..3 * SEGMENT + 5).map(|i| (i % 241) as u8).collect();
+        let mut sealer = Sealer::with_segment_buffer(&ring, b"ctx", Vec::new(), 10).unwrap();
+        for chunk in data.chunks(7) {
+            sealer.write_all(chunk).unwrap();
+        }
+        let sealed = sealer.finish().unwrap();
+        assert!(*open(&ring, b"ctx", &sealed).unwrap() == data);
     }
 
     #[test]
