@@ -215,9 +215,8 @@ pub struct Opener<R: Read> {
     key: LessSafeKey,
     prefix: [u8; 7],
     aad: Vec<u8>,
-    segment: usize,
-    /// Bytes read per segment: a whole sealed segment, or less for an in-memory item known to
-    /// be smaller (see [`open`]).
+    /// Bytes read per segment: a whole sealed segment (its plaintext size from the header and
+    /// the tag), or less for an in-memory item known to be smaller (see [`open`]).
     want: usize,
     counter: u64,
     /// Decrypted plaintext of the current segment, and how much of it was handed out.
@@ -279,7 +278,6 @@ impl<R: Read> Opener<R> {
             key: LessSafeKey::new(key),
             prefix,
             aad,
-            segment,
             want: segment + TAG,
             counter: 0,
             plain: Zeroizing::new(Vec::with_capacity(segment + TAG)),
