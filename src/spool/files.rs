@@ -131,7 +131,8 @@ type Batch = Arc<Vec<Bytes>>;
 /// is slow; with the cores for it, reading, hashing and sealing run side by side, and the event
 /// loop never blocks on the disk. When a stage has [`UPLOAD_QUEUE`] batches waiting, the event
 /// loop stops reading until it catches up. Memory: at most `UPLOAD_QUEUE + 2` batches per
-/// upload (one gathering, one in each stage's hands, the rest queued).
+/// upload (one gathering, one in each stage's hands, the rest queued), plus the writer's 64 KiB
+/// segment and its 2 MiB direct-write buffer.
 pub struct SpoolFileUpload {
     gathering: Vec<Bytes>,
     gathered: usize,
