@@ -6,8 +6,8 @@
 //! with direct ones, on a virtio disk). [`DirectWriter`] gathers what it is given into a
 //! block-aligned buffer and writes it with `O_DIRECT` a whole buffer at a time; the tail that
 //! does not fill a block is written after `O_DIRECT` is switched off. Where the filesystem does
-//! not support `O_DIRECT` (tmpfs on older kernels, some network filesystems), or a write comes
-//! back short, it carries on with plain writes. Either way the caller still `fsync`s: `O_DIRECT`
+//! not support `O_DIRECT` (tmpfs on older kernels, some network filesystems), or a direct write
+//! comes back short or is refused as misaligned (`EINVAL`), it carries on with plain writes. Either way the caller still `fsync`s: `O_DIRECT`
 //! bypasses the page cache, not the disk's own cache, and the file's size lives in metadata.
 
 use std::fs::File;
@@ -71,6 +71,14 @@ impl DirectWriter {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A filesystem that took the flag but refuses the write (a block size above
+                // `BLOCK`, some network and FUSE filesystems): write it the plain way.
+                Err(e)
+                    if self.direct
+                        && e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) =>
+                {
+                    self.leave_direct()?;
+                }
                 Err(e) => return Err(e),
             }
         }
