@@ -11,8 +11,8 @@
 //!   with the byte count: the ceiling for a large upload.
 //! - `POST /tofile`: streams any body into a new file under `DATA` (plain buffered writes, done
 //!   on the worker thread as each chunk arrives), `fdatasync`s it and answers `201`, and removes
-//!   the file afterwards: what this machine's disk allows a large upload that must be durable before its
-//!   answer, with no parsing, hashing or encryption. Meant for one upload at a time.
+//!   the file afterwards: what this machine's disk allows a large upload that must be durable
+//!   before its answer, with no parsing, hashing or encryption. Meant for one upload at a time.
 //!
 //! Run: `cargo run --release --example bench_baseline -- --listen 127.0.0.1:0 --data DIR`.
 //! It prints `listening on http://ADDR` on stderr once bound.
