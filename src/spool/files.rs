@@ -77,10 +77,11 @@ impl SpoolFileWriter {
 
     /// Seals one chunk without hashing it (the caller hashes: see [`SpoolFileUpload`]).
     ///
-    /// When the file goes through the page cache, every 8 MiB it asks the kernel to start writing back what was written so far
-    /// (`POSIX_FADV_DONTNEED` starts write-back of the dirty pages and drops the clean ones), so
-    /// the disk works while the upload streams in and the `fsync` at the end waits only for the
-    /// tail; the sealed pages also leave the page cache instead of crowding it.
+    /// When the file goes through the page cache, every 8 MiB it asks the kernel to start
+    /// writing back what was written so far (`POSIX_FADV_DONTNEED` starts write-back of the dirty
+    /// pages and drops the clean ones), so the disk works while the upload streams in and the
+    /// `fsync` at the end waits only for the tail; the sealed pages also leave the page cache
+    /// instead of crowding it.
     fn seal_chunk(&mut self, chunk: &[u8]) -> Result<(), SpoolError> {
         self.size += chunk.len() as u64;
         self.sealer.write_all(chunk)?;
