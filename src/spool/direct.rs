@@ -5,9 +5,10 @@
 //! than sealing it does (measured with `dd`: 1.1–1.5 s of system time per GiB with buffered
 //! writes, 0.3–0.4 s with direct ones, on a virtio disk). [`DirectWriter`] gathers what it is
 //! given into a block-aligned buffer and writes it with `O_DIRECT` a whole buffer at a time;
-//! the tail that does not fill a block is written after `O_DIRECT` is switched off. Where the filesystem does
-//! not support `O_DIRECT` (tmpfs on older kernels, some network filesystems), or a direct write
-//! comes back short or is refused as misaligned (`EINVAL`), it carries on with plain writes.
+//! the tail that does not fill a block is written after `O_DIRECT` is switched off. Where the
+//! filesystem does not support `O_DIRECT` (tmpfs on older kernels, some network filesystems), or
+//! a direct write comes back short or is refused as misaligned (`EINVAL`), it carries on with
+//! plain writes.
 //! Either way the caller still `fsync`s: `O_DIRECT` bypasses the page cache, not the disk's own
 //! cache, and the file's size lives in metadata.
 
