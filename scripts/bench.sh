@@ -8,10 +8,11 @@
 #    `secureform serve` (embedded default). Then checks that every accepted submission is in the
 #    spool.
 # 2. Large upload: a 1 GiB multipart upload with curl to a handler that discards the body
-#    (/devnull), to one that writes it to a file and fdatasyncs it (/tofile: the disk's floor)
-#    and to POST /f/contact, alternating, three times each, on fresh servers; reports the median
-#    rates and the service's peak RSS, and checks each upload reaches the Documents store. Done
-#    twice: servers on one core, then free to use both (curl always on core 1).
+#    (/devnull), to one that writes it to a file past the page cache and fdatasyncs it (/tofile:
+#    the disk's floor) and to POST /f/contact, alternating, three times each, on fresh servers;
+#    reports the median rates and the service's peak RSS, and checks each upload reaches the
+#    Documents store. Done twice: servers on one core, then free to use both (curl always on
+#    core 1).
 #
 # Servers run on core 0 and the clients on core 1 when `taskset` exists and there are two cores.
 # Loopback only; everything started here is stopped on exit. The release build is done first
@@ -340,7 +341,7 @@ if [ "${BENCH_SKIP_UPLOAD:-0}" != 1 ]; then
     t_rate="$(awk -v r="$r_up" 'BEGIN {print (r + 0 >= 0.5) ? "met" : "NOT met"}')"
     upload_rows="$upload_rows
 | $where | baseline: POST /devnull (discard) | 201 | ${dn_rate[$place]} | ${dn_secs[$place]} | ${dn_all[$place]} | $(mib "${dn_peak[$place]}") MiB |
-| $where | baseline: POST /tofile (write, fdatasync) | 201 | ${tf_rate[$place]} | ${tf_secs[$place]} | ${tf_all[$place]} | |
+| $where | baseline: POST /tofile (O_DIRECT write, fdatasync) | 201 | ${tf_rate[$place]} | ${tf_secs[$place]} | ${tf_all[$place]} | |
 | $where | secureform: POST /f/contact | ${up_codes[$place]} | ${up_rate[$place]} | ${up_secs[$place]} | ${up_all[$place]} | $(mib "${up_peak[$place]}") MiB |"
     upload_findings="$upload_findings
 - $where: upload rate secureform / devnull **$r_up** (target ≥ 0.5: $t_rate); the disk's floor: tofile / devnull **$r_floor**, secureform / tofile
