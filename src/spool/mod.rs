@@ -7,8 +7,9 @@
 //! - A submission is stored as one sealed blob (AES-256-GCM, see `secureform_crypto::seal`);
 //!   its files are sealed files under `spool/files/<id>/<n>.sf`, written and fsynced while the
 //!   upload streams in, before the submission's row is committed.
-//! - **Group commit**: one writer thread owns the write connection. It takes every command
-//!   waiting in its queue, applies them in one transaction, commits (one fsync of the WAL), and
+//! - **Group commit**: one writer thread owns the write connection. It takes the commands
+//!   waiting in its queue (all of them, or all but a few while commits are quick: see
+//!   `store::batch_size`), applies them in one transaction, commits (one fsync of the WAL), and
 //!   only then answers each request. Concurrent requests share an fsync; while one batch is being
 //!   synced, the next one gathers in the queue.
 //! - Each (submission, sink) pair has a delivery row with its state: `pending`, `retrying`,

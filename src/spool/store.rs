@@ -1,8 +1,9 @@
 //! The SQLite side of the spool: schema, the group-commit writer, and the queries.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -11,6 +12,14 @@ use super::Command;
 
 /// Most commands applied in one transaction.
 const MAX_BATCH: usize = 4096;
+/// Most waiting commands a transaction leaves for the next one (see [`batch_size`]).
+const KEEP_BACK: usize = 16;
+/// Fewest commands a transaction takes when that many are waiting.
+const MIN_BATCH: usize = 16;
+/// A transaction takes at least one commit time's worth of commands at this rate (see
+/// [`batch_size`]). The writer's own work per command (25–40 µs on the machines measured) keeps
+/// it below this rate anyway.
+const BATCH_FLOOR_RATE: f64 = 25_000.0;
 
 pub(crate) struct NewSubmission {
     pub id: String,
@@ -171,21 +180,61 @@ pub(crate) fn remove_orphan_files(conn: &Connection, files_root: &Path) -> std::
     Ok(())
 }
 
-/// The writer thread: batches every waiting command into one transaction (group commit).
+/// How many of the `waiting` commands the next transaction takes, given the time a commit
+/// takes (the WAL write and its `fdatasync`; a moving average).
+///
+/// Taking all of them is best while the disk is the bound. When the CPU is (one core for the
+/// event loop and this writer), it leaves the core idle during the flush: every client waits in
+/// the same commit, so the event loop has nothing to parse. So up to [`KEEP_BACK`] commands
+/// (never more than half of those waiting) are left for the next transaction: the clients
+/// answered first send their next requests, and the event loop parses them while the commands
+/// kept back are flushed. Keeping commands back must not cost a slow disk its batching, so a
+/// transaction always takes what would arrive during one commit at [`BATCH_FLOOR_RATE`] (with
+/// 5 ms commits: 125 commands), and at least [`MIN_BATCH`]. Measured in BENCHMARKS.md.
+fn batch_size(waiting: usize, commit_secs: f64) -> usize {
+    // `as` saturates, and takes NaN to 0.
+    let floor = ((commit_secs * BATCH_FLOOR_RATE).ceil() as usize).max(MIN_BATCH);
+    let keep_back = (waiting / 2).min(KEEP_BACK);
+    (waiting - keep_back).max(floor).min(waiting).min(MAX_BATCH)
+}
+
+/// A moving average of the time a commit takes.
+struct CommitTime {
+    secs: f64,
+}
+
+impl CommitTime {
+    fn record(&mut self, commit: Duration) {
+        self.secs = 0.9 * self.secs + 0.1 * commit.as_secs_f64();
+    }
+}
+
+/// The writer thread: applies waiting commands in one transaction (group commit), as many as
+/// [`batch_size`] says.
 pub(crate) fn writer_loop(
     mut conn: Connection,
     rx: mpsc::Receiver<Command>,
     janitor: super::files::Janitor,
 ) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+    let mut commit_time = CommitTime { secs: 0.0 };
+    // Commands taken off the channel and not yet applied (the channel cannot say how many wait).
+    let mut waiting: VecDeque<Command> = VecDeque::new();
+    loop {
+        if waiting.is_empty() {
+            match rx.recv() {
+                Ok(cmd) => waiting.push_back(cmd),
+                Err(_) => return,
+            }
+        }
+        while waiting.len() < 2 * MAX_BATCH {
             match rx.try_recv() {
-                Ok(cmd) => batch.push(cmd),
+                Ok(cmd) => waiting.push_back(cmd),
                 Err(_) => break,
             }
         }
-        let (results, purged) = apply_batch(&mut conn, &batch);
+        let take = batch_size(waiting.len(), commit_time.secs);
+        let batch: Vec<Command> = waiting.drain(..take).collect();
+        let (results, purged) = apply_batch(&mut conn, &batch, &mut commit_time);
         for id in purged {
             janitor.remove(&id);
         }
@@ -218,22 +267,32 @@ type BatchResult = (Vec<Result<Reply, String>>, Vec<String>);
 /// again with a savepoint around each command, so that the failing command fails alone. The
 /// first pass saves two statements per command (`SAVEPOINT` and `RELEASE`, which SQLite parses
 /// anew each time) on the path every submission takes.
-fn apply_batch(conn: &mut Connection, batch: &[Command]) -> BatchResult {
-    match apply_batch_whole(conn, batch) {
+fn apply_batch(
+    conn: &mut Connection,
+    batch: &[Command],
+    commit_time: &mut CommitTime,
+) -> BatchResult {
+    match apply_batch_whole(conn, batch, commit_time) {
         Some(done) => done,
         None => apply_batch_one_by_one(conn, batch),
     }
 }
 
 /// The first pass: `None` when a command failed (nothing of the batch is then kept).
-fn apply_batch_whole(conn: &mut Connection, batch: &[Command]) -> Option<BatchResult> {
+fn apply_batch_whole(
+    conn: &mut Connection,
+    batch: &[Command],
+    commit_time: &mut CommitTime,
+) -> Option<BatchResult> {
     let tx = conn.transaction().ok()?;
     let mut results = Vec::with_capacity(batch.len());
     let mut purged = Vec::new();
     for cmd in batch {
         results.push(Ok(apply(&tx, cmd, &mut purged).ok()?));
     }
+    let started = Instant::now();
     tx.commit().ok()?;
+    commit_time.record(started.elapsed());
     Some((results, purged))
 }
 
@@ -517,6 +576,47 @@ mod tests {
         }
     }
 
+    fn no_commit_yet() -> CommitTime {
+        CommitTime { secs: 0.0 }
+    }
+
+    #[test]
+    fn a_batch_keeps_commands_back_only_while_commits_are_quick() {
+        let fast = 0.000_3; // 0.3 ms
+        assert_eq!(batch_size(1, fast), 1);
+        assert_eq!(batch_size(10, fast), 10, "a few are never split");
+        assert_eq!(
+            batch_size(20, fast),
+            16,
+            "at least MIN_BATCH when that many wait"
+        );
+        assert_eq!(batch_size(32, fast), 16, "half stay for the next commit");
+        assert_eq!(batch_size(256, fast), 240, "at most KEEP_BACK stay");
+        assert_eq!(batch_size(10_000, fast), MAX_BATCH);
+        // A slow disk: what arrives during one 5 ms commit at BATCH_FLOOR_RATE goes in one.
+        assert_eq!(batch_size(32, 0.005), 32);
+        assert_eq!(batch_size(200, 0.005), 184);
+        assert_eq!(batch_size(130, 0.005), 125);
+        // Whatever the average says, the size stays in range.
+        assert_eq!(batch_size(32, f64::NAN), 16);
+        assert_eq!(batch_size(32, f64::INFINITY), 32);
+        assert_eq!(batch_size(9_000, f64::INFINITY), MAX_BATCH);
+    }
+
+    #[test]
+    fn the_commit_time_is_a_moving_average() {
+        let mut t = no_commit_yet();
+        for _ in 0..100 {
+            t.record(Duration::from_millis(5));
+        }
+        assert!((t.secs - 0.005).abs() < 0.000_1, "{}", t.secs);
+        t.record(Duration::from_millis(15));
+        assert!(
+            (t.secs - 0.006).abs() < 0.000_1,
+            "one slow commit moves it a tenth"
+        );
+    }
+
     fn stored_ids(conn: &Connection) -> Vec<String> {
         let mut stmt = conn
             .prepare("SELECT id FROM submissions ORDER BY id")
@@ -529,7 +629,8 @@ mod tests {
     fn a_batch_without_failures_is_committed_whole() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&conn).unwrap();
-        let (results, _) = apply_batch(&mut conn, &[accept("a"), accept("b")]);
+        let (results, _) =
+            apply_batch(&mut conn, &[accept("a"), accept("b")], &mut no_commit_yet());
         assert!(results.iter().all(|r| matches!(r, Ok(Reply::Done(1)))));
         assert_eq!(stored_ids(&conn), ["a", "b"]);
     }
@@ -540,7 +641,7 @@ mod tests {
         migrate(&conn).unwrap();
         // The second command repeats the first's id: the primary key refuses it.
         let batch = [accept("a"), accept("a"), accept("c")];
-        let (results, _) = apply_batch(&mut conn, &batch);
+        let (results, _) = apply_batch(&mut conn, &batch, &mut no_commit_yet());
         assert!(matches!(results[0], Ok(Reply::Done(1))), "{results:?}");
         assert!(
             matches!(&results[1], Err(e) if e.contains("UNIQUE")),
