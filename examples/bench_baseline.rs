@@ -28,7 +28,12 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use clap::Parser;
 use futures_util::StreamExt;
-use rustix::fs::OFlags;
+
+/// The spool's writer for large files, shared with the service so that `/tofile` writes the same
+/// way (the service has no library target to import it from).
+#[allow(dead_code)]
+#[path = "../src/spool/direct.rs"]
+mod direct;
 
 /// The service's default `max_body_bytes`: the same limit on the same read loop.
 const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
@@ -148,39 +153,18 @@ async fn tofile(mut payload: web::Payload, dir: web::Data<UploadDir>) -> HttpRes
     answer
 }
 
-/// `/tofile`'s writer: gathers the chunks into a block-aligned 2 MiB window and writes each full
-/// window with `O_DIRECT`, as the service's spool files are written (plain writes if the
-/// filesystem refuses the flag); the tail after switching the flag off; then `fdatasync`.
+/// `/tofile`'s writer: the spool's own direct writer (`src/spool/direct.rs`: 2 MiB block-aligned
+/// windows written with `O_DIRECT`, plain writes where the filesystem refuses them, the tail
+/// after switching the flag off), then `fdatasync`.
 fn write_direct(
-    mut file: File,
+    file: File,
     mut chunks: tokio::sync::mpsc::Receiver<bytes::Bytes>,
 ) -> std::io::Result<()> {
-    const BLOCK: usize = 4096;
-    const WINDOW: usize = 2 * 1024 * 1024;
-    let mut buf = vec![0u8; WINDOW + BLOCK];
-    let start = buf.as_ptr().align_offset(BLOCK).min(BLOCK);
-    let flags = rustix::fs::fcntl_getfl(&file)?;
-    let direct = start < BLOCK && rustix::fs::fcntl_setfl(&file, flags | OFlags::DIRECT).is_ok();
-    let window = &mut buf[start..start + WINDOW];
-    let mut len = 0;
+    let mut writer = direct::DirectWriter::new(file);
     while let Some(chunk) = chunks.blocking_recv() {
-        let mut rest = &chunk[..];
-        while !rest.is_empty() {
-            let n = rest.len().min(WINDOW - len);
-            window[len..len + n].copy_from_slice(&rest[..n]);
-            len += n;
-            rest = &rest[n..];
-            if len == WINDOW {
-                file.write_all(window)?;
-                len = 0;
-            }
-        }
+        writer.write_all(&chunk)?;
     }
-    if direct {
-        rustix::fs::fcntl_setfl(&file, flags)?;
-    }
-    file.write_all(&window[..len])?;
-    file.sync_data()
+    writer.finish()?.sync_data()
 }
 
 async fn serve(args: Args) -> std::io::Result<()> {
