@@ -1,7 +1,6 @@
 //! Reading request bodies within limits: whole bodies for the small formats, and multipart as a
 //! stream whose files go straight into sealed spool files.
 
-use actix_multipart::Multipart;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
@@ -11,6 +10,8 @@ use crate::error::ClientError;
 use crate::ingest::{field_too_large, text, too_many_fields};
 use crate::limits::Limits;
 use crate::spool::{Spool, SpoolFileUpload};
+
+use super::multipart::{self, MultipartError, MultipartReader};
 
 fn declared_length(req: &HttpRequest) -> Option<u64> {
     req.headers()
@@ -58,11 +59,18 @@ pub struct MultipartParts {
     pub files: Vec<FileMeta>,
 }
 
-fn truncated() -> ClientError {
-    ClientError::malformed(
-        "multipart_malformed",
-        "The multipart body is malformed or was cut short.",
-    )
+fn multipart_refused(e: MultipartError, limit: u64) -> ClientError {
+    match e {
+        MultipartError::TooLarge => body_too_large(limit),
+        MultipartError::Truncated => ClientError::malformed(
+            "multipart_malformed",
+            "The multipart body is malformed or was cut short.",
+        ),
+        other => ClientError::malformed(
+            "multipart_malformed",
+            format!("The multipart body is malformed: {other}."),
+        ),
+    }
 }
 
 /// Streams a multipart body: text parts are collected within the field limits, file parts are
@@ -76,62 +84,38 @@ pub async fn read_multipart(
     spool: &Spool,
     id: &str,
 ) -> Result<MultipartParts, ClientError> {
+    let refused = |e| multipart_refused(e, limits.max_upload_bytes);
     if declared_length(req).is_some_and(|n| n > limits.max_upload_bytes) {
         return Err(body_too_large(limits.max_upload_bytes));
     }
-    let mut multipart = Multipart::new(req.headers(), payload);
+    let boundary = multipart::boundary(req.headers().get(header::CONTENT_TYPE)).map_err(refused)?;
+    let mut reader = MultipartReader::new(payload, &boundary, limits.max_upload_bytes);
     let mut texts: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let mut files = Vec::new();
-    let mut total: u64 = 0;
-    while let Some(part) = multipart.next().await {
-        let mut part = part.map_err(|_| truncated())?;
-        let disposition = part.content_disposition().cloned();
-        let name = disposition
-            .as_ref()
-            .and_then(|d| d.get_name())
-            .unwrap_or("")
-            .to_owned();
-        let filename = disposition
-            .as_ref()
-            .and_then(|d| d.get_filename())
-            .map(str::to_owned);
-        match filename {
+    while let Some(part) = reader.next_part().await.map_err(refused)? {
+        match part.filename {
             None => {
                 if texts.len() >= limits.max_fields {
                     return Err(too_many_fields(limits));
                 }
                 let mut value = Vec::new();
-                while let Some(chunk) = part.next().await {
-                    let chunk = chunk.map_err(|_| truncated())?;
-                    total += chunk.len() as u64;
-                    if total > limits.max_upload_bytes {
-                        return Err(body_too_large(limits.max_upload_bytes));
-                    }
+                while let Some(chunk) = reader.next_chunk().await.map_err(refused)? {
                     if value.len() + chunk.len() > limits.max_field_bytes {
                         return Err(field_too_large(limits));
                     }
                     value.extend_from_slice(&chunk);
                 }
-                texts.push((name.into_bytes(), value));
+                texts.push((part.name.into_bytes(), value));
             }
             Some(filename) => {
                 let content_type = part
-                    .content_type()
-                    .map(|m| m.essence_str().to_owned())
+                    .content_type
                     .unwrap_or_else(|| "application/octet-stream".to_owned());
                 let index = files.len();
                 let mut writer: Option<SpoolFileUpload> = None;
                 let mut size: u64 = 0;
-                while let Some(chunk) = part.next().await {
-                    let chunk = chunk.map_err(|_| truncated())?;
-                    if chunk.is_empty() {
-                        continue;
-                    }
-                    total += chunk.len() as u64;
+                while let Some(chunk) = reader.next_chunk().await.map_err(refused)? {
                     size += chunk.len() as u64;
-                    if total > limits.max_upload_bytes {
-                        return Err(body_too_large(limits.max_upload_bytes));
-                    }
                     if size > limits.max_file_bytes {
                         return Err(ClientError::too_large(
                             "file_too_large",
@@ -166,7 +150,7 @@ pub async fn read_multipart(
                     ClientError::unavailable()
                 })?;
                 files.push(FileMeta {
-                    field: name,
+                    field: part.name,
                     filename,
                     content_type,
                     size,

@@ -104,6 +104,27 @@ type = "documents"
         b"garbage".to_vec(),
     ));
     assert_eq!((s, c.as_str()), (400, "multipart_malformed"));
+    // A part whose headers run past 8 KiB, and a chunked multipart body that never ends (no
+    // Content-Length to refuse it by: it is cut off at the upload limit as it is read).
+    let long_head = format!(
+        "--b\r\nContent-Disposition: form-data; name=\"a\"\r\nX-Pad: {}\r\n\r\nv\r\n--b--",
+        "p".repeat(9000)
+    );
+    let (s, c) = error_code(json(
+        "multipart/form-data; boundary=b",
+        long_head.into_bytes(),
+    ));
+    assert_eq!((s, c.as_str()), (400, "multipart_malformed"));
+    let head = b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x\"\r\n\r\n";
+    let endless = std::io::Cursor::new(head.to_vec()).chain(std::io::repeat(b'z').take(6 << 20));
+    let resp = client()
+        .post(&url)
+        .header("content-type", "multipart/form-data; boundary=b")
+        .header("accept", "application/json")
+        .body(reqwest::blocking::Body::new(endless))
+        .send()
+        .unwrap();
+    assert_eq!(error_code(resp), (413, "body_too_large".to_owned()));
 
     // Still serving, and no half-written upload is left in the spool.
     let ok = client().get(server.url("/healthz")).send().unwrap();
