@@ -136,7 +136,7 @@ pub async fn read_multipart(
                         writer = Some(SpoolFileUpload::new(created));
                     }
                     if let Some(w) = writer.as_mut() {
-                        w.write(chunk).await.map_err(|e| {
+                        w.write(&chunk).await.map_err(|e| {
                             tracing::error!(submission = %id, error = %e, "cannot write a spool file");
                             ClientError::unavailable()
                         })?;
