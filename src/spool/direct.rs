@@ -16,6 +16,7 @@ use std::fs::File;
 use std::io::{self, Write};
 
 use rustix::fs::OFlags;
+use secureform_crypto::SegmentSpace;
 
 /// The alignment `O_DIRECT` needs for memory, file offsets and lengths (a multiple of every
 /// logical block size in use).
@@ -23,13 +24,15 @@ const BLOCK: usize = 4096;
 /// Bytes per direct write: large enough for the device to stream, small enough to keep per
 /// upload.
 pub(super) const DIRECT_CHUNK: usize = 2 * 1024 * 1024;
+/// Room past a full window, for the sealed segment lent last ([`SegmentSpace`]) to end in.
+const SPARE: usize = 128 * 1024;
 
 /// See the module documentation.
 pub(super) struct DirectWriter {
     file: File,
     /// Writes still bypass the page cache.
     direct: bool,
-    /// `DIRECT_CHUNK + BLOCK` bytes; the aligned window starts at `start`.
+    /// `DIRECT_CHUNK + SPARE + BLOCK` bytes; the aligned window starts at `start`.
     buf: Vec<u8>,
     start: usize,
     /// Bytes waiting in the window.
@@ -40,7 +43,7 @@ impl DirectWriter {
     /// Takes a freshly created, empty file opened for writing, and switches it to `O_DIRECT`
     /// when the filesystem allows.
     pub(super) fn new(file: File) -> Self {
-        let buf = vec![0u8; DIRECT_CHUNK + BLOCK];
+        let buf = vec![0u8; DIRECT_CHUNK + SPARE + BLOCK];
         let start = buf.as_ptr().align_offset(BLOCK);
         let direct = start < BLOCK && set_direct(&file, true).is_ok();
         DirectWriter {
@@ -133,6 +136,32 @@ impl Write for DirectWriter {
     }
 }
 
+/// Lends the window's free space: the sealer encrypts a segment in place there, so that its
+/// bytes are copied once on their way to the disk. The space briefly holds the segment's
+/// plaintext (in memory only: it is sealed before anything is written).
+impl SegmentSpace for DirectWriter {
+    fn segment_space(&mut self, len: usize) -> io::Result<&mut [u8]> {
+        if self.len >= DIRECT_CHUNK {
+            self.drain(DIRECT_CHUNK)?;
+        }
+        if len > SPARE {
+            return Err(io::Error::other(
+                "a segment larger than the direct window's spare room",
+            ));
+        }
+        let at = self.start + self.len;
+        Ok(&mut self.buf[at..at + len])
+    }
+
+    fn segment_written(&mut self, len: usize) -> io::Result<()> {
+        self.len += len;
+        if self.len >= DIRECT_CHUNK {
+            self.drain(DIRECT_CHUNK)?;
+        }
+        Ok(())
+    }
+}
+
 fn set_direct(file: &File, on: bool) -> io::Result<()> {
     let flags = rustix::fs::fcntl_getfl(file)?;
     let flags = if on {
@@ -199,6 +228,37 @@ mod tests {
                 assert!(direct, "the test folder's filesystem takes O_DIRECT");
                 assert!(read(&path) == data, "size {size} in pieces of {piece}");
             }
+        }
+    }
+
+    /// Lent space and plain writes mixed, direct and not: every byte lands in order. The space
+    /// is filled only after it is lent, as the sealer does.
+    #[test]
+    fn lent_space_and_writes_mix() {
+        let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+        let data = sample(3 * DIRECT_CHUNK + 12_345);
+        for leave_direct in [false, true] {
+            let path = dir.path().join(format!("f-{leave_direct}"));
+            let mut writer = DirectWriter::new(File::create(&path).unwrap());
+            assert!(writer.is_direct());
+            if leave_direct {
+                writer.leave_direct().unwrap();
+            }
+            let mut rest = &data[..];
+            let mut turn = 0;
+            while !rest.is_empty() {
+                let n = [65_552, 92, 7_919][turn % 3].min(rest.len());
+                if turn % 3 == 1 {
+                    writer.write_all(&rest[..n]).unwrap();
+                } else {
+                    writer.segment_space(n).unwrap().copy_from_slice(&rest[..n]);
+                    writer.segment_written(n).unwrap();
+                }
+                rest = &rest[n..];
+                turn += 1;
+            }
+            writer.finish().unwrap().sync_all().unwrap();
+            assert!(read(&path) == data, "leave_direct {leave_direct}");
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -83,7 +83,7 @@ impl SpoolFileWriter {
     /// instead of crowding it.
     fn seal_chunk(&mut self, chunk: &[u8]) -> Result<(), SpoolError> {
         self.size += chunk.len() as u64;
-        self.sealer.write_all(chunk)?;
+        self.sealer.write_in_place(chunk)?;
         if let Some(handle) = &self.handle {
             if self.size - self.written_back >= WRITE_BACK_EVERY {
                 // Sealed offsets are a little larger than plaintext ones: starting at the

@@ -16,4 +16,4 @@ pub mod seal;
 pub mod smime;
 
 pub use keys::{KeyError, KeyId, KeyRing};
-pub use seal::{open, seal, Opener, SealError, Sealer};
+pub use seal::{open, seal, Opener, SealError, Sealer, SegmentSpace};

@@ -179,6 +179,69 @@ impl<W: Write> Sealer<W> {
     }
 }
 
+/// A writer that lends the space for a whole sealed segment, so that a [`Sealer`] can copy the
+/// plaintext there and encrypt it in place ([`Sealer::write_in_place`]) instead of copying it
+/// into its own buffer first and the ciphertext out again.
+pub trait SegmentSpace: Write {
+    /// Exactly `len` bytes of space after what was written so far, their content unspecified.
+    fn segment_space(&mut self, len: usize) -> io::Result<&mut [u8]>;
+    /// The first `len` bytes of the space last lent are written.
+    fn segment_written(&mut self, len: usize) -> io::Result<()>;
+}
+
+impl<W: SegmentSpace> Sealer<W> {
+    /// As `write_all`, producing the same bytes, but each whole segment that is known not to be
+    /// the last one is sealed straight into the inner writer's space.
+    pub fn write_in_place(&mut self, mut data: &[u8]) -> Result<(), SealError> {
+        while !data.is_empty() {
+            if self.buf.len() == SEGMENT {
+                self.emit(false)?;
+            }
+            if self.buf.is_empty() && data.len() > SEGMENT {
+                self.seal_in_place(&data[..SEGMENT])?;
+                data = &data[SEGMENT..];
+            } else {
+                let n = (SEGMENT - self.buf.len()).min(data.len());
+                self.write_all(&data[..n])?;
+                data = &data[n..];
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals one whole segment that is not the last into the inner writer's space.
+    fn seal_in_place(&mut self, plaintext: &[u8]) -> Result<(), SealError> {
+        if self.counter >= MAX_SEGMENTS {
+            return Err(SealError::TooLarge);
+        }
+        let nonce = segment_nonce(&self.prefix, self.counter as u32, false);
+        let len = plaintext.len();
+        let space = self.inner.segment_space(len + TAG)?;
+        if space.len() != len + TAG {
+            return Err(SealError::Io(io::Error::other(
+                "the writer lent the wrong space",
+            )));
+        }
+        let (text, tag_space) = space.split_at_mut(len);
+        text.copy_from_slice(plaintext);
+        match self
+            .key
+            .seal_in_place_separate_tag(nonce, Aad::from(&self.aad), text)
+        {
+            Ok(tag) => tag_space.copy_from_slice(tag.as_ref()),
+            Err(_) => {
+                // Leave no plaintext behind in the lent space.
+                text.fill(0);
+                return Err(SealError::TooLarge);
+            }
+        }
+        self.inner.segment_written(len + TAG)?;
+        self.counter += 1;
+        self.written += len as u64;
+        Ok(())
+    }
+}
+
 impl<W: Write> Write for Sealer<W> {
     fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
         let taken = data.len();
@@ -457,6 +520,73 @@ mod tests {
 
     /// A sealer whose buffer was sized for a small item and is then given more moves to a
     /// whole segment's buffer and seals it all.
+    /// A `Vec` that lends space, counting the segments sealed into it.
+    struct Lending {
+        bytes: Vec<u8>,
+        lent: usize,
+    }
+
+    impl Write for Lending {
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            self.bytes.write(data)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl SegmentSpace for Lending {
+        fn segment_space(&mut self, len: usize) -> io::Result<&mut [u8]> {
+            let at = self.bytes.len();
+            // Stale bytes, as a reused buffer would hold.
+            self.bytes.resize(at + len, 0xAA);
+            Ok(&mut self.bytes[at..])
+        }
+        fn segment_written(&mut self, _len: usize) -> io::Result<()> {
+            self.lent += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn sealing_in_place_writes_what_write_all_writes() {
+        let ring = ring();
+        let data: Vec<u8> = (0..5 * SEGMENT + 3).map(|i| (i % 239) as u8).collect();
+        for chunk_size in [
+            1000,
+            SEGMENT - 1,
+            SEGMENT,
+            SEGMENT + 1,
+            3 * SEGMENT,
+            data.len(),
+        ] {
+            let lending = Lending {
+                bytes: Vec::new(),
+                lent: 0,
+            };
+            let mut sealer = Sealer::new(&ring, b"ctx", lending).unwrap();
+            for chunk in data.chunks(chunk_size) {
+                sealer.write_in_place(chunk).unwrap();
+            }
+            let lending = sealer.finish().unwrap();
+            let mut plain = Sealer::new(&ring, b"ctx", Vec::new()).unwrap();
+            plain.write_all(&data).unwrap();
+            let plain = plain.finish().unwrap();
+            assert_eq!(lending.bytes.len(), plain.len(), "chunks of {chunk_size}");
+            assert!(
+                *open(&ring, b"ctx", &lending.bytes).unwrap() == data,
+                "chunks of {chunk_size}"
+            );
+            assert!(!lending.bytes.windows(16).any(|w| w == &data[..16]));
+            if chunk_size > SEGMENT {
+                assert!(
+                    lending.lent > 0,
+                    "chunks of {chunk_size}: nothing sealed in place"
+                );
+            }
+        }
+    }
+
     #[test]
     fn a_sealer_sized_small_takes_more() {
         let ring = ring();
