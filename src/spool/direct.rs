@@ -119,7 +119,8 @@ impl Write for DirectWriter {
         if !self.direct && self.len == 0 {
             return self.file.write(data);
         }
-        let room = DIRECT_CHUNK - self.len;
+        // Never negative: a window left full by a failed write takes nothing more (`WriteZero`).
+        let room = DIRECT_CHUNK.saturating_sub(self.len);
         let n = room.min(data.len());
         let at = self.start + self.len;
         self.buf[at..at + n].copy_from_slice(&data[..n]);
