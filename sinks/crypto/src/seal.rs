@@ -35,6 +35,8 @@ const TAG: usize = 16;
 /// Plaintext bytes per segment.
 pub const SEGMENT: usize = 64 * 1024;
 const HEADER: usize = 4 + 8 + 12 + 48 + 7 + 4;
+/// The plaintext room a [`Sealer::new`] starts with.
+const FIRST_SEGMENT_BUFFER: usize = 4096;
 /// Segments per item before the counter would wrap.
 const MAX_SEGMENTS: u64 = u32::MAX as u64;
 
@@ -96,8 +98,12 @@ pub struct Sealer<W: Write> {
 
 impl<W: Write> Sealer<W> {
     /// Starts an item under the ring's current key, writing the header at once.
+    ///
+    /// The segment buffer starts small and moves to a whole segment's once an item proves
+    /// larger: most items sealed through a stream (a submission's JSON, a small file) are a few
+    /// KiB, and a 64 KiB buffer costs its zeroing on every drop.
     pub fn new(ring: &KeyRing, context: &[u8], inner: W) -> Result<Self, SealError> {
-        Self::with_segment_buffer(ring, context, inner, SEGMENT)
+        Self::with_segment_buffer(ring, context, inner, FIRST_SEGMENT_BUFFER)
     }
 
     /// As [`Sealer::new`], with a segment buffer for `room` plaintext bytes (at most a whole
@@ -343,7 +349,9 @@ impl<R: Read> Opener<R> {
             aad,
             want: segment + TAG,
             counter: 0,
-            plain: Zeroizing::new(Vec::with_capacity(segment + TAG)),
+            // Allocated by the first read, at the size `want` has then: an in-memory item
+            // known to be small (see [`open`]) never allocates, nor zeroes, a whole segment.
+            plain: Zeroizing::new(Vec::new()),
             pos: 0,
             peeked: None,
             done: false,
@@ -423,11 +431,7 @@ pub fn open(
     // buffer (allocated and zeroed per item otherwise). A read of exactly what is left still
     // finds the end, by the byte it then fails to read ahead.
     let segments = sealed.len().saturating_sub(HEADER);
-    let sized = opener.want.min(segments.max(TAG));
-    if sized < opener.want {
-        opener.want = sized;
-        opener.plain = Zeroizing::new(Vec::with_capacity(sized));
-    }
+    opener.want = opener.want.min(segments.max(TAG));
     let mut out = Zeroizing::new(Vec::with_capacity(sealed.len()));
     match opener.read_to_end(&mut out) {
         Ok(_) => Ok(out),
