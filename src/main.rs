@@ -1,30 +1,10 @@
-//! SecureForm: receives form submissions from web pages, PDF forms and integrators, normalizes
-//! each into one submission, keeps it sealed in a durable spool, and delivers it to the sinks
-//! its form's owner chose.
-//!
-//! The data path, one module a step:
-//! `http` (requests, limits, answers) → `ingest` (bytes to fields) → `normalize` (one
-//! submission, the form's rules) → `spool` (sealed, fsynced, group-committed) → `dispatch` (a
-//! queue per sink, retries) → `sinks` (the closed set of sink kinds).
-
-mod cli;
-mod clock;
-mod config;
-mod dispatch;
-mod error;
-mod http;
-mod ingest;
-mod limits;
-mod metrics;
-mod normalize;
-mod service;
-mod sinks;
-mod spool;
+//! The `secureform` binary: parses the command line, sets up logging and the runtime, and runs
+//! the command (see [`secureform::cli`]).
 
 use clap::Parser;
 
 fn main() {
-    let cli = cli::Cli::parse();
+    let cli = secureform::cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -43,6 +23,6 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let code = runtime.block_on(cli::run(cli));
+    let code = runtime.block_on(secureform::cli::run(cli));
     std::process::exit(code);
 }

@@ -1,0 +1,25 @@
+//! SecureForm, as a library: the service is `secureform serve` (src/main.rs); the library exists
+//! so that fuzz targets and tests can reach the parsers and the spool directly.
+//!
+//! SecureForm: receives form submissions from web pages, PDF forms and integrators, normalizes
+//! each into one submission, keeps it sealed in a durable spool, and delivers it to the sinks
+//! its form's owner chose.
+//!
+//! The data path, one module a step:
+//! `http` (requests, limits, answers) → `ingest` (bytes to fields) → `normalize` (one
+//! submission, the form's rules) → `spool` (sealed, fsynced, group-committed) → `dispatch` (a
+//! queue per sink, retries) → `sinks` (the closed set of sink kinds).
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod dispatch;
+pub mod error;
+pub mod http;
+pub mod ingest;
+pub mod limits;
+pub mod metrics;
+pub mod normalize;
+pub mod service;
+pub mod sinks;
+pub mod spool;
