@@ -1,7 +1,7 @@
 //! Writes a fillable PDF form whose Submit button posts to a SecureForm form.
 //!
 //! ```text
-//! cargo run --example make_pdf_form -- OUT.pdf [URL] [fdf|xfdf|pdf|html]
+//! cargo run --release --example make_pdf_form -- OUT.pdf [URL] [fdf|xfdf|pdf|html]
 //! ```
 //! URL defaults to `http://127.0.0.1:8080/f/contact`, the format to `fdf`. Open OUT.pdf in
 //! Acrobat Reader, fill it in and press Submit: Reader posts the fields to URL and shows the

@@ -1,4 +1,9 @@
 //! The command line: `serve`, `check`, `keygen`, `docs list`, `docs get`.
+//!
+//! Standard output is written with [`out!`], never `println!` (denied below): `println!` panics
+//! when the reader has gone (`secureform docs list | head`), while `out!` returns the error and
+//! [`report`] ends the command quietly on a closed pipe.
+#![deny(clippy::print_stdout)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,6 +15,14 @@ use secureform_documents::{DocumentItem, DocumentStore};
 use crate::config::Config;
 use crate::service;
 use crate::sinks::documents_root;
+
+/// Writes one line to standard output, returning the `io::Result` instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
 
 #[derive(Parser)]
 #[command(
@@ -186,9 +199,21 @@ pub async fn run(cli: Cli) -> i32 {
     }
 }
 
+/// Whether an error is a write to a pipe whose reader has gone.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The exit code of a command's result: 0, or 1 with the error on standard error. A closed
+/// standard output (the reader took what it wanted) is not an error: 0, quietly.
 fn report(result: anyhow::Result<()>) -> i32 {
     match result {
         Ok(()) => 0,
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             eprintln!("error: {e:#}");
             1
@@ -227,9 +252,14 @@ async fn check(path: Option<&Path>) -> i32 {
         eprintln!("error: {e}");
         return EXIT_INVALID;
     }
-    println!("configuration: {} (valid)", config.origin);
+    report(print_check(&config))
+}
+
+/// `check`'s listing: each form, its sinks with their at-rest status, and its warnings.
+fn print_check(config: &Config) -> anyhow::Result<()> {
+    out!("configuration: {} (valid)", config.origin)?;
     for (name, form) in &config.forms {
-        println!("form {name}:");
+        out!("form {name}:")?;
         for (sink, at_rest) in config.form_at_rest(form) {
             let kind = config.sinks.get(&sink).map(|s| s.kind()).unwrap_or("?");
             let level = match at_rest.level {
@@ -237,13 +267,13 @@ async fn check(path: Option<&Path>) -> i32 {
                 secureform_contract::AtRestLevel::Weak => "WEAK encryption at rest",
                 secureform_contract::AtRestLevel::Plaintext => "NOT encrypted at rest",
             };
-            println!("  sink {sink} ({kind}): {level}: {}", at_rest.detail);
+            out!("  sink {sink} ({kind}): {level}: {}", at_rest.detail)?;
         }
         for w in config.form_warnings(form) {
-            println!("  warning: {w}");
+            out!("  warning: {w}")?;
         }
     }
-    0
+    Ok(())
 }
 
 fn mysql_config<'a>(
@@ -273,7 +303,7 @@ async fn mysql(command: MysqlCommand) -> i32 {
                 let c = mysql_config(&config, &sink)?;
                 let rows = secureform_mysql::read_rows(c, &config.base_dir, form.as_deref(), limit)
                     .await?;
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                out!("{}", serde_json::to_string_pretty(&rows)?)?;
                 Ok(())
             };
             report(result.await)
@@ -332,11 +362,11 @@ fn token_new(name: &str, scopes: &str, forms: &str) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    println!(
+    out!(
         "token (give it to the integrator; it is shown only once):\n{}\n",
         token.as_str()
-    );
-    println!("configuration (paste into secureform.toml):\n[tokens.{name}]\nsha256 = \"{hash}\"\nscopes = [{}]\nforms = [{}]", quoted(&scopes), quoted(&list(forms)));
+    )?;
+    out!("configuration (paste into secureform.toml):\n[tokens.{name}]\nsha256 = \"{hash}\"\nscopes = [{}]\nforms = [{}]", quoted(&scopes), quoted(&list(forms)))?;
     Ok(())
 }
 
@@ -346,7 +376,7 @@ fn keygen(out: &Path, rotate: bool) -> anyhow::Result<()> {
     } else {
         secureform_crypto::keys::create_key_file(out)?
     };
-    println!("wrote key {id} to {}", out.display());
+    out!("wrote key {id} to {}", out.display())?;
     Ok(())
 }
 
@@ -360,10 +390,10 @@ fn docs_list(config: &Config, form: Option<&str>, json: bool) -> anyhow::Result<
     let store = open_store(config)?;
     let all = store.list(form)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        out!("{}", serde_json::to_string_pretty(&all)?)?;
     } else {
         for d in all {
-            println!("{}\t{}\t{}", d.id, d.form, d.received_at);
+            out!("{}\t{}\t{}", d.id, d.form, d.received_at)?;
         }
     }
     Ok(())
@@ -403,10 +433,10 @@ fn docs_get(
             out.join("files").join(format!("{n}{suffix}")),
         )?;
     }
-    println!(
+    out!(
         "wrote submission {id} and {} file(s) to {}",
         meta.files,
         out.display()
-    );
+    )?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 mod api;
 mod body;
 mod cors;
+mod home;
 mod multipart;
 pub mod pages;
 mod ratelimit;
@@ -73,7 +74,9 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 
 /// Registers the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/f/{form}", web::post().to(submit::submit))
+    cfg.route("/", web::get().to(home::home))
+        .route("/openapi.yaml", web::get().to(home::openapi))
+        .route("/f/{form}", web::post().to(submit::submit))
         .route(
             "/f/{form}",
             web::method(actix_web::http::Method::OPTIONS).to(cors::preflight),

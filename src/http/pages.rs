@@ -46,8 +46,14 @@ fn page(class: &str, title: &str, body: &str) -> String {
     )
 }
 
-/// The thank-you page, with the submission id as the person's receipt.
-pub fn thanks(title: Option<&str>, message: Option<&str>, id: Option<&str>) -> String {
+/// The thank-you page, with the submission id as the person's receipt, and a link back to the
+/// form's page when `back` names one (see [`same_origin_referer`]).
+pub fn thanks(
+    title: Option<&str>,
+    message: Option<&str>,
+    id: Option<&str>,
+    back: Option<&str>,
+) -> String {
     let title = title.unwrap_or("Thank you");
     let message = message.unwrap_or("Your submission was received and stored securely.");
     let receipt = match id {
@@ -58,13 +64,48 @@ pub fn thanks(title: Option<&str>, message: Option<&str>, id: Option<&str>) -> S
         ),
         None => String::new(),
     };
+    let back = match back {
+        Some(url) => format!(
+            "<p><a id=\"back-to-form\" href=\"{}\">Back to the form</a></p>",
+            escape(url)
+        ),
+        None => String::new(),
+    };
     page(
         "ok",
         title,
         &format!(
-            "<h1>{}</h1><p>{}</p>{receipt}",
+            "<h1>{}</h1><p>{}</p>{receipt}{back}",
             escape(title),
             escape(message)
+        ),
+    )
+}
+
+/// The page a link back may point to: the `Referer` when it is an `http` or `https` URL of
+/// this very origin (`scheme://host` as the request reached the service), else nothing. A page
+/// on another origin is not linked: browsers send only the origin there, and a link to
+/// anywhere a request names would make the thank-you page an open redirect.
+pub fn same_origin_referer<'a>(referer: &'a str, scheme: &str, host: &str) -> Option<&'a str> {
+    let rest = referer.strip_prefix(scheme)?.strip_prefix("://")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let same = rest.get(..authority_end)?.eq_ignore_ascii_case(host);
+    let printable = referer.chars().all(|c| c.is_ascii_graphic());
+    (same && printable && matches!(scheme, "http" | "https")).then_some(referer)
+}
+
+/// The service's home page: its name, version and where to go next. No data.
+pub fn home(version: &str) -> String {
+    page(
+        "ok",
+        "SecureForm",
+        &format!(
+            "<h1>SecureForm {}</h1><p>This service receives form submissions and keeps them \
+encrypted at rest. Forms post to <code>/f/FORM</code>.</p><ul>\
+<li><a href=\"/healthz\">/healthz</a>: is the service up</li>\
+<li><a href=\"/readyz\">/readyz</a>: can it accept submissions</li>\
+<li><a href=\"/openapi.yaml\">/openapi.yaml</a>: the HTTP interface</li></ul>",
+            escape(version)
         ),
     )
 }
@@ -100,7 +141,12 @@ mod tests {
 
     #[test]
     fn escapes_everything_it_shows() {
-        let html = thanks(Some("<T>"), Some("a & b"), Some("\"><script>"));
+        let html = thanks(
+            Some("<T>"),
+            Some("a & b"),
+            Some("\"><script>"),
+            Some("http://h/\"><script>"),
+        );
         assert!(html.contains("&lt;T&gt;") && html.contains("a &amp; b"));
         assert!(!html.contains("<script>"));
         assert!(error(422, "<x>").contains("&lt;x&gt;"));
@@ -109,7 +155,7 @@ mod tests {
     #[test]
     fn pages_load_nothing_and_run_nothing() {
         for html in [
-            thanks(None, None, None),
+            thanks(None, None, None, None),
             error(422, "The field \u{201c}email\u{201d} is required."),
         ] {
             assert!(html.contains("default-src 'none'"));
@@ -120,5 +166,42 @@ mod tests {
         }
         let html = error(422, "x");
         assert!(html.contains("role=\"alert\" id=\"error-message\""));
+    }
+
+    #[test]
+    fn only_a_referer_of_this_origin_is_linked() {
+        let ok = "http://forms.example:8080/contact.html?x=1";
+        assert_eq!(
+            same_origin_referer(ok, "http", "forms.example:8080"),
+            Some(ok)
+        );
+        for (referer, scheme, host) in [
+            ("http://forms.example:8080/", "https", "forms.example:8080"),
+            ("http://other.example/", "http", "forms.example"),
+            ("http://forms.example.evil/", "http", "forms.example"),
+            ("http://forms.example@evil/", "http", "forms.example"),
+            (
+                "javascript:alert(1)//forms.example",
+                "http",
+                "forms.example",
+            ),
+            ("http://forms.example/a b", "http", "forms.example"),
+        ] {
+            assert_eq!(
+                same_origin_referer(referer, scheme, host),
+                None,
+                "{referer}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_home_page_links_only_to_the_service_itself() {
+        let html = home("1.2.3");
+        assert!(html.contains("SecureForm 1.2.3"));
+        for href in html.split("href=\"").skip(1) {
+            assert!(href.starts_with('/'), "{href}");
+        }
+        assert!(!html.contains("<script"));
     }
 }

@@ -312,7 +312,8 @@ async fn keep_pdf(state: &AppState, id: &str, body: bytes::Bytes) -> Result<File
 }
 
 /// `GET /f/{form}/thanks`: the built-in thank-you page. The query is read leniently: a
-/// well-formed `id` is shown, anything else is ignored.
+/// well-formed `id` is shown, anything else is ignored. When the form's page is on this origin
+/// (the browser's `Referer`, which a redirect after the post keeps), the page links back to it.
 pub async fn thanks(
     req: HttpRequest,
     path: web::Path<String>,
@@ -334,6 +335,12 @@ pub async fn thanks(
         .split('&')
         .filter_map(|pair| pair.strip_prefix("id="))
         .find(|id| ulid::Ulid::from_string(id).is_ok());
+    let info = req.connection_info();
+    let back = req
+        .headers()
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|referer| super::pages::same_origin_referer(referer, info.scheme(), info.host()));
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -341,5 +348,6 @@ pub async fn thanks(
             form.thanks_title.as_deref(),
             form.thanks_message.as_deref(),
             id,
+            back,
         ))
 }

@@ -8,10 +8,12 @@ mod contract;
 mod crash;
 mod data_path;
 mod email;
+mod first_hour;
 mod hostile;
 mod integrator;
 mod pdf_forms;
 mod pgp_documents;
+mod readme;
 mod support;
 
 /// The SFTP sink's test peer (a real sshd on a free port), shared with its crate's tests.

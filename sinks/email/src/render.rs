@@ -100,7 +100,7 @@ pub fn html(s: &Submission) -> String {
     out
 }
 
-/// The normalized submission as JSON (SPEC.md), so software reads every value exactly.
+/// The normalized submission as JSON (docs/contract.md), so software reads every value exactly.
 pub fn json(s: &Submission) -> Vec<u8> {
     serde_json::to_vec_pretty(s).unwrap_or_default()
 }

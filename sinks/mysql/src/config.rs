@@ -47,7 +47,7 @@ impl Encryption {
 
 /// The `[sinks.NAME]` table of a `type = "mysql"` sink, without its `type` key.
 ///
-/// Keys (SPEC.md "Configuration", plus the ones marked *added*):
+/// Keys (docs/contract.md "Configuration", plus the ones marked *added*):
 /// - `url`: `mysql://user@host:port/database`, with optional `ssl-mode=` (`DISABLED`,
 ///   `PREFERRED`, `REQUIRED`, `VERIFY_CA`, `VERIFY_IDENTITY`) and other sqlx parameters. A
 ///   password in the URL is allowed, but prefer `password_env` / `password_file`.

@@ -1,6 +1,6 @@
 //! Rendering a submission as the file `<id>.<format>`: JSON, CSV or XML.
 //!
-//! - **JSON**: the normalized submission of SPEC.md, pretty-printed.
+//! - **JSON**: the normalized submission of docs/contract.md, pretty-printed.
 //! - **CSV** (RFC 4180): a header row (`id`, `form`, `received_at`, then each field name in the
 //!   order received) and one data row; several values of one field are joined with ", "; rows end
 //!   with CRLF; a cell is quoted when it holds `"`, `,`, CR or LF. To keep a spreadsheet from
