@@ -322,9 +322,16 @@ impl Config {
     /// Parses and checks configuration text; `origin` names the file in errors.
     pub fn from_str(text: &str, origin: &str, base_dir: &Path) -> Result<Config, Invalid> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let (line, table) = locate(text, e.span().map(|s| s.start));
-            let message = e.message().trim().to_owned();
-            Invalid(format!("{origin}: line {line}, in {table}: {message}"))
+            let message = e.message().trim();
+            let offset = e.span().map(|s| s.start);
+            let offset = unknown_key(message)
+                .and_then(|key| offset.and_then(|at| key_offset(text, at, key)))
+                .or(offset);
+            let (line, table) = locate(text, offset);
+            Invalid(format!(
+                "{origin}: line {line}, in {table}: {}",
+                plain_words(message)
+            ))
         })?;
         let err = |table: &str, key: &str, msg: &str| {
             Invalid(format!("{origin}: [{table}] {key}: {msg}"))
@@ -497,6 +504,63 @@ impl Config {
     }
 }
 
+/// The key an "unknown field" error names.
+fn unknown_key(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.get(..rest.find('`')?)
+}
+
+/// Where `key` is written in the table whose span starts at `table_at`: the error of a table
+/// deserialized as a whole (a sink, whose `type` picks its keys) points at the table's header,
+/// but a person wants the line of the misspelt key.
+fn key_offset(text: &str, table_at: usize, key: &str) -> Option<usize> {
+    let mut at = text.get(..table_at)?.rfind('\n').map_or(0, |i| i + 1);
+    let mut first = true;
+    for line in text.get(at..)?.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') && !first {
+            return None;
+        }
+        first = false;
+        let quoted = format!("\"{key}\"");
+        let rest = trimmed
+            .strip_prefix(key)
+            .or_else(|| trimmed.strip_prefix(quoted.as_str()));
+        if rest.is_some_and(|r| r.trim_start().starts_with(['=', '.'])) {
+            return Some(at + (line.len() - trimmed.len()));
+        }
+        at += line.len();
+    }
+    None
+}
+
+/// serde's words for what a person wrote, in the words of the configuration file.
+fn plain_words(message: &str) -> String {
+    let mut text = message.to_owned();
+    for (serde, plain) in [
+        ("unknown field", "unknown key"),
+        ("missing field", "missing key"),
+        ("unknown variant", "unknown value"),
+        ("invalid type: ", "wrong kind of value: "),
+        ("expected one of", "expected one of these:"),
+        ("a sequence", "a list"),
+        ("sequence", "a list"),
+        ("a map", "a table"),
+        ("map", "a table"),
+        ("expected usize", "expected a whole number (0 or more)"),
+        ("expected u64", "expected a whole number (0 or more)"),
+        ("expected u32", "expected a whole number (0 or more)"),
+        ("expected u16", "expected a whole number (0 or more)"),
+        ("expected u8", "expected a whole number (0 or more)"),
+        ("expected i64", "expected a whole number"),
+        ("expected a boolean", "expected true or false"),
+        ("integer", "the number"),
+    ] {
+        text = text.replace(serde, plain);
+    }
+    text
+}
+
 /// The 1-based line of a byte offset, and the `[table]` it falls in.
 fn locate(text: &str, offset: Option<usize>) -> (usize, String) {
     let Some(offset) = offset else {
@@ -571,6 +635,35 @@ type = "documents"
             e.contains("[forms.contact]") && e.contains("requird"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_unknown_key_is_shown_at_its_own_line_in_plain_words() {
+        // The sink's table starts on line 6; the misspelt key is on line 8.
+        let text = GOOD.replace(
+            "type = \"documents\"",
+            "type = \"documents\"\npgp_recipient = []",
+        );
+        let e = parse(&text).unwrap_err().0;
+        assert!(
+            e.starts_with("test.toml: line 8, in [sinks.docs]: unknown key `pgp_recipient`"),
+            "{e}"
+        );
+        let e = parse(&GOOD.replace("required", "requird")).unwrap_err().0;
+        assert!(
+            e.starts_with("test.toml: line 4, in [forms.contact]: unknown key `requird`"),
+            "{e}"
+        );
+        let e = parse(&format!("{GOOD}\n[limits]\nmax_fields = \"many\"\n"))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("expected a whole number"), "{e}");
+        assert!(!e.contains("usize"), "{e}");
+        let e = parse(&GOOD.replace("[\"docs\"]", "\"docs\""))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("a list"), "{e}");
+        assert!(!e.contains("sequence"), "{e}");
     }
 
     #[test]
