@@ -24,6 +24,8 @@ macro_rules! out {
     }};
 }
 
+mod token;
+
 #[derive(Parser)]
 #[command(
     name = "secureform",
@@ -91,6 +93,10 @@ pub enum TokenCommand {
         /// Comma-separated form names, or * for all.
         #[arg(long, default_value = "*")]
         forms: String,
+        /// Also add the lines to this configuration file (created, as the embedded default's
+        /// equivalent, when it does not exist yet).
+        #[arg(long, value_name = "FILE")]
+        write: Option<PathBuf>,
     },
 }
 
@@ -178,8 +184,9 @@ pub async fn run(cli: Cli) -> i32 {
                     name,
                     scopes,
                     forms,
+                    write,
                 },
-        } => report(token_new(&name, &scopes, &forms)),
+        } => report(token::new(&name, &scopes, &forms, write.as_deref())),
         Command::Docs { command } => match command {
             DocsCommand::List { form, json, config } => match load(config.as_deref()) {
                 Ok(c) => report(docs_list(&c, form.as_deref(), json)),
@@ -330,44 +337,6 @@ async fn mysql(command: MysqlCommand) -> i32 {
             report(result.await)
         }
     }
-}
-
-fn token_new(name: &str, scopes: &str, forms: &str) -> anyhow::Result<()> {
-    use base64::Engine;
-    use rand::RngCore;
-    use sha2::Digest;
-    let list = |s: &str| -> Vec<String> {
-        s.split(',')
-            .map(str::trim)
-            .filter(|x| !x.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
-    let scopes = list(scopes);
-    for s in &scopes {
-        if !matches!(s.as_str(), "submit" | "read" | "admin") {
-            anyhow::bail!("unknown scope `{s}`: use submit, read or admin");
-        }
-    }
-    let mut raw = zeroize::Zeroizing::new([0u8; 32]);
-    rand::rngs::OsRng.fill_bytes(raw.as_mut());
-    let token = zeroize::Zeroizing::new(format!(
-        "sf_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.as_ref())
-    ));
-    let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));
-    let quoted = |v: &[String]| {
-        v.iter()
-            .map(|x| format!("\"{x}\""))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    out!(
-        "token (give it to the integrator; it is shown only once):\n{}\n",
-        token.as_str()
-    )?;
-    out!("configuration (paste into secureform.toml):\n[tokens.{name}]\nsha256 = \"{hash}\"\nscopes = [{}]\nforms = [{}]", quoted(&scopes), quoted(&list(forms)))?;
-    Ok(())
 }
 
 fn keygen(out: &Path, rotate: bool) -> anyhow::Result<()> {

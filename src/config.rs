@@ -240,8 +240,9 @@ pub struct Config {
 #[error("{0}")]
 pub struct Invalid(pub String);
 
-/// Names are used in URLs, file names and SQL identifiers: keep them plain.
-fn valid_name(name: &str) -> bool {
+/// A form, sink or token name: 1-64 letters, digits, `_` or `-` (a bare TOML key). Names are
+/// used in URLs, file names and SQL identifiers: keep them plain.
+pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name

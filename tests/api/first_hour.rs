@@ -104,3 +104,51 @@ fn a_closed_pipe_ends_a_command_quietly() {
         assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
     }
 }
+
+#[test]
+fn token_new_writes_a_working_configuration() {
+    let dir = crate::support::tempdir();
+    let token_new = |name: &str| {
+        Command::new(BIN)
+            .current_dir(&dir)
+            .args(["token", "new", "--name", name, "--scopes", "submit,read"])
+            .args(["--forms", "*", "--write", "secureform.toml"])
+            .output()
+            .unwrap()
+    };
+    let out = token_new("me");
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let token = stdout
+        .lines()
+        .find(|l| l.starts_with("sf_"))
+        .expect("the token")
+        .to_owned();
+    assert!(stdout.contains("created secureform.toml"), "{stdout}");
+    assert!(!std::fs::read_to_string(dir.join("secureform.toml"))
+        .unwrap()
+        .contains(&token));
+    // The same name again is refused, and the file is left as it was; another name is added.
+    let before = std::fs::read(dir.join("secureform.toml")).unwrap();
+    assert!(!token_new("me").status.success());
+    assert_eq!(std::fs::read(dir.join("secureform.toml")).unwrap(), before);
+    assert!(token_new("crm").status.success());
+
+    let server = Server::start_in(&dir, Some(dir.join("secureform.toml")));
+    let http = client();
+    let forms = http
+        .get(server.url("/api/v1/forms"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(forms.status(), 200);
+    let answer = http
+        .post(server.url("/api/v1/forms/contact/submissions"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"email": "ann@example.com"}))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+    // The file serves the embedded default's store: the data folder beside it.
+    assert!(dir.join("secureform-data").join("master.key").exists());
+}

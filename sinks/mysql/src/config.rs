@@ -61,7 +61,7 @@ impl Encryption {
 ///   base64; `mysql_aes`: the key string handed to `AES_ENCRYPT` (at least 16 bytes). A key file
 ///   must not be readable by group or others.
 /// - `create_table`: create the table (and the files table) when missing. Default `false`: the
-///   table must exist with the expected columns, checked at start-up.
+///   table must exist with the expected columns, checked by the health check (at start-up, in the background) and before the first delivery.
 /// - `columns` (*added*): a map of column name to field name; the field's value is stored,
 ///   encrypted the same way as the submission, in a column of its own. A field with one value is
 ///   stored as its text; a field with several values as a JSON array of them; a missing field as

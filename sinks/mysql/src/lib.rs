@@ -50,9 +50,11 @@
 //! # Tables
 //! Identifiers are checked against `^[A-Za-z_][A-Za-z0-9_]{0,63}$` and backquoted; values are
 //! always bound parameters. With `create_table = true` the tables are created when missing;
-//! in any case the tables are checked at start-up (columns present with fitting types, a unique
-//! key on the submission id) with an error naming the table, the column and the key. When the
-//! database is down at start-up, the check happens at the first delivery.
+//! in any case the tables are checked (columns present with fitting types, a unique key on the
+//! submission id) with an error naming the table, the column and the key. Building the sink
+//! does not connect, so a database that is down or slow never holds up the service's start:
+//! the check runs in the service's start-up health report (in the background), in `secureform
+//! check --online`, and before the first delivery; until it passes, deliveries stay retryable.
 //!
 //! # Failures
 //! A lost connection, a server gone away or shutting down, a refused connection, lock timeouts

@@ -1,5 +1,5 @@
 //! The tables: their SQL (built only from validated identifiers, always backquoted), their
-//! creation, and the start-up check that an existing table fits.
+//! creation, and the health check that an existing table fits.
 
 use sqlx::MySqlConnection;
 
@@ -16,7 +16,7 @@ pub(crate) struct Layout {
     pub(crate) encryption: Encryption,
 }
 
-/// A table that does not fit, found at start-up. `key` is the configuration key to look at.
+/// A table that does not fit, found by the health check or the first delivery. `key` is the configuration key to look at.
 #[derive(Debug)]
 pub(crate) struct SchemaMismatch {
     pub(crate) key: &'static str,

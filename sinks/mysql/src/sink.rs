@@ -45,7 +45,10 @@ enum PrepareError {
 impl PrepareError {
     fn into_delivery(self) -> DeliveryError {
         match self {
-            PrepareError::Schema(e) => DeliveryError::Permanent(e.to_string()),
+            // Retryable: the operator can fix the table while the service runs, and the
+            // deliveries then go through; the dispatcher's max_attempts / max_age still end
+            // them if nobody does.
+            PrepareError::Schema(e) => DeliveryError::Retryable(e.to_string()),
             PrepareError::Database(e) => classify(&e),
         }
     }
@@ -79,10 +82,11 @@ enum Outcome {
 }
 
 impl MysqlSink {
-    /// Loads the key and the password, reads the CA file, and prepares the pool. When the
-    /// database answers, it also finds the server's kind, creates the table when
-    /// `create_table = true`, and checks that the table fits (errors name the key); when it does
-    /// not answer, that happens at the first delivery (which stays retryable until then).
+    /// Loads the key and the password, reads the CA file, and prepares the pool, without
+    /// connecting: a database that is down or slow never holds up the service's start. The
+    /// first delivery (or [`MysqlSink::healthcheck`]) connects, finds the server's kind, creates
+    /// the table when `create_table = true` and checks that the table fits; until that works,
+    /// deliveries stay retryable.
     pub async fn build(
         sink_name: &str,
         config: &Config,
@@ -91,7 +95,7 @@ impl MysqlSink {
         config.validate()?;
         let key = load_key(config, base_dir)?;
         let options = connect::options(sink_name, config, base_dir)?;
-        let sink = MysqlSink {
+        Ok(MysqlSink {
             name: sink_name.to_owned(),
             pool: connect::pool(config, options),
             layout: Layout::from_config(config),
@@ -100,19 +104,18 @@ impl MysqlSink {
             files_max_bytes: config.files_max_bytes,
             at_rest: config.at_rest(),
             prepared: OnceCell::new(),
-        };
-        match sink.prepare().await {
-            Ok(_) => Ok(sink),
+        })
+    }
+
+    /// Connects and checks (or creates) the table: what the first delivery does anyway. For
+    /// start-up's report, `secureform check --online` and `/readyz`: a table that does not
+    /// fit names its key (`table`, `columns`, `files_max_bytes`); a database that cannot be
+    /// reached or refuses the login is reported under `url`.
+    pub async fn healthcheck(&self) -> Result<(), ConfigError> {
+        match self.prepare().await {
+            Ok(_) => Ok(()),
             Err(PrepareError::Schema(e)) => Err(e),
-            Err(PrepareError::Database(e)) => {
-                let e = classify(&e);
-                if e.is_retryable() {
-                    tracing::warn!(sink = sink_name, reason = e.reason(), "database not reachable at start-up; the table is checked at the first delivery");
-                    Ok(sink)
-                } else {
-                    Err(ConfigError::new("url", e.reason()))
-                }
-            }
+            Err(PrepareError::Database(e)) => Err(ConfigError::new("url", classify(&e).reason())),
         }
     }
 
@@ -171,7 +174,7 @@ impl MysqlSink {
         Ok(())
     }
 
-    /// Says at start-up, plainly, how rows are protected on this server.
+    /// Says once, when the server first answers, how rows are protected on it.
     fn announce(&self, server: &Server, cbc: bool) {
         let (sink, table, version) = (&self.name, &self.layout.table, &server.version);
         match self.layout.encryption {

@@ -147,3 +147,26 @@ async fn keys_are_checked_before_connecting() {
         .unwrap_err();
     assert_eq!(err.key, "ca_file");
 }
+
+/// A database that accepts the connection and never answers does not hold up building the sink
+/// (the service's start); the health check reports it under `url`.
+#[tokio::test]
+async fn building_does_not_wait_for_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    // Connections are accepted by the kernel's backlog; nobody ever sends a greeting.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let config = support::config(&format!(
+        "url = \"mysql://forms@127.0.0.1:{port}/forms\"\ntable = \"contact\"\n\
+         encryption = \"none\"\nconnect_timeout_secs = 2"
+    ));
+    let started = std::time::Instant::now();
+    let sink = MysqlSink::build("db", &config, dir.path()).await.unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1500),
+        "build waited {:?}",
+        started.elapsed()
+    );
+    let err = sink.healthcheck().await.unwrap_err();
+    assert_eq!(err.key, "url");
+}

@@ -1,4 +1,4 @@
-//! Tables the user made, checked at start-up; hostile input stored as data; errors classified.
+//! Tables the user made, checked by the health check; hostile input stored as data; errors classified.
 
 use secureform_mysql::MysqlSink;
 use sqlx::Executor;
@@ -57,7 +57,7 @@ async fn hostile_names_and_values_are_stored_as_data() {
 }
 
 /// With `create_table = false`, a missing table, a missing column, a column of the wrong type
-/// and a missing unique key are start-up errors naming them; a fitting table works.
+/// and a missing unique key are health-check errors naming them; a fitting table works.
 #[tokio::test]
 async fn create_table_false_checks_the_table_at_start_up() {
     let db = support::shared().await;
@@ -72,6 +72,9 @@ async fn create_table_false_checks_the_table_at_start_up() {
         key.display()
     ));
     let err = MysqlSink::build("db", &config, dir.path())
+        .await
+        .unwrap()
+        .healthcheck()
         .await
         .unwrap_err();
     assert_eq!(err.key, "table");
@@ -95,6 +98,9 @@ async fn create_table_false_checks_the_table_at_start_up() {
     .unwrap();
     let err = MysqlSink::build("db", &config, dir.path())
         .await
+        .unwrap()
+        .healthcheck()
+        .await
         .unwrap_err();
     assert_eq!(err.key, "columns");
     assert!(err.message.contains("email_col"), "{err}");
@@ -113,6 +119,9 @@ async fn create_table_false_checks_the_table_at_start_up() {
     .unwrap();
     let err = MysqlSink::build("db", &config, dir.path())
         .await
+        .unwrap()
+        .healthcheck()
+        .await
         .unwrap_err();
     assert!(
         err.message.contains("`submission`") && err.message.contains("longtext"),
@@ -126,6 +135,9 @@ async fn create_table_false_checks_the_table_at_start_up() {
         .await
         .unwrap();
     let err = MysqlSink::build("db", &config, dir.path())
+        .await
+        .unwrap()
+        .healthcheck()
         .await
         .unwrap_err();
     assert!(err.message.contains("UNIQUE"), "{err}");
@@ -190,7 +202,7 @@ async fn constraint_errors_are_permanent_and_carry_no_values() {
     db.drop_tables(&[&table]).await;
 }
 
-/// A files limit the server's max_allowed_packet cannot carry is a start-up error.
+/// A files limit the server's max_allowed_packet cannot carry is a health-check error.
 #[tokio::test]
 async fn files_max_bytes_must_fit_the_servers_packet() {
     let db = support::shared().await;
@@ -211,6 +223,9 @@ async fn files_max_bytes_must_fit_the_servers_packet() {
         secureform_mysql::MAX_FILES_MAX_BYTES
     ));
     let err = MysqlSink::build("db", &config, dir.path())
+        .await
+        .unwrap()
+        .healthcheck()
         .await
         .unwrap_err();
     assert_eq!(err.key, "files_max_bytes");

@@ -118,14 +118,15 @@ async fn tls_with_a_private_ca_is_verified() {
     let s = support::submission("contact", &[("email", "a@example.com")], &[]);
     deliver(&sink, &s, &[]).await.unwrap();
 
-    // Another CA: the server's certificate is not trusted, and start-up says so.
+    // Another CA: the server's certificate is not trusted, and the health check says so.
     let other = secureform_mysql::MysqlSink::build(
         "db",
         &sink_config("", "ca_file = \"other.pem\""),
         dir.path(),
     )
-    .await;
-    let err = other.unwrap_err();
+    .await
+    .unwrap();
+    let err = other.healthcheck().await.unwrap_err();
     assert_eq!(err.key, "url");
     assert!(
         err.message.contains("TLS") && err.message.contains("certificate"),
@@ -133,12 +134,15 @@ async fn tls_with_a_private_ca_is_verified() {
     );
     eprintln!("{err}");
 
-    // The server refuses plaintext; that too is a start-up error, not a silent downgrade.
+    // The server refuses plaintext; that too is a health error, not a silent downgrade.
     let err = secureform_mysql::MysqlSink::build(
         "db",
         &sink_config("?ssl-mode=DISABLED", ""),
         dir.path(),
     )
+    .await
+    .unwrap()
+    .healthcheck()
     .await
     .unwrap_err();
     assert_eq!(err.key, "url");
