@@ -143,6 +143,13 @@ impl EmailSink {
             smtp,
         })
     }
+
+    /// Connects to the SMTP server as a delivery would (TLS verified, STARTTLS required unless
+    /// the URL says implicit TLS, AUTH) and quits, sending no message: for the start-up report,
+    /// `secureform check --online` and `/readyz`.
+    pub async fn healthcheck(&self) -> Result<(), DeliveryError> {
+        self.smtp.probe().await
+    }
 }
 
 /// The SMTP password from `password_env` or `password_file` (which must not be readable by

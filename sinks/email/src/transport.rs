@@ -137,6 +137,13 @@ impl Smtp {
         Ok(conn)
     }
 
+    /// Connects as a delivery would (TLS, AUTH) and says goodbye: the health check.
+    pub async fn probe(&self) -> Result<(), DeliveryError> {
+        let mut conn = self.connect().await.map_err(|f| f.error)?;
+        let _ = tokio::time::timeout(self.timeout, conn.quit()).await;
+        Ok(())
+    }
+
     /// An idle connection that still answers NOOP (and `true`), or a new one (and `false`).
     async fn checkout(&self) -> Result<(AsyncSmtpConnection, bool), Failed> {
         loop {

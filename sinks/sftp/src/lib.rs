@@ -125,6 +125,26 @@ impl SftpSink {
     pub fn name(&self) -> &str {
         &self.inner.name
     }
+
+    /// Connects, checks the pinned host key, logs in and looks at the target folder, writing
+    /// nothing: for the start-up report, `secureform check --online` and `/readyz`.
+    pub async fn healthcheck(&self) -> Result<(), DeliveryError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.target.connect()?;
+            let path = std::path::Path::new(&inner.layout.path);
+            match conn.sftp.stat(path) {
+                Ok(stat) if stat.is_dir() => Ok(()),
+                Ok(_) => Err(DeliveryError::Permanent(format!(
+                    "`{}` on the server is not a folder",
+                    inner.layout.path
+                ))),
+                Err(e) => Err(remote::classify(&e, "looking at the target folder")),
+            }
+        })
+        .await
+        .map_err(|_| DeliveryError::Retryable("the SFTP health check was lost".into()))?
+    }
 }
 
 impl Sink for SftpSink {

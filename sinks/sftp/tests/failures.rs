@@ -163,3 +163,46 @@ async fn a_stalled_server_times_out_and_a_refused_connection_is_retryable() {
     let reason = retryable(deliver(&sink, 1).await);
     assert!(reason.contains("cannot connect"), "{reason}");
 }
+
+/// The health check logs in and looks at the folder, writing nothing; a wrong host key, a
+/// missing folder and a stopped server each fail it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_health_check_logs_in_and_writes_nothing() {
+    let keys = tempfile::tempdir().unwrap();
+    let key = keygen(keys.path(), "id", &["-t", "ed25519"], "");
+    let other = keygen(keys.path(), "other_host", &["-t", "ed25519"], "");
+    let sshd = Sshd::start(&[&key.with_extension("pub")], false);
+    let root = tempfile::tempdir().unwrap();
+    let build = |pin: &str, dir: &Path| {
+        let cfg = config(sshd.port, pin, dir, &root_key(&key));
+        let base = keys.path().to_path_buf();
+        async move { SftpSink::build("up", &cfg, &base, None).await }
+    };
+    build(&sshd.fingerprint, root.path())
+        .await
+        .unwrap()
+        .healthcheck()
+        .await
+        .unwrap();
+    let missing = root.path().join("missing");
+    assert!(build(&sshd.fingerprint, &missing)
+        .await
+        .unwrap()
+        .healthcheck()
+        .await
+        .is_err());
+    assert!(!missing.exists(), "the health check created the folder");
+    let wrong = fingerprint(&other.with_extension("pub"));
+    let err = build(&wrong, root.path())
+        .await
+        .unwrap()
+        .healthcheck()
+        .await
+        .unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert_eq!(
+        std::fs::read_dir(root.path()).unwrap().count(),
+        0,
+        "a health check wrote something"
+    );
+}
