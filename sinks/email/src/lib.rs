@@ -210,13 +210,10 @@ impl Sink for EmailSink {
         let size = composed.len();
         let result = self.smtp.send(&self.from, &self.to, &composed).await;
         drop(composed);
-        match &result {
-            Ok(()) => tracing::info!(sink = %self.name, submission = %s.id, bytes = size,
-                files = s.files.len(), "email delivered"),
-            Err(e) => tracing::warn!(sink = %self.name, submission = %s.id,
-                retryable = e.is_retryable(), reason = %e.reason(), "email not delivered"),
-        }
+        // A failure is logged once, by the dispatcher, with its reason and what happens next.
         result?;
+        tracing::info!(sink = %self.name, submission = %s.id, bytes = size,
+            files = s.files.len(), "email sent");
         Ok(Receipt::new(
             "message_id",
             message::message_id(s, &self.envelope.domain),

@@ -388,7 +388,7 @@ impl Sink for MysqlSink {
                 Ok(Err(Failure::Sql(e))) => classify(&e),
                 Ok(Err(Failure::Done(e))) => e,
             };
-            tracing::warn!(sink = %self.name, submission = id, retryable = failure.is_retryable(), reason = failure.reason(), "delivery failed");
+            // Logged once, by the dispatcher, with what happens next.
             return Err(failure);
         }
     }

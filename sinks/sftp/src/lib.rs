@@ -220,9 +220,11 @@ impl Inner {
         Ok(Receipt::new("remote_path", written.document))
     }
 
+    /// A failed attempt: logged at debug level only (the dispatcher logs each failed delivery
+    /// once, with its reason and what happens next).
     fn failed(&self, s: &Submission, error: DeliveryError) -> DeliveryError {
-        tracing::warn!(sink = %self.name, submission = %s.id,
-            retryable = error.is_retryable(), reason = %error.reason(), "SFTP delivery failed");
+        tracing::debug!(sink = %self.name, submission = %s.id,
+            retryable = error.is_retryable(), "SFTP attempt failed");
         error
     }
 }
