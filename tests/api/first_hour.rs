@@ -152,3 +152,51 @@ fn token_new_writes_a_working_configuration() {
     // The file serves the embedded default's store: the data folder beside it.
     assert!(dir.join("secureform-data").join("master.key").exists());
 }
+
+#[test]
+fn the_example_configuration_works_after_its_keys_are_made() {
+    let dir = crate::support::tempdir();
+    let config = dir.join("secureform.toml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/secureform.toml"),
+        &config,
+    )
+    .unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/example-keys.sh");
+    let made = Command::new("bash")
+        .arg(script)
+        .arg(&dir)
+        .env("SECUREFORM_BIN", BIN)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let check = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // Run twice: existing keys are kept.
+    let key = std::fs::read(dir.join("keys/id_ed25519")).unwrap();
+    let again = Command::new("bash")
+        .arg(script)
+        .arg(&dir)
+        .env("SECUREFORM_BIN", BIN)
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert_eq!(std::fs::read(dir.join("keys/id_ed25519")).unwrap(), key);
+
+    // It serves: the sinks' servers do not exist here, and the service starts all the same.
+    let server = Server::start_in(&dir, Some(config));
+    let answer = client()
+        .post(server.url("/f/contact"))
+        .json(&serde_json::json!({"email": "ann@example.com"}))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+}
