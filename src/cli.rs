@@ -51,6 +51,10 @@ pub enum Command {
     Check {
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Also connect to each sink's server as a delivery would (sending nothing) and say
+        /// whether it answers; exit 1 when one does not.
+        #[arg(long)]
+        online: bool,
     },
     /// Writes a new key-encryption key file (mode 0600).
     Keygen {
@@ -175,7 +179,7 @@ pub async fn run(cli: Cli) -> i32 {
             };
             report(service::serve(config, listen).await)
         }
-        Command::Check { config } => check(config.as_deref()).await,
+        Command::Check { config, online } => check(config.as_deref(), online).await,
         Command::Keygen { out, rotate, .. } => report(keygen(&out, rotate)),
         Command::Mysql { command } => mysql(command).await,
         Command::Token {
@@ -228,7 +232,7 @@ fn report(result: anyhow::Result<()>) -> i32 {
     }
 }
 
-async fn check(path: Option<&Path>) -> i32 {
+async fn check(path: Option<&Path>, online: bool) -> i32 {
     let config = match load(path) {
         Ok(c) => c,
         Err(code) => return code,
@@ -255,11 +259,46 @@ async fn check(path: Option<&Path>) -> i32 {
             return EXIT_INVALID;
         }
     };
-    if let Err(e) = crate::sinks::check_offline(&config, keys, &signer).await {
+    if let Err(e) = crate::sinks::check_offline(&config, Arc::clone(&keys), &signer).await {
         eprintln!("error: {e}");
         return EXIT_INVALID;
     }
-    report(print_check(&config))
+    let code = report(print_check(&config));
+    if online && code == 0 {
+        return report(check_online(&config, keys, &signer).await);
+    }
+    code
+}
+
+/// `check --online`: each sink's health check (the Documents store is local: not built here,
+/// since building it would create its folder).
+async fn check_online(
+    config: &Config,
+    keys: Arc<secureform_crypto::KeyRing>,
+    signer: &Option<Arc<secureform_crypto::pgp::Signer>>,
+) -> anyhow::Result<()> {
+    let mut failing = Vec::new();
+    for (name, sink) in &config.sinks {
+        if matches!(sink, crate::config::SinkConfig::Documents(_)) {
+            out!("sink {name}: local store, nothing to reach")?;
+            continue;
+        }
+        let built =
+            crate::sinks::BuiltSink::build(name, sink, config, Arc::clone(&keys), signer.clone())
+                .await
+                .map_err(anyhow::Error::msg)?;
+        match crate::health::check(&built).await {
+            crate::health::Health::Failing { reason } => {
+                out!("sink {name}: FAILING: {reason}")?;
+                failing.push(name.as_str());
+            }
+            _ => out!("sink {name}: reachable")?,
+        }
+    }
+    if !failing.is_empty() {
+        anyhow::bail!("sinks failing their health check: {}", failing.join(", "));
+    }
+    Ok(())
 }
 
 /// `check`'s listing: each form, its sinks with their at-rest status, and its warnings.

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod health;
 pub mod http;
 pub mod ingest;
 pub mod limits;

@@ -69,9 +69,35 @@ pub async fn build_sinks(
     Ok(sinks)
 }
 
+/// Says which configuration, key, forms and sinks are in use (names and kinds only).
+fn log_startup(config: &Config, keys: &KeyRing) {
+    tracing::info!(config = %config.origin, data_dir = %config.data_dir.display(), "configuration");
+    let ids: Vec<String> = keys.ids().iter().map(ToString::to_string).collect();
+    match &config.keys {
+        KeySource::File(path) => tracing::info!(key_file = %path.display(),
+            current = %keys.current_id(), keys = %ids.join(","), "key-encryption keys"),
+        KeySource::Env(var) => tracing::info!(key_env = %var,
+            current = %keys.current_id(), keys = %ids.join(","), "key-encryption keys"),
+    }
+    for (name, sink) in &config.sinks {
+        let at_rest = sink.at_rest();
+        let level = match at_rest.level {
+            secureform_contract::AtRestLevel::Encrypted => "encrypted",
+            secureform_contract::AtRestLevel::Weak => "weak",
+            secureform_contract::AtRestLevel::Plaintext => "not encrypted",
+        };
+        tracing::info!(sink = %name, kind = sink.kind(), at_rest = level, "sink");
+    }
+    for (name, form) in &config.forms {
+        tracing::info!(form = %name, sinks = %form.sinks.join(","), "form");
+    }
+}
+
 /// Runs the service until it is stopped.
 pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()> {
+    let first_start = !config.data_dir.exists();
     let keys = load_keys(&config, true)?;
+    log_startup(&config, &keys);
     let signer = load_signer(&config)?;
     secureform_crypto::files::create_private_dir(&config.data_dir)?;
     let sink_names: Vec<String> = config.sinks.keys().cloned().collect();
@@ -83,6 +109,7 @@ pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()>
     )
     .context("opening the spool")?;
     let sinks = build_sinks(&config, &keys, &signer).await?;
+    let sink_health = crate::health::start(&sinks);
     let metrics = Arc::new(Metrics::default());
     let dispatch = crate::dispatch::start(
         Arc::clone(&spool),
@@ -104,6 +131,7 @@ pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()>
         &crate::sinks::documents_root(&config.data_dir),
         Arc::clone(&keys),
     )?);
+    let no_tokens = config.tokens.is_empty();
     let state = AppState {
         tokens: http::known_tokens(&config),
         config: Arc::new(config),
@@ -113,8 +141,15 @@ pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()>
         form_warnings,
         documents,
         rate_limiter: http::RateLimiter::default(),
+        sink_health,
     };
     let (server, bound) = http::start(state, listener)?;
+    if first_start && no_tokens {
+        tracing::info!(
+            "to try the API, make a token: `secureform token new --name me --scopes submit,read \
+             --write secureform.toml` (then restart); see the README, \"API tokens\""
+        );
+    }
     tracing::info!("secureform listening on http://{bound}");
     server.await?;
     Ok(())

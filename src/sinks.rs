@@ -74,6 +74,20 @@ impl BuiltSink {
         }
     }
 
+    /// Reaches the sink's server as a delivery would, delivering nothing (see
+    /// [`crate::health`]). The Documents store is local: it is healthy when it is open.
+    pub async fn healthcheck(&self) -> Result<(), String> {
+        match self {
+            BuiltSink::Documents(_) => Ok(()),
+            BuiltSink::Sftp(s) => s.healthcheck().await.map_err(|e| e.reason().to_owned()),
+            BuiltSink::Mysql(s) => s
+                .healthcheck()
+                .await
+                .map_err(|e| format!("{}: {}", e.key, e.message)),
+            BuiltSink::Email(s) => s.healthcheck().await.map_err(|e| e.reason().to_owned()),
+        }
+    }
+
     pub async fn deliver(&self, delivery: &Delivery<'_>) -> Result<Receipt, DeliveryError> {
         match self {
             BuiltSink::Documents(s) => s.deliver(delivery).await,

@@ -37,6 +37,8 @@ pub struct AppState {
     /// The configured API tokens.
     pub tokens: Vec<api::KnownToken>,
     pub rate_limiter: RateLimiter,
+    /// Each sink's last known health, for `/readyz`.
+    pub sink_health: Arc<crate::health::SinkHealth>,
 }
 
 impl AppState {
@@ -53,8 +55,12 @@ async fn healthz() -> HttpResponse {
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let spool = Arc::clone(&state.spool);
     let writable = web::block(move || spool.writable()).await.unwrap_or(false);
+    // Sinks that fail do not make the service unready: submissions wait, sealed, in the spool.
     if writable {
-        HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
+        HttpResponse::Ok().json(serde_json::json!({
+            "status": "ready",
+            "sinks": state.sink_health.snapshot(),
+        }))
     } else {
         HttpResponse::ServiceUnavailable().json(serde_json::json!({
             "error": {"code": "spool_unavailable", "message": "The spool is not writable."}

@@ -200,3 +200,124 @@ fn the_example_configuration_works_after_its_keys_are_made() {
         .unwrap();
     assert_eq!(answer.status(), 201);
 }
+
+/// A configuration whose mail sink's server is not there (a port nobody listens on).
+fn unreachable_mail_config() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!(
+        r#"
+[storage]
+data_dir = "./data"
+
+[dispatch]
+max_attempts = 3
+backoff_base_ms = 50
+backoff_max_ms = 100
+
+[forms.contact]
+sinks = ["docs", "mail"]
+
+[sinks.docs]
+type = "documents"
+
+[sinks.mail]
+type = "email"
+mode = "tls"
+smtp_url = "smtp://127.0.0.1:{port}"
+from = "forms@example.com"
+to = ["alice@example.com"]
+"#
+    )
+}
+
+#[test]
+fn start_up_says_what_runs_and_sinks_report_their_health() {
+    let server = Server::with_config(&unreachable_mail_config());
+    let log = server.log_text();
+    assert!(
+        log.contains("secureform.toml") && log.contains("configuration"),
+        "{log}"
+    );
+    assert!(
+        log.contains("key_file=") && log.contains("master.key"),
+        "{log}"
+    );
+    assert!(
+        log.contains("sink=mail kind=\"email\" at_rest=\"not encrypted\""),
+        "{log}"
+    );
+    assert!(log.contains("form=contact sinks=docs,mail"), "{log}");
+
+    // The unreachable server is found by the background check, not waited for at start.
+    let http = client();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let ready = loop {
+        let ready: serde_json::Value = http
+            .get(server.url("/readyz"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if ready["sinks"]["mail"]["status"] == "failing" || std::time::Instant::now() > deadline {
+            break ready;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["sinks"]["mail"]["status"], "failing", "{ready}");
+    assert_eq!(ready["sinks"]["docs"]["status"], "ok", "{ready}");
+    assert!(server.log_text().contains("sink failing its health check"));
+
+    let online = server.cli(&["check", "--online"]);
+    assert_eq!(online.status.code(), Some(1), "{online:?}");
+    let stdout = String::from_utf8_lossy(&online.stdout);
+    assert!(stdout.contains("sink mail: FAILING"), "{stdout}");
+}
+
+#[test]
+fn each_failed_delivery_is_logged_once() {
+    let server = Server::with_config(&unreachable_mail_config());
+    let answer: serde_json::Value = client()
+        .post(server.url("/f/contact"))
+        .json(&serde_json::json!({"email": "ann@example.com"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let id = answer["id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !server.log_text().contains("delivery is dead") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            server.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let log = server.log_text();
+    let failures: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&id) && l.contains("sink=mail") && !l.contains("INFO"))
+        .collect();
+    // Three attempts: two "will retry", one "dead"; nothing else about them.
+    assert_eq!(failures.len(), 3, "{failures:#?}");
+    let replay = failures.iter().filter(|l| l.contains("will retry")).count();
+    assert_eq!(replay, 2, "{failures:#?}");
+}
+
+#[test]
+fn the_first_start_says_how_to_make_a_token_once() {
+    let server = Server::embedded();
+    assert!(
+        server.log_text().contains("secureform token new --name me"),
+        "{}",
+        server.log_text()
+    );
+    let (dir, _) = server.kill9();
+    let again = Server::start_in(&dir, None);
+    assert!(!again.log_text().contains("secureform token new"));
+}
