@@ -313,6 +313,9 @@ def documents(r: Recorder, ids: dict):
 
 
 def operations(r: Recorder):
+    r.call("the root, as a page", "GET", "/", expect=200)
+    r.call("the root, as JSON", "GET", "/", expect=200, headers={"Accept": "application/json"})
+    r.call("the HTTP interface", "GET", "/openapi.yaml", expect=200)
     r.call("health", "GET", "/healthz", expect=200)
     r.call("readiness", "GET", "/readyz", expect=200)
     resp = r.call("metrics", "GET", "/metrics", expect=200)
