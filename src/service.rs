@@ -104,6 +104,11 @@ pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()>
         &crate::sinks::documents_root(&config.data_dir),
         Arc::clone(&keys),
     )?);
+    let pdf_gate = Arc::new(http::pdf_gate::PdfGate::new(
+        config.limits.pdf_parse_memory_bytes,
+        http::pdf_gate::parse_threads(),
+        std::time::Duration::from_secs(config.limits.pdf_parse_secs.saturating_mul(5)),
+    )?);
     let state = AppState {
         tokens: http::known_tokens(&config),
         config: Arc::new(config),
@@ -113,6 +118,7 @@ pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()>
         form_warnings,
         documents,
         rate_limiter: http::RateLimiter::default(),
+        pdf_gate,
     };
     let (server, bound) = http::start(state, listener)?;
     tracing::info!("secureform listening on http://{bound}");

@@ -5,6 +5,7 @@ mod body;
 mod cors;
 mod multipart;
 pub mod pages;
+pub mod pdf_gate;
 mod ratelimit;
 mod respond;
 mod submit;
@@ -36,6 +37,8 @@ pub struct AppState {
     /// The configured API tokens.
     pub tokens: Vec<api::KnownToken>,
     pub rate_limiter: RateLimiter,
+    /// Memory budget and threads of PDF-family parses.
+    pub pdf_gate: Arc<pdf_gate::PdfGate>,
 }
 
 impl AppState {

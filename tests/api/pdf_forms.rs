@@ -18,6 +18,7 @@ mod corpus;
 mod formats;
 mod hostile;
 mod html;
+mod parallel;
 
 use std::time::{Duration, Instant};
 
