@@ -163,3 +163,41 @@ fn worker(queue: &Mutex<mpsc::Receiver<Job>>) {
         let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    #[tokio::test]
+    async fn a_spent_budget_makes_the_next_post_wait_then_503_and_is_returned_after_use() {
+        let gate = PdfGate::new(8 * MIB, 1, Duration::from_millis(200)).unwrap();
+        // 1 MiB of body asks for 1 + 12 + 1 MiB: more than the budget, so all of it.
+        let mut first = gate.reserve(MIB).await.unwrap();
+        let busy = gate.reserve(1024).await.err().unwrap();
+        assert_eq!((busy.status.as_u16(), busy.code), (503, "pdf_busy"));
+        assert_eq!(busy.retry_after_secs, Some(RETRY_AFTER_SECS));
+        // The parse's share comes back when the parse ends; the body's when `first` goes.
+        let parsed = gate.run(&mut first, || 7).await.unwrap().await.unwrap();
+        assert_eq!(parsed, 7);
+        let small = gate.reserve(1024).await.unwrap();
+        drop(small);
+        drop(first);
+        let all_again = gate.reserve(MIB).await.unwrap();
+        drop(all_again);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_parse_ends_its_job_not_the_thread() {
+        let gate = PdfGate::new(64 * MIB, 1, Duration::from_secs(30)).unwrap();
+        let mut r = gate.reserve(1024).await.unwrap();
+        let rx = gate
+            .run(&mut r, || -> u8 { panic!("a parser bug") })
+            .await
+            .unwrap();
+        assert!(rx.await.is_err());
+        let mut r = gate.reserve(1024).await.unwrap();
+        assert_eq!(gate.run(&mut r, || 1).await.unwrap().await.unwrap(), 1);
+    }
+}

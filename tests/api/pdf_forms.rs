@@ -19,6 +19,7 @@ mod formats;
 mod hostile;
 mod html;
 mod parallel;
+mod xfa;
 
 use std::time::{Duration, Instant};
 
