@@ -1,5 +1,7 @@
 //! Loading a body with lopdf under the limits, and reading values out of the loaded objects.
 
+use std::cell::Cell;
+
 use lopdf::{Dictionary, Document, LoadOptions, Object, ObjectId};
 use secureform_contract::{FieldValue, Scalar};
 
@@ -51,12 +53,13 @@ fn load_filtered(
     }
     prescan(body, budget)?;
     budget.check_time()?;
-    let mut doc = load_with(body, budget, malformed, filter)?;
-    // lopdf repairs a cross-reference table that points at the wrong objects only when it
-    // loads unfiltered: a catalog that did not load gets a second, unfiltered try.
+    let mut doc = load_with(body, budget, malformed, filter, false)?;
+    // lopdf repairs a cross-reference table that points at the wrong objects by itself only
+    // when it loads unfiltered: a catalog that did not load gets a second try with the table
+    // rebuilt by scanning the file.
     if filter.is_some() && !catalog_loaded(&doc) {
         budget.check_time()?;
-        doc = load_with(body, budget, malformed, None)?;
+        doc = load_with(body, budget, malformed, filter, true)?;
     }
     budget.check_time()?;
     if doc.objects.len() > budget.limits.max_objects {
@@ -75,6 +78,7 @@ fn load_with(
     budget: &Budget<'_>,
     malformed: PdfFormError,
     filter: Option<lopdf::FilterFunc>,
+    force_reconstruct: bool,
 ) -> Result<Document, PdfFormError> {
     // The pre-scan has counted the object and cross-reference streams lopdf inflates while
     // loading against the total; lopdf inflates them again, each bounded by that total.
@@ -82,14 +86,20 @@ fn load_with(
     let options = LoadOptions {
         max_decompressed_size: Some(per_stream),
         filter,
+        force_reconstruct,
         ..LoadOptions::default()
     };
-    Document::load_mem_with_options(body, options).map_err(|e| match e {
+    KEPT_VALUES.with(|kept| kept.set(0));
+    let doc = Document::load_mem_with_options(body, options).map_err(|e| match e {
         lopdf::Error::Decompress(lopdf::DecompressError::MemoryLimitExceeded { .. }) => {
             PdfFormError::DecompressionLimit
         }
         _ => malformed,
-    })
+    })?;
+    if KEPT_VALUES.with(Cell::get) > MAX_KEPT_VALUES {
+        return Err(PdfFormError::TooManyObjects);
+    }
+    Ok(doc)
 }
 
 /// Whether the trailer's `/Root` (the catalog, or an FDF's root) is among the loaded objects.
@@ -154,10 +164,32 @@ const USED_KEYS: &[&[u8]] = &[
 /// keeps a top-level object as the filter leaves it but an object-stream member as the
 /// filter returns it: hence the change in place and the (then small) clone of a dictionary.
 fn keep_form_objects(id: ObjectId, obj: &mut Object) -> Option<(ObjectId, Object)> {
+    if !strip_unused(obj) {
+        return None;
+    }
+    // Past the cap the load is refused afterwards; until then nothing more is kept.
+    let kept = KEPT_VALUES.with(|kept| {
+        kept.set(kept.get().saturating_add(count_values(obj)));
+        kept.get()
+    });
+    if kept > MAX_KEPT_VALUES {
+        return None;
+    }
+    if matches!(obj, Object::Stream(_)) {
+        // Streams are never object-stream members (ISO 32000-1, 7.5.7): what is returned
+        // for them is not used, so their content is not copied.
+        return Some((id, Object::Null));
+    }
+    Some((id, obj.clone()))
+}
+
+/// Strips a dictionary or stream dictionary to [`USED_KEYS`]; `false` when the whole object is
+/// of an [`UNUSED_TYPES`] type.
+fn strip_unused(obj: &mut Object) -> bool {
     let (dict, stream) = match obj {
         Object::Dictionary(d) => (d, false),
         Object::Stream(s) => (&mut s.dict, true),
-        _ => return Some((id, obj.clone())),
+        _ => return true,
     };
     let named = |key: &[u8]| match dict.get(key) {
         Ok(Object::Name(name)) => UNUSED_TYPES.contains(&name.as_slice()),
@@ -166,7 +198,7 @@ fn keep_form_objects(id: ObjectId, obj: &mut Object) -> Option<(ObjectId, Object
     // A stream's /Subtype names an image, a form XObject or a font program; /Length1 marks a
     // TrueType font program.
     if named(b"Type") || (stream && (named(b"Subtype") || dict.has(b"Length1"))) {
-        return None;
+        return false;
     }
     if dict
         .iter()
@@ -177,12 +209,27 @@ fn keep_form_objects(id: ObjectId, obj: &mut Object) -> Option<(ObjectId, Object
             .filter(|(key, _)| USED_KEYS.contains(&key.as_slice()))
             .collect();
     }
-    if stream {
-        // Streams are never object-stream members (ISO 32000-1, 7.5.7): what is returned
-        // for them is not used, so their content is not copied.
-        return Some((id, Object::Null));
+    true
+}
+
+/// Most values a filtered load keeps (about 150 bytes each in lopdf's objects). A form keeps
+/// a few per field and one per other object; a body of large top-level arrays keeps them all.
+const MAX_KEPT_VALUES: usize = 1 << 19;
+
+thread_local! {
+    /// The values [`keep_form_objects`] has kept in this thread's current load: lopdf (built
+    /// without its `rayon` feature) runs the filter on the thread that loads.
+    static KEPT_VALUES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The values in an object, itself included (a stream's content counts as one).
+fn count_values(obj: &Object) -> usize {
+    match obj {
+        Object::Array(items) => 1 + items.iter().map(count_values).sum::<usize>(),
+        Object::Dictionary(d) => 1 + d.iter().map(|(_, v)| count_values(v)).sum::<usize>(),
+        Object::Stream(s) => 1 + s.dict.iter().map(|(_, v)| count_values(v)).sum::<usize>(),
+        _ => 1,
     }
-    Some((id, obj.clone()))
 }
 
 /// Follows references; a missing object is null (ISO 32000-1, 7.3.10), a chain longer than

@@ -91,7 +91,10 @@
 //! never lead to (fonts, images, appearance streams, the structure tree...) are dropped while
 //! lopdf loads, and from the rest every dictionary entry the walk does not read
 //! (`load::keep_form_objects`). A loaded object costs about 25 times its bytes; this cut one
-//! parse of a 4.5 MB, 42,700-object form from 113 to 42 MiB. The HTTP layer adds the overall
+//! parse of a 4.5 MB, 42,700-object form from 113 to 42 MiB. lopdf holds every value in 120
+//! bytes or more, so the values one object may hold (the pre-scan counts them) and the values
+//! the filtered load keeps are capped too (`pdf_too_many_objects`): 13 MB of one array of
+//! zeros had taken 1.6 GB. The HTTP layer adds the overall
 //! bound: a memory budget every parse reserves from, and a few dedicated parse threads
 //! (`src/http/pdf_gate.rs`).
 

@@ -12,6 +12,7 @@ use super::*;
 mod corpus;
 mod hostile;
 mod inherit;
+mod memory;
 mod xfa;
 
 pub(super) fn json(fields: &Fields) -> serde_json::Value {
