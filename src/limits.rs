@@ -19,8 +19,12 @@ pub struct Limits {
     pub max_files: usize,
     /// Largest single file, in bytes.
     pub max_file_bytes: u64,
-    /// Longest time, in seconds, for parsing a PDF-family body.
+    /// Longest time, in seconds, for parsing a PDF-family body. A PDF-family post also waits at
+    /// most five times this for parse memory (then 503 `pdf_busy`).
     pub pdf_parse_secs: u64,
+    /// Memory, in bytes, that all PDF-family parses in progress may hold together: each
+    /// reserves its body plus an estimate of its parse before it runs (`src/http/pdf_gate.rs`).
+    pub pdf_parse_memory_bytes: u64,
     /// Submissions per minute from one client address to one form (`/f/...`); 0 is no limit.
     /// A form's own `rate_per_minute` overrides it.
     pub rate_per_minute: u32,
@@ -38,6 +42,7 @@ impl Default for Limits {
             max_files: 20,
             max_file_bytes: 1024 * 1024 * 1024,
             pdf_parse_secs: 5,
+            pdf_parse_memory_bytes: 128 * 1024 * 1024,
             rate_per_minute: 0,
             api_rate_per_minute: 0,
         }
@@ -58,6 +63,9 @@ impl Limits {
         }
         if self.pdf_parse_secs == 0 {
             return Err(("pdf_parse_secs", "must be at least 1"));
+        }
+        if self.pdf_parse_memory_bytes < 1024 * 1024 {
+            return Err(("pdf_parse_memory_bytes", "must be at least 1048576 (1 MiB)"));
         }
         Ok(())
     }

@@ -132,6 +132,11 @@ pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()>
         Arc::clone(&keys),
     )?);
     let no_tokens = config.tokens.is_empty();
+    let pdf_gate = Arc::new(http::pdf_gate::PdfGate::new(
+        config.limits.pdf_parse_memory_bytes,
+        http::pdf_gate::parse_threads(),
+        std::time::Duration::from_secs(config.limits.pdf_parse_secs.saturating_mul(5)),
+    )?);
     let state = AppState {
         tokens: http::known_tokens(&config),
         config: Arc::new(config),
@@ -142,6 +147,7 @@ pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()>
         documents,
         rate_limiter: http::RateLimiter::default(),
         sink_health,
+        pdf_gate,
     };
     let (server, bound) = http::start(state, listener)?;
     if first_start && no_tokens {

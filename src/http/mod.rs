@@ -6,6 +6,7 @@ mod cors;
 mod home;
 mod multipart;
 pub mod pages;
+pub mod pdf_gate;
 mod ratelimit;
 mod respond;
 mod submit;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub rate_limiter: RateLimiter,
     /// Each sink's last known health, for `/readyz`.
     pub sink_health: Arc<crate::health::SinkHealth>,
+    /// Memory budget and threads of PDF-family parses.
+    pub pdf_gate: Arc<pdf_gate::PdfGate>,
 }
 
 impl AppState {

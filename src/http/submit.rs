@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use secureform_contract::{Fields, FileMeta, Source};
 
 use super::body::{read_all, read_multipart};
+use super::pdf_gate::Reservation;
 use super::respond::{self, client_kind, ClientKind};
 use super::{cors, AppState};
 use crate::config::FormConfig;
@@ -145,6 +146,14 @@ async fn accept(
         let parts = read_multipart(req, payload, limits, charset, &state.spool, id).await?;
         (Source::Multipart, parts.fields, parts.files)
     } else {
+        // A declared PDF-family body reserves its parse memory before it is read, so that
+        // bodies waiting their turn are not held either (see `pdf_gate`).
+        let mut reservation = None;
+        if declared_pdf_kind(&ct).is_some() {
+            let declared = declared_length(req).unwrap_or(limits.max_body_bytes as u64);
+            let size = declared.min(limits.max_body_bytes as u64);
+            reservation = Some(state.pdf_gate.reserve(size).await?);
+        }
         let body = read_all(req, payload, limits.max_body_bytes)
             .await?
             .freeze();
@@ -153,8 +162,13 @@ async fn accept(
             if *kind == ClientKind::Browser {
                 *kind = ClientKind::Acrobat;
             }
-            return accept_pdf_family(state, form_name, form, id, pdf, body).await;
+            let reservation = match reservation {
+                Some(r) => r,
+                None => state.pdf_gate.reserve(body.len() as u64).await?,
+            };
+            return accept_pdf_family(state, form_name, form, id, pdf, body, reservation).await;
         }
+        drop(reservation);
         let (source, fields) = match ct.as_str() {
             "application/json" => (Source::Json, ingest::json::parse(&body, limits)?),
             "application/x-www-form-urlencoded" => (
@@ -220,9 +234,21 @@ pub async fn finish(
 
 /// The PDF-family kind of a body: sniffed from the bytes first, else from the declared type.
 fn pdf_kind(content_type: &str, body: &[u8]) -> Option<PdfKind> {
-    if let Some(kind) = pdf::sniff(body) {
-        return Some(kind);
-    }
+    pdf::sniff(body).or_else(|| declared_pdf_kind(content_type))
+}
+
+/// The body's Content-Length, when it declares one.
+fn declared_length(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The PDF-family kind a Content-Type declares.
+fn declared_pdf_kind(content_type: &str) -> Option<PdfKind> {
     match content_type {
         "application/vnd.fdf" => Some(PdfKind::Fdf),
         "application/vnd.adobe.xfdf" => Some(PdfKind::Xfdf),
@@ -231,8 +257,9 @@ fn pdf_kind(content_type: &str, body: &[u8]) -> Option<PdfKind> {
     }
 }
 
-/// FDF, XFDF and whole-PDF bodies: parsed off the event loop under a time limit. A whole PDF is
-/// also kept, sealed, as file 0 of the submission.
+/// FDF, XFDF and whole-PDF bodies: parsed on a parse thread under a time limit, with memory
+/// reserved from the parse budget. A whole PDF is also kept, sealed, as file 0 of the submission.
+#[allow(clippy::too_many_arguments)]
 async fn accept_pdf_family(
     state: &AppState,
     form_name: &str,
@@ -240,6 +267,7 @@ async fn accept_pdf_family(
     id: &str,
     kind: PdfKind,
     body: bytes::Bytes,
+    mut reservation: Reservation,
 ) -> Result<Accepted, ClientError> {
     let limits = &state.config.limits;
     let pdf_limits = PdfLimits {
@@ -249,11 +277,14 @@ async fn accept_pdf_family(
         ..PdfLimits::default()
     };
     let parse_body = body.clone();
-    let task = tokio::task::spawn_blocking(move || match kind {
-        PdfKind::Fdf => pdf::parse_fdf(&parse_body, &pdf_limits),
-        PdfKind::Xfdf => pdf::parse_xfdf(&parse_body, &pdf_limits),
-        PdfKind::Pdf => pdf::parse_pdf(&parse_body, &pdf_limits),
-    });
+    let task = state
+        .pdf_gate
+        .run(&mut reservation, move || match kind {
+            PdfKind::Fdf => pdf::parse_fdf(&parse_body, &pdf_limits),
+            PdfKind::Xfdf => pdf::parse_xfdf(&parse_body, &pdf_limits),
+            PdfKind::Pdf => pdf::parse_pdf(&parse_body, &pdf_limits),
+        })
+        .await?;
     // The parser checks its own clock; this bounds the answer even if a step inside a library
     // runs long (the thread then finishes on its own, its result discarded).
     let budget = std::time::Duration::from_secs(limits.pdf_parse_secs + 1);
@@ -283,6 +314,8 @@ async fn accept_pdf_family(
         PdfKind::Xfdf => (Source::Xfdf, Vec::new()),
         PdfKind::Pdf => (Source::Pdf, vec![keep_pdf(state, id, body).await?]),
     };
+    // The body is sealed in the spool (or was never kept): its share goes back.
+    drop(reservation);
     finish(state, form_name, form, id, source, fields, files, None).await
 }
 

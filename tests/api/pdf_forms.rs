@@ -18,6 +18,8 @@ mod corpus;
 mod formats;
 mod hostile;
 mod html;
+mod parallel;
+mod xfa;
 
 use std::time::{Duration, Instant};
 

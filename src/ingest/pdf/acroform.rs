@@ -7,20 +7,54 @@ use secureform_contract::{FieldValue, Fields, Scalar};
 
 use super::limits::{Budget, Step, TreeGuard};
 use super::load::{
-    as_dict, field_value, get, get_dict, join, load, partial_name, resolve, scalar_text,
+    as_dict, field_value, get, get_dict, join, load_form, partial_name, resolve, scalar_text,
 };
+use super::xfa::parse_datasets;
 use super::{PdfFormError, PdfLimits};
 
 /// Field flags (ISO 32000-1, tables 226 and 230).
 const FF_PUSHBUTTON: i64 = 1 << 16;
 const FF_MULTISELECT: i64 = 1 << 21;
 
+/// The value a terminal field reports (the rule and its reasons are in the module docs):
+/// its own `/V`; else an ancestor's non-empty `/V`, unless it is a button; never a text string
+/// on a button (a button's value is a name, ISO 32000-1 12.7.4.2.3).
+fn reported_value<'d>(
+    doc: &'d Document,
+    ft: Option<&[u8]>,
+    own: Option<&'d Object>,
+    inherited: Option<&'d Object>,
+) -> Result<Option<&'d Object>, PdfFormError> {
+    let button = ft == Some(b"Btn".as_slice());
+    let v = match (own, inherited) {
+        (Some(v), _) => v,
+        (None, Some(v)) if !button && !is_empty_value(resolve(doc, v)?) => v,
+        (None, _) => return Ok(None),
+    };
+    if button && matches!(resolve(doc, v)?, Object::String(..)) {
+        return Ok(None);
+    }
+    Ok(Some(v))
+}
+
+/// An empty text string (a bare byte-order mark included) or an empty list: a value that
+/// fills nothing in.
+fn is_empty_value(v: &Object) -> bool {
+    match v {
+        Object::String(bytes, _) => {
+            bytes.is_empty() || bytes == b"\xFE\xFF" || bytes == b"\xEF\xBB\xBF"
+        }
+        Object::Array(items) => items.is_empty(),
+        _ => false,
+    }
+}
+
 /// Reads the fields of a whole PDF (an Acrobat "submit as PDF" post) from its AcroForm.
 ///
 /// See the module documentation for how each field type becomes a value.
 pub fn parse_pdf(body: &[u8], limits: &PdfLimits) -> Result<Fields, PdfFormError> {
     let mut budget = Budget::new(limits);
-    let doc = load(body, &mut budget, PdfFormError::PdfMalformed)?;
+    let doc = load_form(body, &mut budget)?;
     let catalog = match doc.trailer.get(b"Root") {
         Ok(root) => resolve(&doc, root)?,
         Err(_) => return Err(PdfFormError::PdfMalformed),
@@ -29,8 +63,17 @@ pub fn parse_pdf(body: &[u8], limits: &PdfLimits) -> Result<Fields, PdfFormError
     let acroform = get_dict(&doc, catalog, b"AcroForm")?.ok_or(PdfFormError::NoAcroForm)?;
     let roots = match get(&doc, acroform, b"Fields")? {
         Some(Object::Array(items)) => items.as_slice(),
-        _ => return Err(PdfFormError::NoAcroForm),
+        _ => &[],
     };
+    // A dynamic XFA form has no AcroForm fields: its data lives only in the XFA datasets.
+    if roots.is_empty() {
+        if acroform.has(b"XFA") {
+            return parse_datasets(&doc, acroform, &mut budget);
+        }
+        if !acroform.has(b"Fields") {
+            return Err(PdfFormError::NoAcroForm);
+        }
+    }
     let mut walk = Walk {
         doc: &doc,
         budget,
@@ -51,7 +94,10 @@ struct Inherited<'a> {
     name: String,
     ft: Option<&'a [u8]>,
     ff: i64,
+    /// The value this field reports when it is terminal (see [`reported_value`]).
     v: Option<&'a Object>,
+    /// The nearest `/V` on this field or an ancestor: what its kids may inherit.
+    inherit_v: Option<&'a Object>,
 }
 
 struct Walk<'d, 'l> {
@@ -90,17 +136,20 @@ impl<'d> Walk<'d, '_> {
     ) -> Result<(), PdfFormError> {
         let doc = self.doc;
         let partial = partial_name(doc, dict)?;
+        let ft = match get(doc, dict, b"FT")? {
+            Some(Object::Name(ft)) => Some(ft.as_slice()),
+            _ => parent.ft,
+        };
+        let own_v = get(doc, dict, b"V")?;
         let here = Inherited {
             name: join(&parent.name, partial.as_deref()),
-            ft: match get(doc, dict, b"FT")? {
-                Some(Object::Name(ft)) => Some(ft.as_slice()),
-                _ => parent.ft,
-            },
+            ft,
             ff: match get(doc, dict, b"Ff")? {
                 Some(Object::Integer(ff)) => *ff,
                 _ => parent.ff,
             },
-            v: get(doc, dict, b"V")?.or(parent.v),
+            v: reported_value(doc, ft, own_v, parent.inherit_v)?,
+            inherit_v: own_v.or(parent.inherit_v),
         };
         // Kids with /T (or with kids of their own) are fields; the rest are this field's
         // widgets, which carry its name.

@@ -266,3 +266,69 @@ pub(crate) const XFDF: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
   <ids original="01" modified="02"/>
 </xfdf>
 "#;
+
+/// The `datasets` packet of a filled XFA form: two pages, a repeated row, a rich-text value,
+/// an empty (never filled) field and an empty data group.
+pub(crate) const XFA_DATASETS: &str = r#"<xfa:datasets xmlns:xfa="http://www.xfa.org/schema/xfa-data/1.0/">
+<xfa:data>
+<form1>
+  <page1><name>Zoë Zürich</name><email>zoe@example.com</email><phone/></page1>
+  <page2>
+    <item><qty>1</qty><what>pen</what></item>
+    <item><qty>2</qty><what>ink</what></item>
+    <note xfa:contentType="text/html"><body xmlns="http://www.w3.org/1999/xhtml"><p>rich <b>text</b></p></body></note>
+    <extra xfa:dataNode="dataGroup"/>
+  </page2>
+</form1>
+</xfa:data>
+</xfa:datasets>"#;
+
+/// A dynamic XFA form (`/Fields []`) whose data is [`XFA_DATASETS`]: `/XFA` as an array of
+/// (name, stream) packets when `packets`, else as one stream holding the whole XDP.
+pub(crate) fn xfa_only_pdf(datasets: &str, packets: bool) -> Vec<u8> {
+    let template = r#"<template xmlns="http://www.xfa.org/schema/xfa-template/3.3/"><subform name="form1"/></template>"#;
+    let mut doc = Document::with_version("1.7");
+    let pages = doc.new_object_id();
+    let page = doc.add_object(dictionary! {"Type" => "Page", "Parent" => pages,
+    "MediaBox" => vec![0.into(), 0.into(), 612.into(), 792.into()]});
+    doc.objects.insert(
+        pages,
+        Object::Dictionary(dictionary! {
+        "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1}),
+    );
+    let stream = |doc: &mut Document, text: &str| -> Object {
+        let mut s = Stream::new(
+            dictionary! {"Filter" => "FlateDecode"},
+            zlib(text.as_bytes()),
+        );
+        s.allows_compression = false;
+        doc.add_object(s).into()
+    };
+    let xfa = if packets {
+        let open = r#"<xdp:xdp xmlns:xdp="http://ns.adobe.com/xdp/">"#;
+        let parts = [
+            ("preamble", stream(&mut doc, open)),
+            ("template", stream(&mut doc, template)),
+            ("datasets", stream(&mut doc, datasets)),
+            ("postamble", stream(&mut doc, "</xdp:xdp>")),
+        ];
+        Object::Array(
+            parts
+                .into_iter()
+                .flat_map(|(n, s)| [lit(n.as_bytes()), s])
+                .collect(),
+        )
+    } else {
+        let whole = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><xdp:xdp xmlns:xdp="http://ns.adobe.com/xdp/">{template}{datasets}</xdp:xdp>"#
+        );
+        stream(&mut doc, &whole)
+    };
+    let catalog = doc.add_object(dictionary! {"Type" => "Catalog", "Pages" => pages,
+    "NeedsRendering" => true,
+    "AcroForm" => dictionary! {"Fields" => Vec::<Object>::new(), "XFA" => xfa}});
+    doc.trailer.set("Root", catalog);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).unwrap();
+    out
+}

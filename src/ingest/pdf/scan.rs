@@ -16,6 +16,12 @@ use super::{find, PdfFormError};
 /// How far back from a `stream` keyword its dictionary is looked for.
 const MAX_DICT: usize = 64 * 1024;
 
+/// Most values (numbers, names, strings, keywords, arrays and dictionaries) in one object.
+/// lopdf holds each value in 120 bytes or more, and parses an object whole: 13 MB of one array
+/// of zeros took 1.6 GB. Real forms' largest objects (page annotation lists, a CJK font's
+/// widths, a list's options) hold tens of thousands; a reference counts three.
+const MAX_OBJECT_VALUES: usize = 1 << 18;
+
 /// One lexical unit of PDF syntax, as far as the pre-scan cares.
 #[derive(Debug, PartialEq, Eq)]
 enum Tok {
@@ -100,10 +106,18 @@ pub(crate) fn prescan(b: &[u8], budget: &mut Budget<'_>) -> Result<(), PdfFormEr
     let mut objects = 0usize;
     let mut depth = 0usize;
     let mut obj_start = 0usize;
+    // Values in the current object (`None` outside one: the cross-reference table's rows).
+    let mut values: Option<usize> = None;
     let mut i = 0usize;
     while i < b.len() {
         budget.tick()?;
         let (tok, end) = token(b, i);
+        if let (Some(n), Tok::Open | Tok::Word | Tok::Skipped) = (values.as_mut(), &tok) {
+            *n += 1;
+            if *n > MAX_OBJECT_VALUES {
+                return Err(PdfFormError::TooManyObjects);
+            }
+        }
         match tok {
             Tok::Open => {
                 depth += 1;
@@ -117,8 +131,12 @@ pub(crate) fn prescan(b: &[u8], budget: &mut Budget<'_>) -> Result<(), PdfFormEr
                     objects += 1;
                     depth = 0;
                     obj_start = end;
+                    values = Some(0);
                 }
-                b"endobj" => depth = 0,
+                b"endobj" => {
+                    depth = 0;
+                    values = None;
+                }
                 b"stream" => {
                     // The stream's dictionary, as far back as its object's header (bounded, so
                     // that a file of many streams in one object stays linear to scan).
@@ -127,6 +145,7 @@ pub(crate) fn prescan(b: &[u8], budget: &mut Budget<'_>) -> Result<(), PdfFormEr
                     let data_end = stream(b, dict, end, budget, &mut objects)?;
                     i = data_end.max(end);
                     obj_start = i;
+                    values = None;
                     continue;
                 }
                 _ => {}
@@ -283,13 +302,20 @@ fn object_stream_members(
     Ok(members)
 }
 
-/// The first object in `region` must close inside it, within the depth limit.
+/// The first object in `region` must close inside it, within the depth and value limits.
 fn check_member(region: &[u8], budget: &mut Budget<'_>) -> Result<(), PdfFormError> {
     let mut depth = 0usize;
+    let mut values = 0usize;
     let mut i = 0usize;
     while i < region.len() {
         budget.tick()?;
         let (tok, end) = token(region, i);
+        if matches!(tok, Tok::Open | Tok::Word | Tok::Skipped) {
+            values += 1;
+            if values > MAX_OBJECT_VALUES {
+                return Err(PdfFormError::TooManyObjects);
+            }
+        }
         match tok {
             Tok::Open => {
                 depth += 1;

@@ -11,6 +11,9 @@ use super::*;
 
 mod corpus;
 mod hostile;
+mod inherit;
+mod memory;
+mod xfa;
 
 pub(super) fn json(fields: &Fields) -> serde_json::Value {
     serde_json::to_value(fields).unwrap()

@@ -295,3 +295,38 @@ pub fn flate_bomb(size: usize) -> Vec<u8> {
     out.extend_from_slice(&(adler as u32).to_be_bytes());
     out
 }
+
+/// A large form shaped like a real tax form: `fields` filled text fields, each with an
+/// appearance stream, pages of content, and `filler` untyped dictionaries (a loader cannot tell
+/// them from form objects, so they stand for what no filter can drop). Field `line{i}` holds
+/// `value {i}`.
+pub fn big_form_pdf(fields: usize, filler: usize) -> Vec<u8> {
+    pdf_with(|doc, page| {
+        let mut roots = Vec::with_capacity(fields);
+        for i in 0..fields {
+            let look = doc.add_object(Stream::new(
+                dictionary! {"Type" => "XObject", "Subtype" => "Form",
+                "BBox" => vec![0.into(), 0.into(), 200.into(), 12.into()],
+                "Resources" => dictionary! {"Font" => dictionary! {"Helv" => page}}},
+                format!(
+                    "/Tx BMC q BT /Helv 9 Tf 0 g 2 3 Td (value {i}) Tj ET Q EMC {}",
+                    " ".repeat(64)
+                )
+                .into_bytes(),
+            ));
+            let d = dictionary! {"FT" => "Tx", "T" => lit(format!("line{i}").as_bytes()),
+            "V" => lit(format!("value {i}").as_bytes()), "DA" => lit(b"/Helv 9 Tf 0 g"),
+            "Type" => "Annot", "Subtype" => "Widget", "P" => page, "F" => 4,
+            "Rect" => vec![0.into(), 0.into(), 200.into(), 12.into()],
+            "MK" => dictionary! {"BC" => vec![0.into()], "BG" => vec![1.into()]},
+            "AP" => dictionary! {"N" => look}};
+            roots.push(Object::from(doc.add_object(d)));
+        }
+        for i in 0..filler {
+            doc.add_object(dictionary! {"Kind" => "Filler", "N" => i as i64,
+            "Data" => vec![1.into(), 2.into(), 3.into(), 4.into(), 5.into(), 6.into()],
+            "Label" => lit(format!("filler object number {i}").as_bytes())});
+        }
+        roots
+    })
+}

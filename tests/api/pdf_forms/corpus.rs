@@ -38,18 +38,6 @@ fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
 /// Deliberate differences from a value all three tools agree on, each decided by ISO 32000-1:
 /// (file, field, our value as JSON). The same list as `src/ingest/pdf/tests/corpus.rs`.
 const DELIBERATE: &[(&str, &str, &str)] = &[
-    // No /V of their own, but their ancestor `formulier1[0]` has `/V ()`, and /V is inheritable
-    // (table 220): the tools do not inherit it.
-    (
-        "pdfjs__annotation-choice-widget.pdf",
-        "formulier1[0].#subform[0].Keuzelijst3[0]",
-        r#""""#,
-    ),
-    (
-        "pdfjs__annotation-choice-widget.pdf",
-        "formulier1[0].#subform[0].Vervolgkeuzelijst2[0]",
-        r#""""#,
-    ),
     // A list with the MultiSelect flag (table 230) and one item selected: a list of one.
     ("pdfjs__issue15096.pdf", "List Box8", r#"["item4"]"#),
 ];
