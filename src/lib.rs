@@ -14,6 +14,8 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod dispatch;
+pub mod docs_cli;
+pub mod documents;
 pub mod error;
 pub mod http;
 pub mod ingest;

@@ -100,10 +100,7 @@ pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()>
     }
     let addr = listen.unwrap_or_else(|| config.listen.clone());
     let listener = TcpListener::bind(&addr).with_context(|| format!("cannot listen on {addr}"))?;
-    let documents = Arc::new(secureform_documents::DocumentStore::open(
-        &crate::sinks::documents_root(&config.data_dir),
-        Arc::clone(&keys),
-    )?);
+    let documents = Arc::new(crate::documents::DocumentStores::open(&config, &keys));
     let state = AppState {
         tokens: http::known_tokens(&config),
         config: Arc::new(config),

@@ -7,6 +7,7 @@ mod cli;
 mod contract;
 mod crash;
 mod data_path;
+mod documents;
 mod email;
 mod hostile;
 mod integrator;

@@ -188,12 +188,15 @@ mod tests {
     #[test]
     fn a_full_disk_is_retryable_and_the_retry_succeeds_once_there_is_room() {
         let Some(fs) = Tmpfs::mount("512k") else {
-            eprintln!("SKIPPED: mounting a tmpfs is not permitted here (run as root to test a full disk)");
+            eprintln!(
+                "SKIPPED: mounting a tmpfs is not permitted here (run as root to test a full disk)"
+            );
             return;
         };
         let keys = Arc::new(KeyRing::generate().unwrap());
         let root = fs.0.path().join("store");
-        let sink = DocumentsSink::build(&Config::default(), fs.0.path(), &root, keys, None).unwrap();
+        let sink =
+            DocumentsSink::build(&Config::default(), fs.0.path(), &root, keys, None).unwrap();
         let file: Vec<u8> = (0..2_000_000u32).map(|i| (i % 253) as u8).collect();
         let submission = Arc::new(Submission {
             id: "01JDISKFULL000000000000000".into(),
@@ -209,8 +212,11 @@ mod tests {
                 sha256: String::new(),
             }],
         });
-        let files: Arc<dyn secureform_contract::FileSource> = Arc::new(MemoryFiles(vec![file.clone()]));
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let files: Arc<dyn secureform_contract::FileSource> =
+            Arc::new(MemoryFiles(vec![file.clone()]));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let deliver = || rt.block_on(sink.deliver(&Delivery::new(&submission, &files)));
         match deliver() {
             Err(DeliveryError::Retryable(why)) => assert!(!why.contains("spool"), "{why}"),

@@ -187,6 +187,9 @@ mod tests {
         // A torn last line is cut off when the writer opens the manifest again.
         fs::write(&path, format!("{}\n{}", lines[0], &lines[1][..20])).unwrap();
         drop(Writer::open(dir.path(), Arc::clone(&keys), &[]).unwrap());
-        assert_eq!(fs::read_to_string(&path).unwrap(), format!("{}\n", lines[0]));
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            format!("{}\n", lines[0])
+        );
     }
 }

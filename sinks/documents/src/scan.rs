@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 
-use crate::store::{check_id, DocumentItem, DocumentMeta, DocumentStore, StoreError};
 use crate::manifest;
+use crate::store::{check_id, DocumentItem, DocumentMeta, DocumentStore, StoreError};
 
 /// A document that could not be read, and why (the reason names ids and items, never content).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -160,7 +160,13 @@ mod tests {
     #[test]
     fn damaged_entries_are_skipped_and_a_deleted_document_is_missing() {
         let (dir, store) = store_with(3);
-        let ids: Vec<String> = store.list(None).unwrap().documents.into_iter().map(|d| d.id).collect();
+        let ids: Vec<String> = store
+            .list(None)
+            .unwrap()
+            .documents
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
         assert_eq!(ids.len(), 3);
         let root = dir.path();
         // An empty id-shaped folder, a folder copied under another id, a swapped meta.sf.
@@ -168,8 +174,16 @@ mod tests {
         fs::create_dir(root.join(&empty)).unwrap();
         let copy = submission(8).id;
         fs::create_dir(root.join(&copy)).unwrap();
-        fs::copy(root.join(&ids[0]).join("meta.sf"), root.join(&copy).join("meta.sf")).unwrap();
-        fs::copy(root.join(&ids[2]).join("meta.sf"), root.join(&ids[1]).join("meta.sf")).unwrap();
+        fs::copy(
+            root.join(&ids[0]).join("meta.sf"),
+            root.join(&copy).join("meta.sf"),
+        )
+        .unwrap();
+        fs::copy(
+            root.join(&ids[2]).join("meta.sf"),
+            root.join(&ids[1]).join("meta.sf"),
+        )
+        .unwrap();
 
         let listing = store.list(None).unwrap();
         let listed: Vec<&str> = listing.documents.iter().map(|d| d.id.as_str()).collect();
@@ -185,7 +199,12 @@ mod tests {
         fs::remove_dir_all(root.join(&ids[2])).unwrap();
         let item = root.join(&ids[0]).join("submission.sf");
         let len = fs::metadata(&item).unwrap().len();
-        fs::OpenOptions::new().write(true).open(&item).unwrap().set_len(len - 1).unwrap();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&item)
+            .unwrap()
+            .set_len(len - 1)
+            .unwrap();
         let report = store.verify().unwrap();
         assert!(!report.is_clean());
         assert_eq!(report.missing, vec![ids[2].clone()]);

@@ -90,9 +90,21 @@ impl DocumentStore {
         create_private_dir(root)?;
         let mut store = Self::open_reader(root, keys);
         if !root.join(manifest::FILE).exists() {
-            let existing: Vec<String> = store.list(None)?.documents.into_iter().map(|d| d.id).collect();
-            tracing::info!(documents = existing.len(), "writing the Documents store's manifest");
-            store.manifest = Some(manifest::Writer::open(root, Arc::clone(&store.keys), &existing)?);
+            let existing: Vec<String> = store
+                .list(None)?
+                .documents
+                .into_iter()
+                .map(|d| d.id)
+                .collect();
+            tracing::info!(
+                documents = existing.len(),
+                "writing the Documents store's manifest"
+            );
+            store.manifest = Some(manifest::Writer::open(
+                root,
+                Arc::clone(&store.keys),
+                &existing,
+            )?);
         } else {
             store.manifest = Some(manifest::Writer::open(root, Arc::clone(&store.keys), &[])?);
         }
