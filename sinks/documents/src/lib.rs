@@ -8,7 +8,12 @@
 //! <root>/<id>/meta.sf          {id, form, received_at, files, pgp}: what `docs list` shows
 //! <root>/<id>/submission.sf    the normalized submission as JSON
 //! <root>/<id>/files/<n>.sf     file n of the submission's `files` array
+//! <root>/manifest              one sealed line per document taken (see `manifest.rs`)
 //! ```
+//!
+//! Each documents sink has a store of its own (the service gives it `data_dir/sinks/<name>`).
+//! Listing skips a damaged document and reports it; [`DocumentStore::verify`] reads every item
+//! through and holds the store against its manifest, so a deleted document is noticed.
 //!
 //! Every item is sealed with its own place as associated data (`documents/<id>/submission`, …),
 //! so an item copied over another does not open.
