@@ -8,7 +8,9 @@
 //! file: a line removed or moved from the middle no longer sits at its offset and is reported.
 //! A line torn by a crash (no final newline) belongs to a document that was never renamed into
 //! place (the rename waits for the flush); the writer cuts it off when it opens the store, and
-//! the redelivery appends a new line.
+//! the redelivery appends a new line. A put that fails after its line was written (the flush
+//! failed) leaves a line whose document is not there yet: the delivery is retried and writes
+//! it; should it never be, `verify` reports it missing, which it is.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};

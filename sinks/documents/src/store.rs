@@ -69,7 +69,7 @@ pub struct DocumentStore {
     names_flush: FlushGroup,
 }
 
-pub(crate) fn context(id: &str, item: &str) -> Vec<u8> {
+fn context(id: &str, item: &str) -> Vec<u8> {
     format!("documents/{id}/{item}").into_bytes()
 }
 
@@ -89,25 +89,21 @@ impl DocumentStore {
     pub fn open(root: &Path, keys: Arc<KeyRing>) -> Result<Self, StoreError> {
         create_private_dir(root)?;
         let mut store = Self::open_reader(root, keys);
-        if !root.join(manifest::FILE).exists() {
-            let existing: Vec<String> = store
-                .list(None)?
-                .documents
-                .into_iter()
-                .map(|d| d.id)
-                .collect();
+        // A store from before manifests: its manifest starts with what it already holds.
+        let existing: Vec<String> = if root.join(manifest::FILE).exists() {
+            Vec::new()
+        } else {
+            let ids = store.list(None)?.documents.into_iter().map(|d| d.id);
+            ids.collect()
+        };
+        if !existing.is_empty() {
             tracing::info!(
                 documents = existing.len(),
                 "writing the Documents store's manifest"
             );
-            store.manifest = Some(manifest::Writer::open(
-                root,
-                Arc::clone(&store.keys),
-                &existing,
-            )?);
-        } else {
-            store.manifest = Some(manifest::Writer::open(root, Arc::clone(&store.keys), &[])?);
         }
+        let writer = manifest::Writer::open(root, Arc::clone(&store.keys), &existing)?;
+        store.manifest = Some(writer);
         Ok(store)
     }
 
