@@ -39,17 +39,17 @@ pub fn sink_names(config: &Config) -> Vec<&str> {
         .collect()
 }
 
-/// Moves the store of an earlier version to the one documents sink's place (see the module
-/// docs). Runs before the sinks are built, so nothing writes to either place meanwhile.
-pub fn migrate_legacy(config: &Config) -> anyhow::Result<()> {
+/// Whether the store of an earlier version is to be moved, and from where to where: an error
+/// when its owner is ambiguous or its place is taken (see the module docs).
+pub fn legacy_move(config: &Config) -> anyhow::Result<Option<(PathBuf, PathBuf)>> {
     let legacy = legacy_root(&config.data_dir);
     if !legacy.is_dir() {
-        return Ok(());
+        return Ok(None);
     }
     let names = sink_names(config);
     let [name] = names.as_slice() else {
         if names.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         anyhow::bail!(
             "{} holds the Documents store of an earlier version, which every documents sink \
@@ -69,13 +69,22 @@ pub fn migrate_legacy(config: &Config) -> anyhow::Result<()> {
             target.display()
         );
     }
+    Ok(Some((legacy, target)))
+}
+
+/// Moves the store of an earlier version to the one documents sink's place (see the module
+/// docs). Runs before the sinks are built, so nothing writes to either place meanwhile.
+pub fn migrate_legacy(config: &Config) -> anyhow::Result<()> {
+    let Some((legacy, target)) = legacy_move(config)? else {
+        return Ok(());
+    };
     let parent = config.data_dir.join("sinks");
     create_private_dir(&parent)?;
     std::fs::rename(&legacy, &target)
         .with_context(|| format!("moving {} to {}", legacy.display(), target.display()))?;
     sync_dir(&parent)?;
     sync_dir(&config.data_dir)?;
-    tracing::info!(sink = %name, "moved the Documents store of an earlier version to the sink's own folder");
+    tracing::info!("moved the Documents store of an earlier version to its sink's own folder");
     Ok(())
 }
 

@@ -89,6 +89,8 @@ pub async fn check_offline(
     keys: Arc<KeyRing>,
     signer: &Option<Arc<Signer>>,
 ) -> Result<(), String> {
+    // `serve` would refuse to start on an earlier version's store it cannot place.
+    crate::documents::legacy_move(config).map_err(|e| format!("{e:#}"))?;
     for (name, sink) in &config.sinks {
         let named = |e: secureform_contract::ConfigError| {
             format!("{}: [sinks.{name}] {}: {}", config.origin, e.key, e.message)

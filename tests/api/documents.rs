@@ -13,7 +13,7 @@ use crate::support::*;
 
 const TOKEN: &str = "sf-documents-test-token";
 
-fn token_lines() -> String {
+pub(crate) fn token_lines() -> String {
     format!(
         "[tokens.ops]\nsha256 = \"{}\"\nscopes = [\"read\", \"admin\"]\nforms = [\"*\"]\n",
         sha256_hex(TOKEN.as_bytes())
@@ -29,7 +29,7 @@ fn api_get(server: &Server, path: &str) -> reqwest::blocking::Response {
 }
 
 /// Posts a multipart submission with one file; returns its id.
-fn post(server: &Server, form: &str, file: &[u8]) -> String {
+pub(crate) fn post(server: &Server, form: &str, file: &[u8]) -> String {
     let body = reqwest::blocking::multipart::Form::new()
         .text("note", "documents-canary")
         .part(
@@ -50,7 +50,12 @@ fn post(server: &Server, form: &str, file: &[u8]) -> String {
 }
 
 /// Waits until `sink`'s delivery of `id` satisfies `pred`; returns it.
-fn wait_delivery(server: &Server, id: &str, sink: &str, pred: impl Fn(&Value) -> bool) -> Value {
+pub(crate) fn wait_delivery(
+    server: &Server,
+    id: &str,
+    sink: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let v: Value = api_get(server, &format!("/api/v1/submissions/{id}"))
@@ -68,7 +73,7 @@ fn wait_delivery(server: &Server, id: &str, sink: &str, pred: impl Fn(&Value) ->
     }
 }
 
-fn delivered(server: &Server, id: &str, sink: &str) {
+pub(crate) fn delivered(server: &Server, id: &str, sink: &str) {
     wait_delivery(server, id, sink, |d| d["state"] == "delivered");
 }
 
@@ -310,62 +315,59 @@ fn a_truncated_item_is_neither_written_nor_served() {
     );
 }
 
-/// A tmpfs mounted on `dir`, unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
-        std::fs::create_dir_all(dir).unwrap();
-        let opts = format!("size={size},mode=0700");
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &opts, "tmpfs"])
-            .arg(dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Tmpfs(dir.to_path_buf()))
-    }
-
-    fn resize(&self, size: &str) {
-        let opts = format!("remount,size={size}");
-        let status = Command::new("mount")
-            .args(["-o", &opts])
-            .arg(&self.0)
-            .status();
-        assert!(status.unwrap().success());
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
-/// Item 10: a full disk under the store is retried (not dead on the first attempt), and the
-/// submission is delivered once there is room.
+/// Item 9: with several documents sinks, the single store of an earlier version has no clear
+/// owner: `check` and `serve` refuse, naming the folder, instead of guessing.
 #[test]
-fn a_full_documents_disk_is_retried_until_there_is_room() {
+fn an_earlier_store_with_several_documents_sinks_is_not_guessed() {
     let dir = tempdir();
-    let Some(disk) = Tmpfs::mount(&dir.join("secureform-data/sinks/docs"), "512k") else {
-        eprintln!(
-            "SKIPPED: mounting a tmpfs is not permitted here (run as root to test a full disk)"
-        );
-        return;
+    let data = dir.join("secureform-data");
+    std::fs::create_dir_all(data.join("documents")).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .current_dir(&dir)
+            .args(args)
+            .output()
+            .unwrap()
     };
+    let key = data.join("master.key");
+    assert!(run(&["keygen", "--out", key.to_str().unwrap()])
+        .status
+        .success());
     let config = dir.join("secureform.toml");
-    let toml = "[dispatch]\nmax_attempts = 1000\nbackoff_base_ms = 100\nbackoff_max_ms = 200\n\n\
-                [forms.contact]\nsinks = [\"docs\"]\n\n[sinks.docs]\ntype = \"documents\"\n\n";
-    std::fs::write(&config, format!("{toml}{}", token_lines())).unwrap();
-    let server = Server::start_in(&dir, Some(config));
-    let file = noise(2_000_000, 9);
-    let id = post(&server, "contact", &file);
-    let d = wait_delivery(&server, &id, "docs", |d| {
-        d["state"] == "dead" || (d["state"] == "retrying" && d["attempts"].as_u64() >= Some(2))
-    });
-    assert_eq!(d["state"], "retrying", "{d}");
-    disk.resize("16m");
-    delivered(&server, &id, "docs");
-    let (_, files) = server.doc(&id, &[]);
-    assert_eq!(files, vec![file]);
-    drop(server);
+    std::fs::write(
+        &config,
+        "[forms.contact]\nsinks = [\"a\", \"b\"]\n\n[sinks.a]\ntype = \"documents\"\n\n\
+         [sinks.b]\ntype = \"documents\"\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let out = run(&["check", "--config", config]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("several documents sinks (a, b)"),
+        "{}",
+        stderr(&out)
+    );
+    let mut child = Command::new(BIN)
+        .current_dir(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config", config])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve started beside a store it cannot place");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("several documents sinks"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(data.join("documents").is_dir() && !data.join("sinks").join("a").exists());
 }

@@ -8,6 +8,7 @@ mod contract;
 mod crash;
 mod data_path;
 mod documents;
+mod documents_disk;
 mod email;
 mod hostile;
 mod integrator;
