@@ -245,6 +245,8 @@ def api_states(r: Recorder, ids: dict):
 
 
 def documents(r: Recorder, ids: dict):
+    # Two documents sinks (docs, vault), each with a store of its own: every read names one.
+    IN_DOCS, IN_VAULT = {"sink": "docs"}, {"sink": "vault"}
     for key in ("json", "multipart", "sealed", "urlencoded", "PDF"):
         if ids.get(key):
             wait_delivery(r, ids[key], "vault" if key == "sealed" else "docs", ("delivered",),
@@ -265,7 +267,6 @@ def documents(r: Recorder, ids: dict):
             len(listed) == len(set(listed)) and listed == sorted(listed)
             and all(ids[k] in listed for k in ("json", "multipart"))
             and ids["sealed"] not in listed, str(listed))
-    # Two documents sinks (docs, vault), each with a store of its own: the request names one.
     r.call("documents, sink not named", "GET", DOCS, expect=400, token=ADMIN)
     r.call("documents, unknown sink", "GET", DOCS, expect=404, token=ADMIN, params={"sink": "nope"})
     resp = r.call("documents, sealed form", "GET", DOCS, expect=200, token=ADMIN,
@@ -275,35 +276,52 @@ def documents(r: Recorder, ids: dict):
     resp = r.call("documents, since the future", "GET", DOCS, expect=200, token=READER,
                   params={"form": "contact", "since": "2999-01-01T00:00:00+02:00", "sink": "docs"})
     r.check("nothing since the future", DOCS, "GET", resp.json().get("documents") == [], resp.text)
-    r.call("documents, bad since", "GET", DOCS, expect=400, token=ADMIN, params={"since": "yesterday", "sink": "docs"})
-    r.call("documents, bad limit", "GET", DOCS, expect=400, token=ADMIN, params={"limit": "abc", "sink": "docs"})
-    r.call("documents, another form", "GET", DOCS, expect=403, token=READER, params={"form": "sealed", "sink": "docs"})
+    r.call("documents, bad since", "GET", DOCS, expect=400, token=ADMIN,
+           params={"since": "yesterday", **IN_DOCS})
+    r.call("documents, bad limit", "GET", DOCS, expect=400, token=ADMIN,
+           params={"limit": "abc", **IN_DOCS})
+    r.call("documents, another form", "GET", DOCS, expect=403, token=READER,
+           params={"form": "sealed", **IN_DOCS})
     r.call("documents, submit-only token", "GET", DOCS, expect=403, token=SUBMITTER,
-           params={"sink": "docs"})
+           params=IN_DOCS)
     r.call("documents, no token", "GET", DOCS, expect=401)
 
-    resp = r.call("document", "GET", DOC, {"id": ids["json"]}, params={"sink": "docs"}, expect=200, token=READER)
+    resp = r.call("document", "GET", DOC, {"id": ids["json"]},
+                  params=IN_DOCS, expect=200, token=READER)
     r.check("the document is what was sent", DOC, "GET", resp.status_code == 200
             and resp.json().get("fields") == {"email": "ann@example.com", "qty": 2, "ok": True,
                                               "tags": ["x", 1]}, resp.text)
-    r.call("document, double-encrypted", "GET", DOC, {"id": ids["sealed"]}, params={"sink": "vault"}, expect=200, token=ADMIN)
-    r.call("document, PDF submission", "GET", DOC, {"id": ids["PDF"]}, params={"sink": "docs"}, expect=200, token=ADMIN)
-    r.call("document, another form's", "GET", DOC, {"id": ids["sealed"]}, params={"sink": "vault"}, expect=404, token=READER)
-    r.call("document, unknown", "GET", DOC, {"id": UNKNOWN_ID}, params={"sink": "docs"}, expect=404, token=READER)
-    r.call("document, submit-only token", "GET", DOC, {"id": ids["json"]}, params={"sink": "docs"}, expect=403, token=SUBMITTER)
-    r.call("document, no token", "GET", DOC, {"id": ids["json"]}, params={"sink": "docs"}, expect=401)
+    r.call("document, double-encrypted", "GET", DOC, {"id": ids["sealed"]},
+           params=IN_VAULT, expect=200, token=ADMIN)
+    r.call("document, PDF submission", "GET", DOC, {"id": ids["PDF"]},
+           params=IN_DOCS, expect=200, token=ADMIN)
+    r.call("document, another form's", "GET", DOC, {"id": ids["sealed"]},
+           params=IN_VAULT, expect=404, token=READER)
+    r.call("document, unknown", "GET", DOC, {"id": UNKNOWN_ID},
+           params=IN_DOCS, expect=404, token=READER)
+    r.call("document, submit-only token", "GET", DOC, {"id": ids["json"]},
+           params=IN_DOCS, expect=403, token=SUBMITTER)
+    r.call("document, no token", "GET", DOC, {"id": ids["json"]}, params=IN_DOCS, expect=401)
 
-    resp = r.call("file", "GET", FILE, {"id": ids["multipart"], "n": 0}, params={"sink": "docs"}, expect=200, token=READER)
+    resp = r.call("file", "GET", FILE, {"id": ids["multipart"], "n": 0},
+                  params=IN_DOCS, expect=200, token=READER)
     r.check("the file's bytes", FILE, "GET", resp.content == bodies.noise(5000), f"{len(resp.content)} bytes")
-    r.call("file, the kept PDF", "GET", FILE, {"id": ids["PDF"], "n": 0}, params={"sink": "docs"}, expect=200, token=ADMIN)
-    r.call("file, double-encrypted", "GET", FILE, {"id": ids["sealed"], "n": 0}, params={"sink": "vault"}, expect=200, token=ADMIN)
-    r.call("file, past the last", "GET", FILE, {"id": ids["multipart"], "n": 1}, params={"sink": "docs"}, expect=404, token=READER)
-    r.call("file, index not a number", "GET", FILE, {"id": ids["multipart"], "n": "x"}, params={"sink": "docs"}, expect=404,
+    r.call("file, the kept PDF", "GET", FILE, {"id": ids["PDF"], "n": 0},
+           params=IN_DOCS, expect=200, token=ADMIN)
+    r.call("file, double-encrypted", "GET", FILE, {"id": ids["sealed"], "n": 0},
+           params=IN_VAULT, expect=200, token=ADMIN)
+    r.call("file, past the last", "GET", FILE, {"id": ids["multipart"], "n": 1},
+           params=IN_DOCS, expect=404, token=READER)
+    r.call("file, index not a number", "GET", FILE, {"id": ids["multipart"], "n": "x"},
+           params=IN_DOCS, expect=404,
            token=READER)
-    r.call("file, unknown document", "GET", FILE, {"id": UNKNOWN_ID, "n": 0}, params={"sink": "docs"}, expect=404, token=READER)
-    r.call("file, submit-only token", "GET", FILE, {"id": ids["multipart"], "n": 0}, params={"sink": "docs"}, expect=403,
+    r.call("file, unknown document", "GET", FILE, {"id": UNKNOWN_ID, "n": 0},
+           params=IN_DOCS, expect=404, token=READER)
+    r.call("file, submit-only token", "GET", FILE, {"id": ids["multipart"], "n": 0},
+           params=IN_DOCS, expect=403,
            token=SUBMITTER)
-    r.call("file, no token", "GET", FILE, {"id": ids["multipart"], "n": 0}, params={"sink": "docs"}, expect=401)
+    r.call("file, no token", "GET", FILE, {"id": ids["multipart"], "n": 0},
+           params=IN_DOCS, expect=401)
 
     resp = r.call("audit", "GET", AUDIT, expect=200, token=ADMIN, params={"limit": 1000})
     entries = resp.json().get("entries", []) if resp.status_code == 200 else []
