@@ -1,6 +1,6 @@
-//! The command line: `serve`, `check`, `keygen`, `docs list`, `docs get`.
+//! The command line: `serve`, `check`, `keygen`, `docs list|get|verify`, `token`, `mysql`.
 //!
-//! Standard output is written with [`out!`], never `println!` (denied below): `println!` panics
+//! Standard output is written with `out!` (see `lib.rs`), never `println!` (denied below): it panics
 //! when the reader has gone (`secureform docs list | head`), while `out!` returns the error and
 //! [`report`] ends the command quietly on a closed pipe.
 #![deny(clippy::print_stdout)]
@@ -8,21 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use secureform_documents::{DocumentItem, DocumentStore};
 
 use crate::config::Config;
 use crate::service;
-use crate::sinks::documents_root;
-
-/// Writes one line to standard output, returning the `io::Result` instead of panicking.
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        writeln!(std::io::stdout().lock(), $($arg)*)
-    }};
-}
 
 mod token;
 
@@ -133,10 +122,14 @@ pub enum MysqlCommand {
 
 #[derive(Subcommand)]
 pub enum DocsCommand {
-    /// Lists stored submissions: id, form, received_at.
+    /// Lists stored submissions: id, form, received_at. Damaged documents are skipped and
+    /// named on stderr (see `docs verify`).
     List {
         #[arg(long)]
         form: Option<String>,
+        /// The documents sink whose store to read (needed when there are several).
+        #[arg(long)]
+        sink: Option<String>,
         #[arg(long)]
         json: bool,
         #[arg(long)]
@@ -147,6 +140,9 @@ pub enum DocsCommand {
         id: String,
         #[arg(long)]
         out: PathBuf,
+        /// The documents sink whose store to read (needed when there are several).
+        #[arg(long)]
+        sink: Option<String>,
         /// A recipient's secret key, for PGP double-encrypted documents.
         #[arg(long)]
         pgp_key: Option<PathBuf>,
@@ -154,6 +150,17 @@ pub enum DocsCommand {
         /// (submission.json.pgp, files/N.pgp), to open with any OpenPGP tool.
         #[arg(long, conflicts_with = "pgp_key")]
         pgp_raw: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Reads every item of every document through and checks the store against its manifest;
+    /// lists damaged, missing and unlisted documents and exits 1 when there is any.
+    Verify {
+        /// Only this documents sink's store (default: every documents sink's).
+        #[arg(long)]
+        sink: Option<String>,
+        #[arg(long)]
+        json: bool,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -191,21 +198,47 @@ pub async fn run(cli: Cli) -> i32 {
                     write,
                 },
         } => report(token::new(&name, &scopes, &forms, write.as_deref())),
-        Command::Docs { command } => match command {
-            DocsCommand::List { form, json, config } => match load(config.as_deref()) {
-                Ok(c) => report(docs_list(&c, form.as_deref(), json)),
-                Err(code) => code,
-            },
-            DocsCommand::Get {
-                id,
-                out,
-                pgp_key,
+        Command::Docs { command } => docs(command),
+    }
+}
+
+fn docs(command: DocsCommand) -> i32 {
+    match command {
+        DocsCommand::List {
+            form,
+            sink,
+            json,
+            config,
+        } => match load(config.as_deref()) {
+            Ok(c) => report(crate::docs_cli::list(
+                &c,
+                sink.as_deref(),
+                form.as_deref(),
+                json,
+            )),
+            Err(code) => code,
+        },
+        DocsCommand::Get {
+            id,
+            out,
+            sink,
+            pgp_key,
+            pgp_raw,
+            config,
+        } => match load(config.as_deref()) {
+            Ok(c) => report(crate::docs_cli::get(
+                &c,
+                sink.as_deref(),
+                &id,
+                &out,
+                pgp_key.as_deref(),
                 pgp_raw,
-                config,
-            } => match load(config.as_deref()) {
-                Ok(c) => report(docs_get(&c, &id, &out, pgp_key.as_deref(), pgp_raw)),
-                Err(code) => code,
-            },
+            )),
+            Err(code) => code,
+        },
+        DocsCommand::Verify { sink, json, config } => match load(config.as_deref()) {
+            Ok(c) => report(crate::docs_cli::verify(&c, sink.as_deref(), json)),
+            Err(code) => code,
         },
     }
 }
@@ -385,66 +418,5 @@ fn keygen(out: &Path, rotate: bool) -> anyhow::Result<()> {
         secureform_crypto::keys::create_key_file(out)?
     };
     out!("wrote key {id} to {}", out.display())?;
-    Ok(())
-}
-
-fn open_store(config: &Config) -> anyhow::Result<DocumentStore> {
-    let keys = service::load_keys(config, false)?;
-    DocumentStore::open(&documents_root(&config.data_dir), Arc::clone(&keys))
-        .context("opening the Documents store")
-}
-
-fn docs_list(config: &Config, form: Option<&str>, json: bool) -> anyhow::Result<()> {
-    let store = open_store(config)?;
-    let all = store.list(form)?;
-    if json {
-        out!("{}", serde_json::to_string_pretty(&all)?)?;
-    } else {
-        for d in all {
-            out!("{}\t{}\t{}", d.id, d.form, d.received_at)?;
-        }
-    }
-    Ok(())
-}
-
-fn docs_get(
-    config: &Config,
-    id: &str,
-    out: &Path,
-    pgp_key: Option<&Path>,
-    pgp_raw: bool,
-) -> anyhow::Result<()> {
-    let store = open_store(config)?;
-    let meta = store.meta(id)?;
-    if pgp_raw && !meta.pgp {
-        anyhow::bail!("document {id} is not PGP-encrypted; --pgp-raw does not apply");
-    }
-    std::fs::create_dir_all(out.join("files"))?;
-    let suffix = if pgp_raw { ".pgp" } else { "" };
-    let write = |item: DocumentItem, path: PathBuf| -> anyhow::Result<()> {
-        let mut file = std::fs::File::create(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        if pgp_raw {
-            std::io::copy(&mut store.open_item(id, item)?, &mut file)?;
-        } else {
-            store.read_item(id, item, pgp_key, &mut file)?;
-        }
-        Ok(())
-    };
-    write(
-        DocumentItem::Submission,
-        out.join(format!("submission.json{suffix}")),
-    )?;
-    for n in 0..meta.files {
-        write(
-            DocumentItem::File(n),
-            out.join("files").join(format!("{n}{suffix}")),
-        )?;
-    }
-    out!(
-        "wrote submission {id} and {} file(s) to {}",
-        meta.files,
-        out.display()
-    )?;
     Ok(())
 }

@@ -10,10 +10,22 @@
 //! submission, the form's rules) → `spool` (sealed, fsynced, group-committed) → `dispatch` (a
 //! queue per sink, retries) → `sinks` (the closed set of sink kinds).
 
+/// Writes one line to standard output, returning the `io::Result` instead of panicking as
+/// `println!` does when the reader has gone (`secureform docs list | head`). The command-line
+/// modules use it for all their output, and deny `println!`.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod dispatch;
+pub mod docs_cli;
+pub mod documents;
 pub mod error;
 pub mod health;
 pub mod http;

@@ -127,16 +127,13 @@ pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()>
     }
     let addr = listen.unwrap_or_else(|| config.listen.clone());
     let listener = TcpListener::bind(&addr).with_context(|| format!("cannot listen on {addr}"))?;
-    let documents = Arc::new(secureform_documents::DocumentStore::open(
-        &crate::sinks::documents_root(&config.data_dir),
-        Arc::clone(&keys),
-    )?);
     let no_tokens = config.tokens.is_empty();
     let pdf_gate = Arc::new(http::pdf_gate::PdfGate::new(
         config.limits.pdf_parse_memory_bytes,
         http::pdf_gate::parse_threads(),
         std::time::Duration::from_secs(config.limits.pdf_parse_secs.saturating_mul(5)),
     )?);
+    let documents = Arc::new(crate::documents::DocumentStores::open(&config, &keys));
     let state = AppState {
         tokens: http::known_tokens(&config),
         config: Arc::new(config),

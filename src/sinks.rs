@@ -1,7 +1,6 @@
 //! The built sinks: a closed set. Adding a sink means adding a variant here, and the compiler then
 //! asks for its at-rest class, its building and its delivery in every `match`.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use secureform_contract::{AtRest, Delivery, DeliveryError, Receipt, Sink};
@@ -22,11 +21,6 @@ pub enum BuiltSink {
     Email(Box<EmailSink>),
 }
 
-/// Where the Documents store lives under the data folder.
-pub fn documents_root(data_dir: &Path) -> std::path::PathBuf {
-    data_dir.join("documents")
-}
-
 impl BuiltSink {
     /// Builds one sink: loads and checks its keys and certificates, prepares its client.
     pub async fn build(
@@ -40,15 +34,19 @@ impl BuiltSink {
             format!("{}: [sinks.{name}] {}: {}", config.origin, e.key, e.message)
         };
         match sink {
-            SinkConfig::Documents(c) => DocumentsSink::build(
-                c,
-                &config.base_dir,
-                &documents_root(&config.data_dir),
-                keys,
-                signer,
-            )
-            .map(BuiltSink::Documents)
-            .map_err(named),
+            SinkConfig::Documents(c) => {
+                // Each documents sink has a store of its own (see `crate::documents`).
+                crate::documents::migrate_legacy(config).map_err(|e| format!("{e:#}"))?;
+                DocumentsSink::build(
+                    c,
+                    &config.base_dir,
+                    &crate::documents::store_root(&config.data_dir, name),
+                    keys,
+                    signer,
+                )
+                .map(BuiltSink::Documents)
+                .map_err(named)
+            }
             SinkConfig::Sftp(c) => SftpSink::build(name, c, &config.base_dir, signer)
                 .await
                 .map(BuiltSink::Sftp)
@@ -105,6 +103,8 @@ pub async fn check_offline(
     keys: Arc<KeyRing>,
     signer: &Option<Arc<Signer>>,
 ) -> Result<(), String> {
+    // `serve` would refuse to start on an earlier version's store it cannot place.
+    crate::documents::legacy_move(config).map_err(|e| format!("{e:#}"))?;
     for (name, sink) in &config.sinks {
         let named = |e: secureform_contract::ConfigError| {
             format!("{}: [sinks.{name}] {}: {}", config.origin, e.key, e.message)

@@ -33,8 +33,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Each form's at-rest warnings, computed once from the configuration.
     pub form_warnings: BTreeMap<String, Vec<String>>,
-    /// The Documents store, for the API.
-    pub documents: Arc<secureform_documents::DocumentStore>,
+    /// The documents sinks' stores, for the API.
+    pub documents: Arc<crate::documents::DocumentStores>,
     /// The configured API tokens.
     pub tokens: Vec<api::KnownToken>,
     pub rate_limiter: RateLimiter,
@@ -78,7 +78,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .unwrap_or(-1);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(depth))
+        .body(state.metrics.render(depth) + &state.documents.render_metrics())
 }
 
 /// Registers the routes.

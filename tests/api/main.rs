@@ -7,6 +7,8 @@ mod cli;
 mod contract;
 mod crash;
 mod data_path;
+mod documents;
+mod documents_disk;
 mod email;
 mod first_hour;
 mod hostile;

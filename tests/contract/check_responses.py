@@ -245,6 +245,8 @@ def api_states(r: Recorder, ids: dict):
 
 
 def documents(r: Recorder, ids: dict):
+    # Two documents sinks (docs, vault), each with a store of its own: every read names one.
+    IN_DOCS, IN_VAULT = {"sink": "docs"}, {"sink": "vault"}
     for key in ("json", "multipart", "sealed", "urlencoded", "PDF"):
         if ids.get(key):
             wait_delivery(r, ids[key], "vault" if key == "sealed" else "docs", ("delivered",),
@@ -252,7 +254,7 @@ def documents(r: Recorder, ids: dict):
     # Every page, one document at a time: each id once, the cursor null at the end.
     listed, cursor, pages = [], None, 0
     while pages < 100:
-        query = {"limit": 1, **({"cursor": cursor} if cursor else {})}
+        query = {"limit": 1, "sink": "docs", **({"cursor": cursor} if cursor else {})}
         resp = r.call("documents, a page", "GET", DOCS, expect=200, token=ADMIN, params=query)
         if resp.status_code != 200:
             break
@@ -263,42 +265,63 @@ def documents(r: Recorder, ids: dict):
             break
     r.check("pages list every document once, oldest first", DOCS, "GET",
             len(listed) == len(set(listed)) and listed == sorted(listed)
-            and all(ids[k] in listed for k in ("json", "multipart", "sealed")), str(listed))
+            and all(ids[k] in listed for k in ("json", "multipart"))
+            and ids["sealed"] not in listed, str(listed))
+    r.call("documents, sink not named", "GET", DOCS, expect=400, token=ADMIN)
+    r.call("documents, unknown sink", "GET", DOCS, expect=404, token=ADMIN, params={"sink": "nope"})
     resp = r.call("documents, sealed form", "GET", DOCS, expect=200, token=ADMIN,
-                  params={"form": "sealed", "since": "2000-01-01T00:00:00Z"})
+                  params={"form": "sealed", "since": "2000-01-01T00:00:00Z", "sink": "vault"})
     r.check("the sealed document is marked pgp", DOCS, "GET",
             [d.get("pgp") for d in resp.json().get("documents", [])] == [True], resp.text)
     resp = r.call("documents, since the future", "GET", DOCS, expect=200, token=READER,
-                  params={"form": "contact", "since": "2999-01-01T00:00:00+02:00"})
+                  params={"form": "contact", "since": "2999-01-01T00:00:00+02:00", "sink": "docs"})
     r.check("nothing since the future", DOCS, "GET", resp.json().get("documents") == [], resp.text)
-    r.call("documents, bad since", "GET", DOCS, expect=400, token=ADMIN, params={"since": "yesterday"})
-    r.call("documents, bad limit", "GET", DOCS, expect=400, token=ADMIN, params={"limit": "abc"})
-    r.call("documents, another form", "GET", DOCS, expect=403, token=READER, params={"form": "sealed"})
-    r.call("documents, submit-only token", "GET", DOCS, expect=403, token=SUBMITTER)
+    r.call("documents, bad since", "GET", DOCS, expect=400, token=ADMIN,
+           params={"since": "yesterday", **IN_DOCS})
+    r.call("documents, bad limit", "GET", DOCS, expect=400, token=ADMIN,
+           params={"limit": "abc", **IN_DOCS})
+    r.call("documents, another form", "GET", DOCS, expect=403, token=READER,
+           params={"form": "sealed", **IN_DOCS})
+    r.call("documents, submit-only token", "GET", DOCS, expect=403, token=SUBMITTER,
+           params=IN_DOCS)
     r.call("documents, no token", "GET", DOCS, expect=401)
 
-    resp = r.call("document", "GET", DOC, {"id": ids["json"]}, expect=200, token=READER)
+    resp = r.call("document", "GET", DOC, {"id": ids["json"]},
+                  params=IN_DOCS, expect=200, token=READER)
     r.check("the document is what was sent", DOC, "GET", resp.status_code == 200
             and resp.json().get("fields") == {"email": "ann@example.com", "qty": 2, "ok": True,
                                               "tags": ["x", 1]}, resp.text)
-    r.call("document, double-encrypted", "GET", DOC, {"id": ids["sealed"]}, expect=200, token=ADMIN)
-    r.call("document, PDF submission", "GET", DOC, {"id": ids["PDF"]}, expect=200, token=ADMIN)
-    r.call("document, another form's", "GET", DOC, {"id": ids["sealed"]}, expect=404, token=READER)
-    r.call("document, unknown", "GET", DOC, {"id": UNKNOWN_ID}, expect=404, token=READER)
-    r.call("document, submit-only token", "GET", DOC, {"id": ids["json"]}, expect=403, token=SUBMITTER)
-    r.call("document, no token", "GET", DOC, {"id": ids["json"]}, expect=401)
+    r.call("document, double-encrypted", "GET", DOC, {"id": ids["sealed"]},
+           params=IN_VAULT, expect=200, token=ADMIN)
+    r.call("document, PDF submission", "GET", DOC, {"id": ids["PDF"]},
+           params=IN_DOCS, expect=200, token=ADMIN)
+    r.call("document, another form's", "GET", DOC, {"id": ids["sealed"]},
+           params=IN_VAULT, expect=404, token=READER)
+    r.call("document, unknown", "GET", DOC, {"id": UNKNOWN_ID},
+           params=IN_DOCS, expect=404, token=READER)
+    r.call("document, submit-only token", "GET", DOC, {"id": ids["json"]},
+           params=IN_DOCS, expect=403, token=SUBMITTER)
+    r.call("document, no token", "GET", DOC, {"id": ids["json"]}, params=IN_DOCS, expect=401)
 
-    resp = r.call("file", "GET", FILE, {"id": ids["multipart"], "n": 0}, expect=200, token=READER)
+    resp = r.call("file", "GET", FILE, {"id": ids["multipart"], "n": 0},
+                  params=IN_DOCS, expect=200, token=READER)
     r.check("the file's bytes", FILE, "GET", resp.content == bodies.noise(5000), f"{len(resp.content)} bytes")
-    r.call("file, the kept PDF", "GET", FILE, {"id": ids["PDF"], "n": 0}, expect=200, token=ADMIN)
-    r.call("file, double-encrypted", "GET", FILE, {"id": ids["sealed"], "n": 0}, expect=200, token=ADMIN)
-    r.call("file, past the last", "GET", FILE, {"id": ids["multipart"], "n": 1}, expect=404, token=READER)
-    r.call("file, index not a number", "GET", FILE, {"id": ids["multipart"], "n": "x"}, expect=404,
+    r.call("file, the kept PDF", "GET", FILE, {"id": ids["PDF"], "n": 0},
+           params=IN_DOCS, expect=200, token=ADMIN)
+    r.call("file, double-encrypted", "GET", FILE, {"id": ids["sealed"], "n": 0},
+           params=IN_VAULT, expect=200, token=ADMIN)
+    r.call("file, past the last", "GET", FILE, {"id": ids["multipart"], "n": 1},
+           params=IN_DOCS, expect=404, token=READER)
+    r.call("file, index not a number", "GET", FILE, {"id": ids["multipart"], "n": "x"},
+           params=IN_DOCS, expect=404,
            token=READER)
-    r.call("file, unknown document", "GET", FILE, {"id": UNKNOWN_ID, "n": 0}, expect=404, token=READER)
-    r.call("file, submit-only token", "GET", FILE, {"id": ids["multipart"], "n": 0}, expect=403,
+    r.call("file, unknown document", "GET", FILE, {"id": UNKNOWN_ID, "n": 0},
+           params=IN_DOCS, expect=404, token=READER)
+    r.call("file, submit-only token", "GET", FILE, {"id": ids["multipart"], "n": 0},
+           params=IN_DOCS, expect=403,
            token=SUBMITTER)
-    r.call("file, no token", "GET", FILE, {"id": ids["multipart"], "n": 0}, expect=401)
+    r.call("file, no token", "GET", FILE, {"id": ids["multipart"], "n": 0},
+           params=IN_DOCS, expect=401)
 
     resp = r.call("audit", "GET", AUDIT, expect=200, token=ADMIN, params={"limit": 1000})
     entries = resp.json().get("entries", []) if resp.status_code == 200 else []

@@ -8,7 +8,12 @@
 //! <root>/<id>/meta.sf          {id, form, received_at, files, pgp}: what `docs list` shows
 //! <root>/<id>/submission.sf    the normalized submission as JSON
 //! <root>/<id>/files/<n>.sf     file n of the submission's `files` array
+//! <root>/manifest              one sealed line per document taken (see `manifest.rs`)
 //! ```
+//!
+//! Each documents sink has a store of its own (the service gives it `data_dir/sinks/<name>`).
+//! Listing skips a damaged document and reports it; [`DocumentStore::verify`] reads every item
+//! through and holds the store against its manifest, so a deleted document is noticed.
 //!
 //! Every item is sealed with its own place as associated data (`documents/<id>/submission`, …),
 //! so an item copied over another does not open.
@@ -26,9 +31,12 @@
 //! also waits for whatever else is dirty on that filesystem: where other programs write heavily
 //! to it, give the data directory a filesystem of its own.
 
+mod manifest;
+mod scan;
 mod store;
 mod sync;
 
+pub use scan::{Damaged, Listing, Verification};
 pub use store::{DocumentItem, DocumentMeta, DocumentStore, StoreError};
 
 use std::path::{Path, PathBuf};
@@ -139,5 +147,93 @@ impl Sink for DocumentsSink {
             ))),
             Err(e) => Err(DeliveryError::Retryable(e.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secureform_contract::{FileMeta, MemoryFiles, Source, Submission};
+    use std::process::Command;
+
+    /// A tmpfs of `size` mounted on a fresh folder, unmounted on drop.
+    struct Tmpfs(tempfile::TempDir);
+
+    impl Tmpfs {
+        fn mount(size: &str) -> Option<Tmpfs> {
+            let dir = tempfile::tempdir().unwrap();
+            let opts = format!("size={size},mode=0700");
+            let ok = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &opts, "tmpfs"])
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+            ok.then_some(Tmpfs(dir))
+        }
+
+        fn resize(&self, size: &str) {
+            let opts = format!("remount,size={size}");
+            let status = Command::new("mount")
+                .args(["-o", &opts])
+                .arg(self.0.path())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    }
+
+    impl Drop for Tmpfs {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0.path()).status();
+        }
+    }
+
+    /// Item 10 of issue 15: a full disk used to be reported as an unreadable spool file, a
+    /// permanent failure that marked the delivery dead on its first attempt.
+    #[test]
+    fn a_full_disk_is_retryable_and_the_retry_succeeds_once_there_is_room() {
+        let Some(fs) = Tmpfs::mount("512k") else {
+            eprintln!(
+                "SKIPPED: mounting a tmpfs is not permitted here (run as root to test a full disk)"
+            );
+            return;
+        };
+        let keys = Arc::new(KeyRing::generate().unwrap());
+        let root = fs.0.path().join("store");
+        let sink =
+            DocumentsSink::build(&Config::default(), fs.0.path(), &root, keys, None).unwrap();
+        let file: Vec<u8> = (0..2_000_000u32).map(|i| (i % 253) as u8).collect();
+        let submission = Arc::new(Submission {
+            id: "01JDISKFULL000000000000000".into(),
+            form: "contact".into(),
+            received_at: "2026-12-05T10:00:00Z".into(),
+            source: Source::Multipart,
+            fields: secureform_contract::Fields::new(),
+            files: vec![FileMeta {
+                field: "scan".into(),
+                filename: "scan.bin".into(),
+                content_type: "application/octet-stream".into(),
+                size: file.len() as u64,
+                sha256: String::new(),
+            }],
+        });
+        let files: Arc<dyn secureform_contract::FileSource> =
+            Arc::new(MemoryFiles(vec![file.clone()]));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let deliver = || rt.block_on(sink.deliver(&Delivery::new(&submission, &files)));
+        match deliver() {
+            Err(DeliveryError::Retryable(why)) => assert!(!why.contains("spool"), "{why}"),
+            other => panic!("a full disk must be retryable, got {other:?}"),
+        }
+        // Nothing half-written is left behind, and with room the retry delivers.
+        fs.resize("16m");
+        deliver().unwrap();
+        let mut back = Vec::new();
+        sink.store
+            .read_item(&submission.id, DocumentItem::File(0), None, &mut back)
+            .unwrap();
+        assert_eq!(back, file);
     }
 }

@@ -3,6 +3,7 @@
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use rand::Rng;
@@ -14,6 +15,7 @@ use secureform_crypto::pgp::{self, Recipients, Signer};
 use secureform_crypto::{KeyRing, SealError};
 use serde::{Deserialize, Serialize};
 
+use crate::manifest;
 use crate::sync::FlushGroup;
 
 /// What the store says about a submission without opening it: `docs list` and the API's listing.
@@ -47,12 +49,20 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("not a submission id: {0:?}")]
     BadId(String),
+    #[error("this Documents store was opened for reading only")]
+    ReadOnly,
+    #[error("damaged: {0}")]
+    Damaged(&'static str),
 }
 
 /// The Documents store rooted at one folder.
 pub struct DocumentStore {
-    root: PathBuf,
-    keys: Arc<KeyRing>,
+    pub(crate) root: PathBuf,
+    pub(crate) keys: Arc<KeyRing>,
+    /// Present when this store is the one a sink writes to (see [`DocumentStore::open`]).
+    manifest: Option<manifest::Writer>,
+    /// Damaged documents the last listing skipped: a gauge for the metrics.
+    pub(crate) damaged: AtomicU64,
     /// Makes staged items durable: one `syncfs` shared by every put waiting for it.
     items_flush: FlushGroup,
     /// Makes renames into the root durable: one `fsync` of the root shared likewise.
@@ -64,7 +74,7 @@ fn context(id: &str, item: &str) -> Vec<u8> {
 }
 
 /// Ids are ULIDs: 26 characters of Crockford base32. Checking keeps every path inside the store.
-fn check_id(id: &str) -> Result<(), StoreError> {
+pub(crate) fn check_id(id: &str) -> Result<(), StoreError> {
     if id.len() == 26 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(())
     } else {
@@ -73,15 +83,41 @@ fn check_id(id: &str) -> Result<(), StoreError> {
 }
 
 impl DocumentStore {
-    /// Opens (creating when missing, mode 0700) the store at `root`.
+    /// Opens (creating when missing, mode 0700) the store at `root` for the sink that writes to
+    /// it: also opens its manifest, creating it for a store written before manifests existed.
+    /// One process writes a store: open it this way once, for its sink.
     pub fn open(root: &Path, keys: Arc<KeyRing>) -> Result<Self, StoreError> {
         create_private_dir(root)?;
-        Ok(DocumentStore {
+        let mut store = Self::open_reader(root, keys);
+        // A store from before manifests: its manifest starts with what it already holds.
+        let existing: Vec<String> = if root.join(manifest::FILE).exists() {
+            Vec::new()
+        } else {
+            let ids = store.list(None)?.documents.into_iter().map(|d| d.id);
+            ids.collect()
+        };
+        if !existing.is_empty() {
+            tracing::info!(
+                documents = existing.len(),
+                "writing the Documents store's manifest"
+            );
+        }
+        let writer = manifest::Writer::open(root, Arc::clone(&store.keys), &existing)?;
+        store.manifest = Some(writer);
+        Ok(store)
+    }
+
+    /// Opens the store at `root` for reading (`docs`, the API): creates and changes nothing; a
+    /// store that does not exist yet lists as empty.
+    pub fn open_reader(root: &Path, keys: Arc<KeyRing>) -> Self {
+        DocumentStore {
             root: root.to_path_buf(),
             keys,
+            manifest: None,
+            damaged: AtomicU64::new(0),
             items_flush: FlushGroup::default(),
             names_flush: FlushGroup::default(),
-        })
+        }
     }
 
     /// Stores a submission and its files, unless a document with its id is already complete.
@@ -99,6 +135,7 @@ impl DocumentStore {
     ) -> Result<(), StoreError> {
         let id = submission.id.as_str();
         check_id(id)?;
+        let manifest = self.manifest.as_ref().ok_or(StoreError::ReadOnly)?;
         let target = self.root.join(id);
         if target.join("meta.sf").exists() {
             return Ok(());
@@ -107,6 +144,8 @@ impl DocumentStore {
         let staging = self.root.join(format!(".staging-{id}-{suffix:016x}"));
         let result = self
             .write_items(&staging, submission, files, recipients, signer)
+            // Recorded before the rename, durable with the items: what is in place is listed.
+            .and_then(|()| manifest.append(id).map_err(StoreError::from))
             .and_then(|()| {
                 self.items_flush
                     .flush(|| sync_filesystem(&self.root))
@@ -182,38 +221,19 @@ impl DocumentStore {
         match recipients {
             None => {
                 seal_to_file_unsynced_with(&self.keys, &ctx, &path, |w| {
-                    io::copy(input, w).map_err(|e| io::Error::other(StoreError::Source(e)))
+                    io::copy(&mut SourceReader(input), w)
                 })
                 .map_err(unwrap_source)?;
             }
             Some(recipients) => {
                 seal_to_file_unsynced_with(&self.keys, &ctx, &path, |w| {
-                    pgp::encrypt(recipients, signer, false, input, w)
+                    pgp::encrypt(recipients, signer, false, &mut SourceReader(input), w)
                         .map_err(|e| io::Error::other(StoreError::Pgp(e.to_string())))
                 })
                 .map_err(unwrap_source)?;
             }
         }
         Ok(())
-    }
-
-    /// Every document's metadata, oldest first, optionally of one form only.
-    pub fn list(&self, form: Option<&str>) -> Result<Vec<DocumentMeta>, StoreError> {
-        let mut all = Vec::new();
-        for entry in fs::read_dir(&self.root)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let Some(id) = name.to_str() else { continue };
-            if check_id(id).is_err() {
-                continue;
-            }
-            let meta = self.meta(id)?;
-            if form.is_none_or(|f| f == meta.form) {
-                all.push(meta);
-            }
-        }
-        all.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(all)
     }
 
     /// One document's metadata.
@@ -241,6 +261,13 @@ impl DocumentStore {
             return Err(StoreError::NotFound(id.to_owned()));
         }
         Ok(open_file(&self.keys, &context(id, &name), &path)?)
+    }
+
+    /// Reads one item through to its end, keeping nothing: fails unless every segment
+    /// authenticates; returns the item's length as stored inside the seal.
+    pub fn authenticate(&self, id: &str, item: DocumentItem) -> Result<u64, StoreError> {
+        let mut sealed = self.open_item(id, item)?;
+        Ok(io::copy(&mut sealed, &mut io::sink())?)
     }
 
     /// Writes one item's plaintext into `out`; PGP documents need the recipient's secret key.
@@ -279,6 +306,18 @@ pub enum DocumentItem {
     File(usize),
 }
 
+/// Reads the submission's files from the spool, marking its errors as the source's: only those
+/// are permanent, while an error writing the store (a full disk) is worth retrying.
+struct SourceReader<'a>(&'a mut dyn Read);
+
+impl Read for SourceReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| io::Error::other(StoreError::Source(e)))
+    }
+}
+
 /// Brings a `StoreError` carried through an `io::Error` back out.
 fn unwrap_source(e: SealError) -> StoreError {
     match e {
@@ -287,5 +326,72 @@ fn unwrap_source(e: SealError) -> StoreError {
             Err(io) => StoreError::Io(io),
         },
         other => StoreError::Seal(other),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use secureform_contract::{Fields, FileMeta, MemoryFiles, Source};
+
+    /// A submission with one 200 KiB file (several segments); `seed` makes its id.
+    pub(crate) fn submission(seed: u64) -> Submission {
+        Submission {
+            id: format!("01J{seed:023}"),
+            form: "contact".into(),
+            received_at: "2026-12-05T10:00:00Z".into(),
+            source: Source::Multipart,
+            fields: Fields::new(),
+            files: vec![FileMeta {
+                field: "f".into(),
+                filename: "f.bin".into(),
+                content_type: "application/octet-stream".into(),
+                size: 200 * 1024,
+                sha256: String::new(),
+            }],
+        }
+    }
+
+    pub(crate) fn file_bytes() -> Vec<u8> {
+        (0..200 * 1024u32).map(|i| (i % 251) as u8).collect()
+    }
+
+    /// A store in a temporary folder holding `n` documents.
+    pub(crate) fn store_with(n: u64) -> (tempfile::TempDir, DocumentStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(KeyRing::generate().unwrap());
+        let store = DocumentStore::open(dir.path(), keys).unwrap();
+        for seed in 0..n {
+            let files = MemoryFiles(vec![file_bytes()]);
+            store.put(&submission(seed), &files, None, None).unwrap();
+        }
+        (dir, store)
+    }
+
+    #[test]
+    fn a_reader_store_creates_nothing_and_cannot_put() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        let keys = Arc::new(KeyRing::generate().unwrap());
+        let reader = DocumentStore::open_reader(&root, keys);
+        assert!(reader.list(None).unwrap().documents.is_empty());
+        let files = MemoryFiles(vec![file_bytes()]);
+        let err = reader.put(&submission(1), &files, None, None).unwrap_err();
+        assert!(matches!(err, StoreError::ReadOnly));
+        assert!(!root.exists());
+    }
+
+    #[test]
+    fn a_store_from_before_manifests_gets_one_listing_its_documents() {
+        let (dir, store) = store_with(2);
+        let keys = Arc::clone(&store.keys);
+        drop(store);
+        fs::remove_file(dir.path().join(manifest::FILE)).unwrap();
+        let reader = DocumentStore::open_reader(dir.path(), Arc::clone(&keys));
+        assert!(reader.verify().unwrap().no_manifest);
+        let store = DocumentStore::open(dir.path(), keys).unwrap();
+        let report = store.verify().unwrap();
+        assert!(report.is_clean(), "{report:?}");
+        assert_eq!(report.intact, 2);
     }
 }

@@ -1,10 +1,16 @@
 //! The Documents store over the API. Every read of a document is first recorded, durably, in
 //! the audit log (token name, document id, time); only then is anything served.
+//!
+//! With several documents sinks, `?sink=NAME` names the store to read. An item is read through
+//! once before anything is sent, so a damaged item is a 500 rather than a 200 that stops
+//! short; the answer carries its `Content-Length`, so a change on disk between the two reads
+//! still ends in a body the client sees is short.
 
 use std::io::Write;
 use std::sync::Arc;
 
 use actix_web::http::header;
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use secureform_documents::{DocumentItem, DocumentMeta, DocumentStore};
@@ -15,6 +21,7 @@ use tokio::sync::mpsc;
 use super::submissions::rfc3339_ms;
 use super::{guard, internal, not_found, reply, Caller};
 use crate::config::Scope;
+use crate::documents::PickError;
 use crate::error::ClientError;
 use crate::http::AppState;
 
@@ -26,6 +33,28 @@ pub struct ListQuery {
     /// Documents after this id (the `next_cursor` of the previous page).
     cursor: Option<String>,
     limit: Option<usize>,
+    /// The documents sink to read; needed only when there are several.
+    sink: Option<String>,
+}
+
+/// The query of a document read.
+#[derive(Deserialize)]
+pub struct ItemQuery {
+    /// The documents sink to read; needed only when there are several.
+    sink: Option<String>,
+}
+
+/// The store the request names (or the only one).
+fn pick(state: &AppState, sink: Option<&str>) -> Result<Arc<DocumentStore>, ClientError> {
+    match state.documents.pick(sink) {
+        Ok((_, store)) => Ok(Arc::clone(store)),
+        Err(PickError::Ambiguous(_)) => Err(ClientError::malformed(
+            "sink_required",
+            "There are several documents sinks: name the one to read with `sink`.",
+        )),
+        Err(PickError::Unknown(_)) => Err(not_found("documents sink")),
+        Err(PickError::NoSink) => Err(not_found("document")),
+    }
 }
 
 const DEFAULT_PAGE: usize = 50;
@@ -53,13 +82,22 @@ pub async fn list(
             }
         };
         let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
-        let store = Arc::clone(&state.documents);
+        let store = match pick(&state, query.sink.as_deref()) {
+            Ok(store) => store,
+            // No documents sink: nothing to list.
+            Err(_) if state.documents.names().is_empty() && query.sink.is_none() => {
+                return Ok(HttpResponse::Ok().json(json!({"documents": [], "next_cursor": null})))
+            }
+            Err(e) => return Err(e),
+        };
         let form = query.form.clone();
-        let all = web::block(move || store.list(form.as_deref()))
+        // Damaged documents are skipped (logged, counted in the metrics): the rest still lists.
+        let listing = web::block(move || store.list(form.as_deref()))
             .await
             .map_err(|e| internal("store task failed", e))?
             .map_err(|e| internal("listing documents failed", e))?;
-        let mut page: Vec<DocumentMeta> = all
+        let mut page: Vec<DocumentMeta> = listing
+            .documents
             .into_iter()
             .filter(|d| caller.token.allows_form(&d.form))
             .filter(|d| {
@@ -92,6 +130,7 @@ fn canonical(received_at: &str) -> String {
 /// Checks the caller may read `id`, then records the read before anything is served.
 async fn audited(
     state: &AppState,
+    store: &Arc<DocumentStore>,
     caller: &Caller<'_>,
     id: &str,
     action: &str,
@@ -99,7 +138,7 @@ async fn audited(
     if ulid::Ulid::from_string(id).is_err() {
         return Err(not_found("document"));
     }
-    let store = Arc::clone(&state.documents);
+    let store = Arc::clone(store);
     let owned = id.to_owned();
     let meta = web::block(move || store.meta(&owned))
         .await
@@ -117,32 +156,68 @@ async fn audited(
     Ok(meta)
 }
 
-/// Streams one item: plaintext for items sealed with the service key, the armored OpenPGP
-/// message for double-encrypted ones (only a recipient can open it).
-fn stream_item(
+/// Writes one item as served: plaintext for items sealed with the service key, the armored
+/// OpenPGP message for double-encrypted ones (only a recipient can open it).
+fn pump(
+    store: &DocumentStore,
+    id: &str,
+    item: DocumentItem,
+    pgp: bool,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let mut sealed = store.open_item(id, item).map_err(|e| e.to_string())?;
+    if pgp {
+        secureform_crypto::pgp::armor_message(&mut sealed, out)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    } else {
+        std::io::copy(&mut sealed, out)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Counts what is written, keeping nothing.
+struct Counter(u64);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Serves one item: first read through without sending anything (every segment must
+/// authenticate, and the length is learnt), then streamed with that `Content-Length`.
+async fn serve_item(
     store: Arc<DocumentStore>,
     id: String,
     item: DocumentItem,
     pgp: bool,
-) -> HttpResponse {
+) -> Result<HttpResponse, ClientError> {
+    let (checked, owned) = (Arc::clone(&store), id.clone());
+    let len = web::block(move || {
+        let mut counter = Counter(0);
+        pump(&checked, &owned, item, pgp, &mut counter).map(|()| counter.0)
+    })
+    .await
+    .map_err(|e| internal("store task failed", e))?
+    .map_err(|e| {
+        tracing::error!(document = %id, error = %e, "a document item failed its check");
+        ClientError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "document_damaged",
+            "The document is damaged and cannot be served; it has been logged.",
+        )
+    })?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     tokio::task::spawn_blocking(move || {
         let mut out = ChannelWriter { tx: tx.clone() };
-        let result = store
-            .open_item(&id, item)
-            .map_err(|e| e.to_string())
-            .and_then(|mut sealed| {
-                if pgp {
-                    secureform_crypto::pgp::armor_message(&mut sealed, &mut out)
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
-                } else {
-                    std::io::copy(&mut sealed, &mut out)
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
-                }
-            });
-        if let Err(e) = result {
+        if let Err(e) = pump(&store, &id, item, pgp, &mut out) {
             tracing::error!(document = %id, error = %e, "streaming a document failed");
             let _ = tx.blocking_send(Err(std::io::Error::other("document stream failed")));
         }
@@ -150,7 +225,7 @@ fn stream_item(
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .content_type(match (pgp, item) {
@@ -158,7 +233,8 @@ fn stream_item(
             (false, DocumentItem::Submission) => "application/json",
             (false, DocumentItem::File(_)) => "application/octet-stream",
         })
-        .streaming(body)
+        .no_chunking(len)
+        .streaming(body))
 }
 
 struct ChannelWriter {
@@ -182,18 +258,15 @@ impl Write for ChannelWriter {
 pub async fn get(
     req: HttpRequest,
     path: web::Path<String>,
+    query: web::Query<ItemQuery>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let id = path.into_inner();
     let result = async {
         let caller = guard(&req, &state, &[Scope::Read])?;
-        let meta = audited(&state, &caller, &id, "read_submission").await?;
-        Ok(stream_item(
-            Arc::clone(&state.documents),
-            id,
-            DocumentItem::Submission,
-            meta.pgp,
-        ))
+        let store = pick(&state, query.sink.as_deref())?;
+        let meta = audited(&state, &store, &caller, &id, "read_submission").await?;
+        serve_item(store, id, DocumentItem::Submission, meta.pgp).await
     };
     reply(result.await)
 }
@@ -202,21 +275,18 @@ pub async fn get(
 pub async fn file(
     req: HttpRequest,
     path: web::Path<(String, usize)>,
+    query: web::Query<ItemQuery>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let (id, n) = path.into_inner();
     let result = async {
         let caller = guard(&req, &state, &[Scope::Read])?;
-        let meta = audited(&state, &caller, &id, "read_file").await?;
+        let store = pick(&state, query.sink.as_deref())?;
+        let meta = audited(&state, &store, &caller, &id, "read_file").await?;
         if n >= meta.files {
             return Err(not_found("file"));
         }
-        let mut resp = stream_item(
-            Arc::clone(&state.documents),
-            id,
-            DocumentItem::File(n),
-            meta.pgp,
-        );
+        let mut resp = serve_item(store, id, DocumentItem::File(n), meta.pgp).await?;
         // Never the client's file name: a fixed one.
         if let Ok(v) = header::HeaderValue::from_str(&format!("attachment; filename=\"file-{n}\""))
         {
