@@ -128,7 +128,7 @@ impl Worker {
                 }
             };
             if due.is_empty() {
-                let wait = this.idle_wait();
+                let wait = this.idle_wait().await;
                 tokio::select! {
                     _ = notify.notified() => {}
                     _ = tokio::time::sleep(wait) => {}
@@ -145,8 +145,16 @@ impl Worker {
     }
 
     /// How long to sleep when nothing is due: until the next retry, at most a minute.
-    fn idle_wait(&self) -> Duration {
-        let next = self.spool.next_due_ms(&self.name).ok().flatten();
+    /// How long to sleep when nothing is due: until the next retry is due, at most a minute.
+    /// The spool's query blocks (SQLite): it runs on the blocking pool like the others.
+    async fn idle_wait(&self) -> Duration {
+        let spool = Arc::clone(&self.spool);
+        let name = self.name.clone();
+        let next = tokio::task::spawn_blocking(move || spool.next_due_ms(&name))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
         let ms = next
             .map(|t| (t - self.spool.now_ms()).clamp(5, 60_000))
             .unwrap_or(60_000);
