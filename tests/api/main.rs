@@ -10,6 +10,7 @@ mod data_path;
 mod email;
 mod hostile;
 mod integrator;
+mod limits;
 mod pdf_forms;
 mod pgp_documents;
 mod support;
