@@ -28,7 +28,8 @@ pub struct OutputLimits {
     pub max_name_bytes: usize,
     /// Largest value, in bytes of UTF-8.
     pub max_value_bytes: usize,
-    /// Most bytes of all names and values together (a name counts each time it is added).
+    /// Most bytes of all names and values together: each value costs its size and its name's
+    /// (an empty list, its name's).
     pub max_total_bytes: usize,
 }
 
@@ -195,7 +196,8 @@ impl FieldsBuilder {
             FieldValue::One(v) => self.account(&name, 1, scalar_len(v))?,
             FieldValue::Many(vs) => {
                 let count = vs.len().max(1);
-                let mut bytes = 0usize;
+                // Each item costs its name too, as if added one by one (see `push_item`).
+                let mut bytes = name.len().saturating_mul(count - 1);
                 for v in vs {
                     let len = scalar_len(v);
                     self.check_value(len)?;

@@ -9,6 +9,9 @@ pub mod pdf;
 pub mod text;
 pub mod urlencoded;
 
+#[cfg(test)]
+mod proptests;
+
 use secureform_contract::Fields;
 
 use crate::error::ClientError;

@@ -15,6 +15,7 @@ fn decode_pdf_text(bytes: &[u8]) -> String {
 
 mod corpus;
 mod hostile;
+mod output;
 
 pub(super) fn json(fields: &Fields) -> serde_json::Value {
     serde_json::to_value(fields).unwrap()
