@@ -521,6 +521,25 @@ mod tests {
     }
 
     #[test]
+    fn order_is_part_of_equality_and_removal_keeps_it() {
+        let mut ab = Fields::new();
+        ab.push("a", "1");
+        ab.push("b", "2");
+        ab.push("c", "3");
+        let mut ba = Fields::new();
+        ba.push("b", "2");
+        ba.push("a", "1");
+        ba.push("c", "3");
+        assert_ne!(ab, ba);
+        ab.remove("a");
+        ba.remove("a");
+        assert_eq!(ab, ba);
+        let names: Vec<&str> = ab.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["b", "c"]);
+        assert!(ab.contains("c") && !ab.contains("a"));
+    }
+
+    #[test]
     fn every_kind_of_value_reads_back_as_written() {
         let json = concat!(
             r#"{"t":"a \"q\" \u00e9","b":false,"i":-7,"u":18446744073709551615,"f":1.5,"#,
