@@ -65,7 +65,9 @@ pub fn parse(
         if piece.is_empty() {
             continue;
         }
-        if pairs.len() >= output.max_values {
+        // The builder counts the values exactly below; here only the clicked image button's
+        // two coordinates (dropped later) may come on top.
+        if pairs.len() >= output.max_values.saturating_add(2) {
             return Err(OutputError::TooManyValues(output.max_values).into());
         }
         let (name, value) = match memchr::memchr(b'=', piece) {
@@ -226,12 +228,14 @@ mod tests {
             parse(b"a=12345", None, &limits).unwrap_err().code,
             "field_too_large"
         );
-        // Every value counts, repeated names included.
+        // Every value counts, repeated names included; a clicked image button's coordinates
+        // do not.
         assert_eq!(
             parse(b"a=1&a=2&a=3&a=4", None, &limits).unwrap_err().code,
             "too_many_fields"
         );
         assert!(parse(b"a=1&a=2&a=3", None, &limits).is_ok());
+        assert!(parse(b"a=1&a=2&a=3&go.x=1&go.y=2", None, &limits).is_ok());
     }
 
     #[test]

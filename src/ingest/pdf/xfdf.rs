@@ -119,9 +119,7 @@ impl Walk<'_> {
         }
         Ok(())
     }
-}
 
-impl Walk<'_> {
     /// A `<field>`'s value: its `<value>` elements (several make a list), else its
     /// `<value-richtext>` as text; `None` when it has neither. Each value is measured before
     /// it is copied, and a list is counted as it grows.
