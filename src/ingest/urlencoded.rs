@@ -115,14 +115,15 @@ fn submit_coordinates(pairs: &[(Vec<u8>, Vec<u8>)]) -> HashSet<&[u8]> {
         .map(|(name, _)| name.as_slice())
         .collect();
     let mut drop = HashSet::new();
+    let mut y = Vec::new();
     for (name, value) in pairs {
         let Some(base) = name.strip_suffix(b".x") else {
             continue;
         };
-        if !numeric(value) {
+        if numeric_y.is_empty() || !numeric(value) {
             continue;
         }
-        let mut y = Vec::with_capacity(base.len() + 2);
+        y.clear();
         y.extend_from_slice(base);
         y.extend_from_slice(b".y");
         if let Some(&y) = numeric_y.get(y.as_slice()) {
