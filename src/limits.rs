@@ -7,14 +7,22 @@ use serde::Deserialize;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Largest body that is not multipart (urlencoded, JSON, FDF, XFDF, PDF), in bytes.
+    /// Largest body that is not multipart (urlencoded, JSON, FDF, XFDF, PDF), in bytes. It also
+    /// bounds what any body becomes: all names and values of one submission together (so a PDF
+    /// string shared by many fields cannot amplify a small body), and the text parts of a
+    /// multipart body together (files count against their own limits).
     pub max_body_bytes: usize,
     /// Largest multipart body, files included, in bytes.
     pub max_upload_bytes: u64,
-    /// Most fields (names) in one submission.
+    /// Most values in one submission, in every format. Every value counts: each repetition of
+    /// a name and each item of a list (a name with an empty list counts as one), so the number
+    /// of distinct names is bounded by it too.
     pub max_fields: usize,
-    /// Largest single field value, in bytes.
+    /// Largest single field value, in bytes (UTF-8, as stored).
     pub max_field_bytes: usize,
+    /// Longest field name, in bytes (UTF-8, as stored); for PDF, FDF and XFDF this is the fully
+    /// qualified name (`parent.child`), checked as it is joined.
+    pub max_name_bytes: usize,
     /// Most files in one submission.
     pub max_files: usize,
     /// Largest single file, in bytes.
@@ -39,6 +47,7 @@ impl Default for Limits {
             max_upload_bytes: 1100 * 1024 * 1024,
             max_fields: 1_000,
             max_field_bytes: 64 * 1024,
+            max_name_bytes: 256,
             max_files: 20,
             max_file_bytes: 1024 * 1024 * 1024,
             pdf_parse_secs: 5,
@@ -60,6 +69,9 @@ impl Limits {
         }
         if self.max_field_bytes == 0 {
             return Err(("max_field_bytes", "must be at least 1"));
+        }
+        if self.max_name_bytes == 0 {
+            return Err(("max_name_bytes", "must be at least 1"));
         }
         if self.pdf_parse_secs == 0 {
             return Err(("pdf_parse_secs", "must be at least 1"));

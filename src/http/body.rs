@@ -7,6 +7,7 @@ use futures_util::StreamExt;
 use secureform_contract::{Fields, FileMeta};
 
 use crate::error::ClientError;
+use crate::ingest::bounded::{FieldsBuilder, OutputError, OutputLimits};
 use crate::ingest::{field_too_large, text, too_many_fields};
 use crate::limits::Limits;
 use crate::spool::{Spool, SpoolFileUpload};
@@ -90,18 +91,30 @@ pub async fn read_multipart(
     }
     let boundary = multipart::boundary(req.headers().get(header::CONTENT_TYPE)).map_err(refused)?;
     let mut reader = MultipartReader::new(payload, &boundary, limits.max_upload_bytes);
+    let output = OutputLimits::from_limits(limits);
     let mut texts: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    // All text parts together, names included, count against `max_body_bytes`: without it a
+    // body of many text fields (each within its own limit) was bounded only by the upload limit.
+    let mut text_bytes = 0usize;
     let mut files = Vec::new();
     while let Some(part) = reader.next_part().await.map_err(refused)? {
+        if part.name.len() > output.max_name_bytes {
+            return Err(OutputError::NameTooLarge(output.max_name_bytes).into());
+        }
         match part.filename {
             None => {
                 if texts.len() >= limits.max_fields {
                     return Err(too_many_fields(limits));
                 }
+                text_bytes = text_bytes.saturating_add(part.name.len());
                 let mut value = Vec::new();
                 while let Some(chunk) = reader.next_chunk().await.map_err(refused)? {
                     if value.len() + chunk.len() > limits.max_field_bytes {
                         return Err(field_too_large(limits));
+                    }
+                    text_bytes = text_bytes.saturating_add(chunk.len());
+                    if text_bytes > output.max_total_bytes {
+                        return Err(OutputError::TotalTooLarge(output.max_total_bytes).into());
                     }
                     value.extend_from_slice(&chunk);
                 }
@@ -163,12 +176,15 @@ pub async fn read_multipart(
         charset,
         texts.iter().flat_map(|(n, v)| [n.as_slice(), v.as_slice()]),
     );
-    let mut fields = Fields::new();
+    let mut fields = FieldsBuilder::new(output);
     for (name, value) in &texts {
         fields.push(
             text::decode(encoding, name)?,
-            text::decode(encoding, value)?,
-        );
+            text::decode(encoding, value)?.into(),
+        )?;
     }
-    Ok(MultipartParts { fields, files })
+    Ok(MultipartParts {
+        fields: fields.finish().fields,
+        files,
+    })
 }

@@ -10,6 +10,7 @@ use super::respond::{self, client_kind, ClientKind};
 use super::{cors, AppState};
 use crate::config::FormConfig;
 use crate::error::ClientError;
+use crate::ingest::bounded::{IngestWarning, Ingested, OutputLimits};
 use crate::ingest::pdf::{self, PdfKind, PdfLimits};
 use crate::ingest::{self, check_field_limits, text};
 use crate::normalize::{self, Verdict};
@@ -60,10 +61,16 @@ pub fn answer(
     result: Result<Accepted, ClientError>,
 ) -> HttpResponse {
     match result {
-        Ok(Accepted::Stored { source, id }) => {
+        Ok(Accepted::Stored {
+            source,
+            id,
+            warnings,
+        }) => {
             state.metrics.accepted(form_name, source.as_str());
-            tracing::info!(submission = %id, form = %form_name, source = source.as_str(), "accepted");
-            respond::accepted(kind, form_name, form, &id, &state.warnings(form_name))
+            tracing::info!(submission = %id, form = %form_name, source = source.as_str(), warnings = warnings.len(), "accepted");
+            let mut all = state.warnings(form_name);
+            all.extend(warnings.iter().map(|w| w.message().to_owned()));
+            respond::accepted(kind, form_name, form, &id, &all)
         }
         Ok(Accepted::Dropped) => {
             tracing::info!(form = %form_name, "honeypot filled; submission dropped");
@@ -99,8 +106,13 @@ fn rate_limit(
 
 /// What became of an accepted request.
 pub enum Accepted {
-    /// Stored under `id` (an earlier id when an Idempotency-Key was repeated).
-    Stored { source: Source, id: String },
+    /// Stored under `id` (an earlier id when an Idempotency-Key was repeated), with what the
+    /// client should know about how its body was read.
+    Stored {
+        source: Source,
+        id: String,
+        warnings: Vec<IngestWarning>,
+    },
     /// The honeypot was filled: nothing was kept.
     Dropped,
 }
@@ -142,9 +154,10 @@ async fn accept(
     let limits = &state.config.limits;
     let charset = text::encoding_for(form.charset.as_deref());
     let ct = respond::content_type(req);
-    let (source, fields, files): (Source, Fields, Vec<FileMeta>) = if ct == "multipart/form-data" {
+    let (source, fields, files): (Source, Ingested, Vec<FileMeta>) = if ct == "multipart/form-data"
+    {
         let parts = read_multipart(req, payload, limits, charset, &state.spool, id).await?;
-        (Source::Multipart, parts.fields, parts.files)
+        (Source::Multipart, parts.fields.into(), parts.files)
     } else {
         // A declared PDF-family body reserves its parse memory before it is read, so that
         // bodies waiting their turn are not held either (see `pdf_gate`).
@@ -170,11 +183,18 @@ async fn accept(
         }
         drop(reservation);
         let (source, fields) = match ct.as_str() {
-            "application/json" => (Source::Json, ingest::json::parse(&body, limits)?),
-            "application/x-www-form-urlencoded" => (
-                Source::Urlencoded,
-                ingest::urlencoded::parse(&body, charset, limits)?,
-            ),
+            "application/json" => {
+                let limits = limits.clone();
+                let fields = parse_off_loop(body, move |b| ingest::json::parse(&b, &limits));
+                (Source::Json, fields.await?)
+            }
+            "application/x-www-form-urlencoded" => {
+                let limits = limits.clone();
+                let fields = parse_off_loop(body, move |b| {
+                    ingest::urlencoded::parse(&b, charset, &limits)
+                });
+                (Source::Urlencoded, fields.await?)
+            }
             _ => {
                 return Err(ClientError::new(
                     actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -183,9 +203,26 @@ async fn accept(
                 ))
             }
         };
-        (source, fields, Vec::new())
+        (source, fields.into(), Vec::new())
     };
     finish(state, form_name, form, id, source, fields, files, None).await
+}
+
+/// Bodies up to this size are parsed on the event loop (well under a millisecond); larger
+/// ones on a blocking thread, so no parse holds up other requests for long.
+const PARSE_INLINE_BYTES: usize = 64 * 1024;
+
+/// Runs `parse` over `body`, on a blocking thread when the body is large.
+pub async fn parse_off_loop<F>(body: bytes::Bytes, parse: F) -> Result<Fields, ClientError>
+where
+    F: FnOnce(bytes::Bytes) -> Result<Fields, ClientError> + Send + 'static,
+{
+    if body.len() <= PARSE_INLINE_BYTES {
+        return parse(body);
+    }
+    web::block(move || parse(body))
+        .await
+        .map_err(|_| ClientError::unavailable())?
 }
 
 /// Normalizes, applies the form's rules, and spools durably.
@@ -196,7 +233,7 @@ pub async fn finish(
     form: &FormConfig,
     id: &str,
     source: Source,
-    fields: Fields,
+    parsed: Ingested,
     files: Vec<FileMeta>,
     idempotency: Option<(String, String)>,
 ) -> Result<Accepted, ClientError> {
@@ -205,7 +242,7 @@ pub async fn finish(
         form_name,
         form,
         source,
-        fields,
+        parsed.fields,
         files,
         state.spool.clock(),
     )?;
@@ -223,12 +260,17 @@ pub async fn finish(
         })?;
     if let Some(first) = existing {
         tracing::info!(submission = %first, form = %form_name, "idempotent repeat; nothing stored");
-        return Ok(Accepted::Stored { source, id: first });
+        return Ok(Accepted::Stored {
+            source,
+            id: first,
+            warnings: parsed.warnings,
+        });
     }
     state.dispatch.notify(&form.sinks);
     Ok(Accepted::Stored {
         source,
         id: id.to_owned(),
+        warnings: parsed.warnings,
     })
 }
 
@@ -274,15 +316,16 @@ async fn accept_pdf_family(
         max_bytes: limits.max_body_bytes,
         max_fields: limits.max_fields,
         max_parse_time: std::time::Duration::from_secs(limits.pdf_parse_secs),
+        output: OutputLimits::from_limits(limits),
         ..PdfLimits::default()
     };
     let parse_body = body.clone();
     let task = state
         .pdf_gate
         .run(&mut reservation, move || match kind {
-            PdfKind::Fdf => pdf::parse_fdf(&parse_body, &pdf_limits),
-            PdfKind::Xfdf => pdf::parse_xfdf(&parse_body, &pdf_limits),
-            PdfKind::Pdf => pdf::parse_pdf(&parse_body, &pdf_limits),
+            PdfKind::Fdf => pdf::read_fdf(&parse_body, &pdf_limits),
+            PdfKind::Xfdf => pdf::read_xfdf(&parse_body, &pdf_limits),
+            PdfKind::Pdf => pdf::read_pdf(&parse_body, &pdf_limits),
         })
         .await?;
     // The parser checks its own clock; this bounds the answer even if a step inside a library
@@ -303,12 +346,12 @@ async fn accept_pdf_family(
             ))
         }
     };
-    let fields = parsed.map_err(|e| {
+    let read = parsed.map_err(|e| {
         let status = actix_web::http::StatusCode::from_u16(e.status())
             .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
         ClientError::new(status, e.code(), e.message())
     })?;
-    check_field_limits(&fields, limits)?;
+    check_field_limits(&read.fields, limits)?;
     let (source, files) = match kind {
         PdfKind::Fdf => (Source::Fdf, Vec::new()),
         PdfKind::Xfdf => (Source::Xfdf, Vec::new()),
@@ -316,7 +359,7 @@ async fn accept_pdf_family(
     };
     // The body is sealed in the spool (or was never kept): its share goes back.
     drop(reservation);
-    finish(state, form_name, form, id, source, fields, files, None).await
+    finish(state, form_name, form, id, source, read, files, None).await
 }
 
 /// Seals the submitted PDF into the spool as the submission's file 0.

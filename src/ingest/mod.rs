@@ -3,38 +3,40 @@
 //! is checked while parsing, and every refusal is a [`ClientError`](crate::error::ClientError)
 //! with a 4xx status.
 
+pub mod bounded;
 pub mod json;
 pub mod pdf;
 pub mod text;
 pub mod urlencoded;
+
+#[cfg(test)]
+mod proptests;
 
 use secureform_contract::Fields;
 
 use crate::error::ClientError;
 use crate::limits::Limits;
 
-/// Checks the field count and each value's size of an already parsed set of fields.
+/// Checks an already parsed set of fields against the same limits the parsers enforce while
+/// parsing (see [`bounded`]): a second line of defence for parsers outside this module.
 pub fn check_field_limits(fields: &Fields, limits: &Limits) -> Result<(), ClientError> {
-    if fields.len() > limits.max_fields {
-        return Err(too_many_fields(limits));
-    }
-    for (_, value) in fields.iter() {
-        for v in value.values() {
-            if v.to_text().len() > limits.max_field_bytes {
-                return Err(field_too_large(limits));
-            }
-        }
+    let mut check = bounded::FieldsBuilder::new(bounded::OutputLimits::from_limits(limits));
+    for (name, value) in fields.iter() {
+        check.check_name(name.len())?;
+        check.count(name, value)?;
     }
     Ok(())
 }
 
+/// 413 `too_many_fields`.
 pub fn too_many_fields(limits: &Limits) -> ClientError {
     ClientError::too_large(
         "too_many_fields",
-        format!("The submission has more than {} fields.", limits.max_fields),
+        format!("The submission has more than {} values.", limits.max_fields),
     )
 }
 
+/// 413 `field_too_large`.
 pub fn field_too_large(limits: &Limits) -> ClientError {
     ClientError::too_large(
         "field_too_large",

@@ -13,6 +13,7 @@ mod email;
 mod first_hour;
 mod hostile;
 mod integrator;
+mod limits;
 mod pdf_forms;
 mod pgp_documents;
 mod readme;

@@ -8,7 +8,7 @@ use super::{guard, internal, not_found, reply};
 use crate::config::Scope;
 use crate::error::ClientError;
 use crate::http::body::read_all;
-use crate::http::submit::{finish, Accepted};
+use crate::http::submit::{finish, parse_off_loop, Accepted};
 use crate::http::AppState;
 use crate::ingest;
 use crate::normalize;
@@ -47,7 +47,11 @@ pub async fn create(
         };
         let limits = &state.config.limits;
         let body = read_all(&req, payload, limits.max_body_bytes).await?;
-        let fields = ingest::json::parse(&body, limits)?;
+        let json_limits = limits.clone();
+        let fields = parse_off_loop(body.freeze(), move |b| {
+            ingest::json::parse(&b, &json_limits)
+        })
+        .await?;
         let id = normalize::new_id(state.spool.clock());
         let accepted = finish(
             &state,
@@ -55,13 +59,13 @@ pub async fn create(
             form,
             &id,
             secureform_contract::Source::Json,
-            fields,
+            fields.into(),
             Vec::new(),
             key,
         )
         .await;
         let id = match accepted {
-            Ok(Accepted::Stored { source, id }) => {
+            Ok(Accepted::Stored { source, id, .. }) => {
                 state.metrics.accepted(&form_name, source.as_str());
                 tracing::info!(submission = %id, form = %form_name, token = %caller.name, "accepted via the API");
                 id

@@ -1,7 +1,5 @@
 //! The whole PDF: the AcroForm field tree (ISO 32000-1, 12.7.3) read into fields.
 
-use std::collections::HashSet;
-
 use lopdf::{Dictionary, Document, Object};
 use secureform_contract::{FieldValue, Fields, Scalar};
 
@@ -11,6 +9,7 @@ use super::load::{
 };
 use super::xfa::parse_datasets;
 use super::{PdfFormError, PdfLimits};
+use crate::ingest::bounded::{FieldsBuilder, Ingested};
 
 /// Field flags (ISO 32000-1, tables 226 and 230).
 const FF_PUSHBUTTON: i64 = 1 << 16;
@@ -53,6 +52,11 @@ fn is_empty_value(v: &Object) -> bool {
 ///
 /// See the module documentation for how each field type becomes a value.
 pub fn parse_pdf(body: &[u8], limits: &PdfLimits) -> Result<Fields, PdfFormError> {
+    read_pdf(body, limits).map(|read| read.fields)
+}
+
+/// [`parse_pdf`], with the warnings about what was read.
+pub fn read_pdf(body: &[u8], limits: &PdfLimits) -> Result<Ingested, PdfFormError> {
     let mut budget = Budget::new(limits);
     let doc = load_form(body, &mut budget)?;
     let catalog = match doc.trailer.get(b"Root") {
@@ -77,15 +81,14 @@ pub fn parse_pdf(body: &[u8], limits: &PdfLimits) -> Result<Fields, PdfFormError
     let mut walk = Walk {
         doc: &doc,
         budget,
-        fields: Fields::new(),
-        names: HashSet::new(),
+        out: FieldsBuilder::new(limits.output),
         guard: TreeGuard::default(),
     };
     let top = Inherited::default();
     for root in roots {
         walk.node(root, &top, 1)?;
     }
-    Ok(walk.fields)
+    Ok(walk.out.finish())
 }
 
 /// The inheritable attributes (ISO 32000-1, table 220) and the full name so far.
@@ -103,9 +106,8 @@ struct Inherited<'a> {
 struct Walk<'d, 'l> {
     doc: &'d Document,
     budget: Budget<'l>,
-    fields: Fields,
-    /// Full names already given a value: the first occurrence wins.
-    names: HashSet<String>,
+    /// The fields so far: a full name already there keeps its first value.
+    out: FieldsBuilder,
     guard: TreeGuard,
 }
 
@@ -135,14 +137,14 @@ impl<'d> Walk<'d, '_> {
         depth: usize,
     ) -> Result<(), PdfFormError> {
         let doc = self.doc;
-        let partial = partial_name(doc, dict)?;
+        let partial = partial_name(doc, dict, &mut self.out)?;
         let ft = match get(doc, dict, b"FT")? {
             Some(Object::Name(ft)) => Some(ft.as_slice()),
             _ => parent.ft,
         };
         let own_v = get(doc, dict, b"V")?;
         let here = Inherited {
-            name: join(&parent.name, partial.as_deref()),
+            name: join(&parent.name, partial.as_deref(), &self.out)?,
             ft,
             ff: match get(doc, dict, b"Ff")? {
                 Some(Object::Integer(ff)) => *ff,
@@ -186,7 +188,7 @@ impl<'d> Walk<'d, '_> {
         let (Some(v), false) = (field.v, field.name.is_empty()) else {
             return Ok(());
         };
-        if self.names.contains(&field.name) {
+        if self.out.contains(&field.name) {
             return Ok(());
         }
         let value = match field.ft {
@@ -194,17 +196,16 @@ impl<'d> Walk<'d, '_> {
             Some(b"Btn") if field.ff & FF_PUSHBUTTON != 0 => None,
             Some(b"Btn") => self.button(dict, v)?,
             Some(b"Ch") if field.ff & FF_MULTISELECT != 0 => {
-                match field_value(self.doc, v, &mut self.budget)? {
+                match field_value(self.doc, v, &mut self.budget, &mut self.out)? {
                     Some(FieldValue::One(one)) => Some(FieldValue::Many(vec![one])),
                     other => other,
                 }
             }
-            _ => field_value(self.doc, v, &mut self.budget)?,
+            _ => field_value(self.doc, v, &mut self.budget, &mut self.out)?,
         };
         if let Some(value) = value {
             self.budget.add_field()?;
-            self.names.insert(field.name.clone());
-            self.fields.insert(field.name.clone(), value);
+            self.out.insert(field.name.clone(), value)?;
         }
         Ok(())
     }
@@ -216,12 +217,12 @@ impl<'d> Walk<'d, '_> {
         v: &'d Object,
     ) -> Result<Option<FieldValue>, PdfFormError> {
         let doc = self.doc;
-        let Some(state) = scalar_text(doc, v, &mut self.budget)? else {
+        let Some(state) = scalar_text(doc, v, &mut self.budget, &mut self.out)? else {
             return Ok(None);
         };
         let export = match (get(doc, dict, b"Opt")?, state.parse::<usize>()) {
             (Some(Object::Array(opts)), Ok(index)) => match opts.get(index) {
-                Some(opt) => scalar_text(doc, opt, &mut self.budget)?,
+                Some(opt) => scalar_text(doc, opt, &mut self.budget, &mut self.out)?,
                 None => None,
             },
             _ => None,

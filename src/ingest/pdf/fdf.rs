@@ -1,8 +1,6 @@
 //! FDF (ISO 32000-1, 12.7.7): the `/Root /FDF /Fields` tree read into fields, and the FDF
 //! answer Acrobat shows its user.
 
-use std::collections::HashSet;
-
 use lopdf::{Document, Object};
 use secureform_contract::Fields;
 
@@ -10,6 +8,7 @@ use super::limits::{Budget, Step, TreeGuard};
 use super::load::{as_dict, field_value, get, get_dict, join, load, partial_name, resolve};
 use super::text::pdf_literal_string;
 use super::{find, PdfFormError, PdfLimits};
+use crate::ingest::bounded::{FieldsBuilder, Ingested};
 
 /// Reads the fields of an FDF body (an Acrobat FDF submit).
 ///
@@ -18,6 +17,11 @@ use super::{find, PdfFormError, PdfLimits};
 /// Strings, names (checkbox and radio states), numbers and streams become one text value, an
 /// array (a multi-select list) a list.
 pub fn parse_fdf(body: &[u8], limits: &PdfLimits) -> Result<Fields, PdfFormError> {
+    read_fdf(body, limits).map(|read| read.fields)
+}
+
+/// [`parse_fdf`], with the warnings about what was read.
+pub fn read_fdf(body: &[u8], limits: &PdfLimits) -> Result<Ingested, PdfFormError> {
     let mut budget = Budget::new(limits);
     if body.len() > limits.max_bytes {
         return Err(PdfFormError::TooLarge);
@@ -35,8 +39,7 @@ pub fn parse_fdf(body: &[u8], limits: &PdfLimits) -> Result<Fields, PdfFormError
     let mut walk = Walk {
         doc: &doc,
         budget,
-        fields: Fields::new(),
-        names: HashSet::new(),
+        out: FieldsBuilder::new(limits.output),
         guard: TreeGuard::default(),
     };
     if let Some(Object::Array(roots)) = get(&doc, fdf, b"Fields")? {
@@ -44,7 +47,7 @@ pub fn parse_fdf(body: &[u8], limits: &PdfLimits) -> Result<Fields, PdfFormError
             walk.node(node, "", 1)?;
         }
     }
-    Ok(walk.fields)
+    Ok(walk.out.finish())
 }
 
 /// lopdf reads only `%PDF-` headers. The FDF header is the same syntax with another name, so
@@ -61,8 +64,8 @@ fn patch_header(body: &[u8]) -> Option<Vec<u8>> {
 struct Walk<'d, 'l> {
     doc: &'d Document,
     budget: Budget<'l>,
-    fields: Fields,
-    names: HashSet<String>,
+    /// The fields so far: a name already there keeps its first value.
+    out: FieldsBuilder,
     guard: TreeGuard,
 }
 
@@ -82,13 +85,13 @@ impl<'d> Walk<'d, '_> {
         let Some(dict) = as_dict(resolve(doc, obj)?) else {
             return Ok(());
         };
-        let name = join(parent, partial_name(doc, dict)?.as_deref());
+        let partial = partial_name(doc, dict, &mut self.out)?;
+        let name = join(parent, partial.as_deref(), &self.out)?;
         if let Some(v) = get(doc, dict, b"V")? {
-            if !name.is_empty() && !self.names.contains(&name) {
-                if let Some(value) = field_value(doc, v, &mut self.budget)? {
+            if !name.is_empty() && !self.out.contains(&name) {
+                if let Some(value) = field_value(doc, v, &mut self.budget, &mut self.out)? {
                     self.budget.add_field()?;
-                    self.names.insert(name.clone());
-                    self.fields.insert(name.clone(), value);
+                    self.out.insert(name.clone(), value)?;
                 }
             }
         }

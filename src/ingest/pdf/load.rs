@@ -7,8 +7,9 @@ use secureform_contract::{FieldValue, Scalar};
 
 use super::limits::Budget;
 use super::scan::prescan;
-use super::text::{decode_name, decode_pdf_text};
+use super::text::{decode_name, decode_pdf_text_checked};
 use super::{find, PdfFormError};
+use crate::ingest::bounded::{FieldsBuilder, IngestWarning, OutputError};
 
 /// How many references in a row may be followed before it counts as a loop.
 const MAX_HOPS: usize = 32;
@@ -283,37 +284,83 @@ pub(crate) fn as_dict(obj: &Object) -> Option<&Dictionary> {
     }
 }
 
-/// A partial field name (`/T`), decoded; `None` when absent.
+/// A partial field name (`/T`), decoded; `None` when absent. A name that cannot fit the name
+/// limit is refused before it is decoded.
 pub(crate) fn partial_name(
     doc: &Document,
     dict: &Dictionary,
+    out: &mut FieldsBuilder,
 ) -> Result<Option<String>, PdfFormError> {
     Ok(match get(doc, dict, b"T")? {
-        Some(Object::String(bytes, _)) => Some(decode_pdf_text(bytes)),
-        Some(Object::Name(bytes)) => Some(decode_name(bytes)),
+        Some(Object::String(bytes, _)) => {
+            out.check_name(min_text_len(bytes))?;
+            Some(decode_checked(bytes, out))
+        }
+        Some(Object::Name(bytes)) => {
+            out.check_name(bytes.len())?;
+            Some(decode_name(bytes))
+        }
         _ => None,
     })
 }
 
-/// Joins a parent's full name and a partial name with ".".
-pub(crate) fn join(parent: &str, partial: Option<&str>) -> String {
-    match partial {
-        Some(p) if parent.is_empty() => p.to_owned(),
-        Some(p) => format!("{parent}.{p}"),
+/// Joins a parent's full name and a partial name with ".", refusing a result longer than the
+/// name limit before building it.
+pub(crate) fn join(
+    parent: &str,
+    partial: Option<&str>,
+    out: &FieldsBuilder,
+) -> Result<String, PdfFormError> {
+    Ok(match partial {
+        Some(p) if parent.is_empty() => {
+            out.check_name(p.len())?;
+            p.to_owned()
+        }
+        Some(p) => {
+            out.check_name(parent.len().saturating_add(1).saturating_add(p.len()))?;
+            format!("{parent}.{p}")
+        }
         None => parent.to_owned(),
+    })
+}
+
+/// The fewest UTF-8 bytes a text string of these bytes can decode to: a UTF-16 unit of two
+/// bytes can become one byte, every other byte at least one.
+fn min_text_len(bytes: &[u8]) -> usize {
+    if bytes.starts_with(&[0xFE, 0xFF]) || bytes.starts_with(&[0xFF, 0xFE]) {
+        bytes.len().saturating_sub(2) / 2
+    } else {
+        bytes.len().saturating_sub(3)
     }
 }
 
+/// Decodes a text string, noting a warning when part of it was invalid.
+fn decode_checked(bytes: &[u8], out: &mut FieldsBuilder) -> String {
+    let (text, replaced) = decode_pdf_text_checked(bytes);
+    if replaced {
+        out.warn(IngestWarning::InvalidText);
+    }
+    text
+}
+
 /// One value as text: a text string, a name, a number, a boolean, or a stream's text.
-/// `None` for what has no text (null, dictionaries, arrays).
+/// `None` for what has no text (null, dictionaries, arrays). A string too large for the value
+/// limit is refused before it is decoded (it may be referenced by many fields).
 pub(crate) fn scalar_text(
     doc: &Document,
     obj: &Object,
     budget: &mut Budget<'_>,
+    out: &mut FieldsBuilder,
 ) -> Result<Option<String>, PdfFormError> {
     Ok(match resolve(doc, obj)? {
-        Object::String(bytes, _) => Some(decode_pdf_text(bytes)),
-        Object::Name(bytes) => Some(decode_name(bytes)),
+        Object::String(bytes, _) => {
+            out.check_value(min_text_len(bytes))?;
+            Some(decode_checked(bytes, out))
+        }
+        Object::Name(bytes) => {
+            out.check_value(bytes.len())?;
+            Some(decode_name(bytes))
+        }
         Object::Integer(n) => Some(n.to_string()),
         Object::Real(r) => Some(r.to_string()),
         Object::Boolean(b) => Some(b.to_string()),
@@ -328,7 +375,8 @@ pub(crate) fn scalar_text(
                 Err(_) => return Ok(None),
             };
             budget.take_decompressed(bytes.len() as u64)?;
-            Some(decode_pdf_text(&bytes))
+            out.check_value(min_text_len(&bytes))?;
+            Some(decode_checked(&bytes, out))
         }
         _ => None,
     })
@@ -339,6 +387,7 @@ pub(crate) fn field_value(
     doc: &Document,
     obj: &Object,
     budget: &mut Budget<'_>,
+    out: &mut FieldsBuilder,
 ) -> Result<Option<FieldValue>, PdfFormError> {
     match resolve(doc, obj)? {
         Object::Array(items) => {
@@ -346,15 +395,24 @@ pub(crate) fn field_value(
             if items.len() > budget.limits.max_fields {
                 return Err(PdfFormError::TooManyFields);
             }
+            if items.len() > out.limits().max_values {
+                return Err(OutputError::TooManyValues(out.limits().max_values).into());
+            }
             let mut values = Vec::with_capacity(items.len().min(1024));
+            let mut bytes = 0usize;
             for item in items {
                 budget.tick()?;
-                if let Some(text) = scalar_text(doc, item, budget)? {
+                if let Some(text) = scalar_text(doc, item, budget, out)? {
+                    // The items may all be one large string: count them as they are copied.
+                    bytes = bytes.saturating_add(text.len());
+                    out.check_more(values.len() + 1, bytes)?;
                     values.push(Scalar::Text(text));
                 }
             }
             Ok(Some(FieldValue::Many(values)))
         }
-        other => Ok(scalar_text(doc, other, budget)?.map(|t| FieldValue::One(Scalar::Text(t)))),
+        other => {
+            Ok(scalar_text(doc, other, budget, out)?.map(|t| FieldValue::One(Scalar::Text(t))))
+        }
     }
 }

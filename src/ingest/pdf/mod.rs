@@ -14,7 +14,7 @@
 //! name of each field, with the value of its `/V` entry; fields with no value are not sent*.
 //! - **Names**: the partial names (`/T`) of a field and its ancestors joined with `.`
 //!   (`person.address.city`); widgets without `/T` carry their parent's name. Text strings are
-//!   PDFDocEncoding, UTF-16BE with BOM or UTF-8 with BOM (`text::decode_pdf_text`).
+//!   PDFDocEncoding, UTF-16BE with BOM or UTF-8 with BOM (`text::decode_pdf_text_checked`).
 //! - **Text, multiline, combo boxes, single-select lists**: one text value. An **empty text
 //!   field** whose `/V` is the empty string yields `""`; a field that was never filled in (no
 //!   `/V`) is absent: the same line 12.7.5.2 draws for what Acrobat submits (a field with an
@@ -97,6 +97,13 @@
 //! zeros had taken 1.6 GB. The HTTP layer adds the overall
 //! bound: a memory budget every parse reserves from, and a few dedicated parse threads
 //! (`src/http/pdf_gate.rs`).
+//!
+//! What a parse *produces* is bounded too, as it is produced ([`PdfLimits::output`], through
+//! [`crate::ingest::bounded::FieldsBuilder`]): each fully qualified name is measured as it is
+//! joined (before a deeper name is built), each value before it is decoded, every value counts,
+//! and all names and values together are bounded, so one string referenced by thousands of
+//! fields is refused instead of copied thousands of times. A text that is not valid UTF-16 or
+//! UTF-8 is kept with U+FFFD and reported as a warning ([`read_pdf`], [`read_fdf`]).
 
 mod acroform;
 mod fdf;
@@ -107,9 +114,9 @@ mod text;
 mod xfa;
 mod xfdf;
 
-pub use acroform::parse_pdf;
-pub use fdf::{fdf_status_body, parse_fdf};
-pub use xfdf::parse_xfdf;
+pub use acroform::{parse_pdf, read_pdf};
+pub use fdf::{fdf_status_body, parse_fdf, read_fdf};
+pub use xfdf::{parse_xfdf, read_xfdf};
 
 #[cfg(test)]
 mod fixtures;
@@ -117,6 +124,8 @@ mod fixtures;
 mod tests;
 
 use std::time::Duration;
+
+use super::bounded::{OutputError, OutputLimits};
 
 /// Caps against hostile bodies. The defaults suit real forms with a wide margin.
 #[derive(Clone, Debug)]
@@ -134,6 +143,10 @@ pub struct PdfLimits {
     pub max_fields: usize,
     /// Longest a parse may take (default 5 s).
     pub max_parse_time: Duration,
+    /// What the parse may produce: values, name and value sizes, and their total, counted as
+    /// names are joined and values decoded (default: 10,000 values, names of 256 bytes, and
+    /// 20 MiB for one value and for all together; the service passes its `[limits]`).
+    pub output: OutputLimits,
 }
 
 impl Default for PdfLimits {
@@ -145,6 +158,12 @@ impl Default for PdfLimits {
             max_decompressed: 64 * 1024 * 1024,
             max_fields: 10_000,
             max_parse_time: Duration::from_secs(5),
+            output: OutputLimits {
+                max_values: 10_000,
+                max_name_bytes: 256,
+                max_value_bytes: 20 * 1024 * 1024,
+                max_total_bytes: 20 * 1024 * 1024,
+            },
         }
     }
 }
@@ -197,6 +216,15 @@ pub enum PdfFormError {
     /// The XFA datasets packet is not well-formed XML (or not UTF-8).
     #[error("the form's XFA data could not be read")]
     XfaMalformed,
+    /// What the document holds is more than [`PdfLimits::output`] allows.
+    #[error("{0}")]
+    Output(OutputError),
+}
+
+impl From<OutputError> for PdfFormError {
+    fn from(e: OutputError) -> Self {
+        PdfFormError::Output(e)
+    }
 }
 
 impl PdfFormError {
@@ -218,6 +246,7 @@ impl PdfFormError {
             PdfFormError::NoAcroForm => "no_acroform",
             PdfFormError::XfaOnly => "xfa_only",
             PdfFormError::XfaMalformed => "xfa_malformed",
+            PdfFormError::Output(e) => e.code(),
         }
     }
 
@@ -239,7 +268,8 @@ impl PdfFormError {
             PdfFormError::TooLarge
             | PdfFormError::TooManyObjects
             | PdfFormError::DecompressionLimit
-            | PdfFormError::TooManyFields => 413,
+            | PdfFormError::TooManyFields
+            | PdfFormError::Output(_) => 413,
             PdfFormError::Encrypted | PdfFormError::NoAcroForm | PdfFormError::XfaOnly => 422,
             _ => 400,
         }

@@ -1,18 +1,23 @@
 //! Every format and field type from fixtures of our own making, and hostile inputs.
 
-use super::text::decode_pdf_text;
 use std::time::{Duration, Instant};
 
 use lopdf::{Document, Object, StringFormat};
 use secureform_contract::Fields;
 
 use super::fixtures::{every_field_type_pdf, expected_form_fields, FDF, XFDF};
+use super::text::decode_pdf_text_checked;
 use super::*;
+
+fn decode_pdf_text(bytes: &[u8]) -> String {
+    decode_pdf_text_checked(bytes).0
+}
 
 mod corpus;
 mod hostile;
 mod inherit;
 mod memory;
+mod output;
 mod xfa;
 
 pub(super) fn json(fields: &Fields) -> serde_json::Value {

@@ -30,11 +30,14 @@ fn pdfdoc_char(byte: u8) -> char {
     }
 }
 
-/// Decodes a PDF text string: UTF-16BE with BOM, UTF-8 with BOM, else PDFDocEncoding.
+/// Decodes a PDF text string: UTF-16BE with BOM, UTF-8 with BOM, else PDFDocEncoding; and
+/// says whether anything was replaced by U+FFFD because it was not valid UTF-16 (an unpaired
+/// surrogate, an odd last byte) or UTF-8, so the caller can warn (the value is kept: a text
+/// string has no other way to say those code units). PDFDocEncoding's undefined 0x9F is not
+/// counted: every byte there has a meaning.
 ///
-/// UTF-16 language escapes (U+001B … U+001B, ISO 32000-1 7.9.2.2) are dropped. Unpaired
-/// surrogates and invalid UTF-8 become U+FFFD: a text string has no other way to say them.
-pub fn decode_pdf_text(bytes: &[u8]) -> String {
+/// UTF-16 language escapes (U+001B … U+001B, ISO 32000-1 7.9.2.2) are dropped.
+pub fn decode_pdf_text_checked(bytes: &[u8]) -> (String, bool) {
     if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
         return decode_utf16(rest, u16::from_be_bytes);
     }
@@ -44,24 +47,32 @@ pub fn decode_pdf_text(bytes: &[u8]) -> String {
         return decode_utf16(rest, u16::from_le_bytes);
     }
     if let Some(rest) = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
-        return String::from_utf8_lossy(rest).into_owned();
+        return match String::from_utf8_lossy(rest) {
+            std::borrow::Cow::Borrowed(s) => (s.to_owned(), false),
+            std::borrow::Cow::Owned(s) => (s, true),
+        };
     }
-    bytes.iter().copied().map(pdfdoc_char).collect()
+    (bytes.iter().copied().map(pdfdoc_char).collect(), false)
 }
 
-fn decode_utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> String {
-    let units = bytes.chunks_exact(2).map(|pair| unit([pair[0], pair[1]]));
+fn decode_utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> (String, bool) {
+    let pairs = bytes.chunks_exact(2);
+    let mut replaced = !pairs.remainder().is_empty();
+    let units = pairs.map(|pair| unit([pair[0], pair[1]]));
     let mut out = String::with_capacity(bytes.len() / 2);
     let mut in_language_escape = false;
     for c in char::decode_utf16(units) {
-        let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
+        let c = c.unwrap_or_else(|_| {
+            replaced = true;
+            char::REPLACEMENT_CHARACTER
+        });
         if c == '\u{1B}' {
             in_language_escape = !in_language_escape;
         } else if !in_language_escape {
             out.push(c);
         }
     }
-    out
+    (out, replaced)
 }
 
 /// Decodes a PDF name's bytes (checkbox and radio states): UTF-8 when valid, else
@@ -101,6 +112,10 @@ pub(crate) fn pdf_literal_string(text: &str) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    fn decode_pdf_text(bytes: &[u8]) -> String {
+        decode_pdf_text_checked(bytes).0
+    }
+
     #[test]
     fn pdfdoc_encoding_table() {
         assert_eq!(decode_pdf_text(b"abc"), "abc");
@@ -127,6 +142,23 @@ mod tests {
         assert_eq!(decode_pdf_text(&b), "hi");
         // An odd trailing byte and a lone surrogate do not panic.
         assert_eq!(decode_pdf_text(&[0xFE, 0xFF, 0xD8, 0x00, 0x00]), "\u{FFFD}");
+    }
+
+    #[test]
+    fn replacements_are_reported() {
+        let checked = |b: &[u8]| decode_pdf_text_checked(b);
+        assert_eq!(checked(&[0xFE, 0xFF, 0x00, b'a']), ("a".into(), false));
+        assert_eq!(
+            checked(&[0xFE, 0xFF, 0xDC, 0x00, 0x00, b'a']),
+            ("\u{FFFD}a".into(), true)
+        );
+        assert_eq!(
+            checked(&[0xFF, 0xFE, 0x00, 0xD8]),
+            ("\u{FFFD}".into(), true)
+        );
+        assert!(checked(&[0xFE, 0xFF, 0x00, b'a', 0x00]).1);
+        assert_eq!(checked(b"\xEF\xBB\xBFa\xFF"), ("a\u{FFFD}".into(), true));
+        assert_eq!(checked(&[0x9F]), ("\u{FFFD}".into(), false));
     }
 
     #[test]

@@ -11,11 +11,12 @@ use std::collections::HashMap;
 
 use lopdf::{Dictionary, Document, Object};
 use roxmltree::{Node, ParsingOptions};
-use secureform_contract::{FieldValue, Fields, Scalar};
+use secureform_contract::Scalar;
 
 use super::limits::Budget;
 use super::load::{get, resolve};
 use super::PdfFormError;
+use crate::ingest::bounded::{FieldsBuilder, Ingested};
 
 /// The namespace of the `datasets` packet and its `data` element.
 const XFA_DATA_NS: &str = "http://www.xfa.org/schema/xfa-data/1.0/";
@@ -27,7 +28,7 @@ pub(crate) fn parse_datasets(
     doc: &Document,
     acroform: &Dictionary,
     budget: &mut Budget<'_>,
-) -> Result<Fields, PdfFormError> {
+) -> Result<Ingested, PdfFormError> {
     let xml = match get(doc, acroform, b"XFA")? {
         Some(Object::Stream(stream)) => plain(stream, budget)?,
         Some(Object::Array(items)) => datasets_packet(doc, items, budget)?,
@@ -36,11 +37,11 @@ pub(crate) fn parse_datasets(
     let Some(xml) = xml else {
         return Err(PdfFormError::XfaOnly);
     };
-    let fields = read_data(&xml, budget)?;
-    if fields.is_empty() {
+    let read = read_data(&xml, budget)?;
+    if read.fields.is_empty() {
         return Err(PdfFormError::XfaOnly);
     }
-    Ok(fields)
+    Ok(read)
 }
 
 /// The text of the packet named `datasets` in an array of (name, stream) pairs.
@@ -81,8 +82,8 @@ fn plain(stream: &lopdf::Stream, budget: &mut Budget<'_>) -> Result<Option<Vec<u
     }
 }
 
-/// Parses the packet and reads every value under `xfa:data`.
-fn read_data(xml: &[u8], budget: &mut Budget<'_>) -> Result<Fields, PdfFormError> {
+/// Parses the packet and reads every value under `xfa:data`, within the output limits.
+fn read_data(xml: &[u8], budget: &mut Budget<'_>) -> Result<Ingested, PdfFormError> {
     let xml = xml.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(xml);
     let text = std::str::from_utf8(xml).map_err(|_| PdfFormError::XfaMalformed)?;
     let options = ParsingOptions {
@@ -100,11 +101,11 @@ fn read_data(xml: &[u8], budget: &mut Budget<'_>) -> Result<Fields, PdfFormError
         .descendants()
         .find(|n| is_xfa(n, "datasets"))
         .and_then(|datasets| datasets.children().find(|n| is_xfa(n, "data")));
-    let mut fields = Fields::new();
+    let mut out = FieldsBuilder::new(budget.limits.output);
     if let Some(data) = data {
-        walk(data, "", 1, budget, &mut fields)?;
+        walk(data, "", 1, budget, &mut out)?;
     }
-    Ok(fields)
+    Ok(out.finish())
 }
 
 /// Whether `node` is the element `name` of the XFA data namespace.
@@ -122,7 +123,7 @@ fn walk(
     prefix: &str,
     depth: usize,
     budget: &mut Budget<'_>,
-    fields: &mut Fields,
+    out: &mut FieldsBuilder,
 ) -> Result<(), PdfFormError> {
     if depth > budget.limits.max_depth {
         return Err(PdfFormError::TooDeep);
@@ -141,24 +142,35 @@ fn walk(
             _ => local.to_owned(),
         };
         *index += 1;
+        // Measured before it is built: a deep path of long names cannot grow without bound.
+        let len = if prefix.is_empty() {
+            partial.len()
+        } else {
+            prefix.len() + 1 + partial.len()
+        };
+        out.check_name(len)?;
         let name = if prefix.is_empty() {
             partial
         } else {
             format!("{prefix}.{partial}")
         };
         if is_group(&child) {
-            walk(child, &name, depth + 1, budget, fields)?;
+            walk(child, &name, depth + 1, budget, out)?;
             continue;
         }
-        let value: String = child
-            .descendants()
-            .filter(|n| n.is_text())
-            .filter_map(|n| n.text())
-            .collect();
+        let texts = || {
+            child
+                .descendants()
+                .filter(|n| n.is_text())
+                .filter_map(|n| n.text())
+        };
+        out.check_value(texts().map(str::len).sum())?;
+        let value: String = texts().collect();
         // Every bound field has an element, filled or not: an empty one was never filled in.
-        if !value.is_empty() {
+        // A name seen twice keeps its first value, as in the AcroForm walk.
+        if !value.is_empty() && !out.contains(&name) {
             budget.add_field()?;
-            fields.insert(name, FieldValue::One(Scalar::Text(value)));
+            out.push(name, Scalar::Text(value))?;
         }
     }
     Ok(())

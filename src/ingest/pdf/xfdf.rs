@@ -3,13 +3,12 @@
 //! roxmltree refuses any DTD (its default, set explicitly here), so no entity can be declared
 //! and nothing outside the body is ever read; a node limit bounds the tree's size.
 
-use std::collections::HashSet;
-
 use roxmltree::{Document, Node, ParsingOptions};
 use secureform_contract::{FieldValue, Fields, Scalar};
 
 use super::limits::Budget;
 use super::{PdfFormError, PdfLimits, XFDF_NS};
+use crate::ingest::bounded::{FieldsBuilder, Ingested};
 
 /// Reads the fields of an XFDF body (an Acrobat XFDF submit).
 ///
@@ -17,6 +16,12 @@ use super::{PdfFormError, PdfLimits, XFDF_NS};
 /// elements are its values (several make a list, as a multi-select list sends them), and a
 /// `<value-richtext>` is reduced to its text. A field with no value is omitted.
 pub fn parse_xfdf(body: &[u8], limits: &PdfLimits) -> Result<Fields, PdfFormError> {
+    read_xfdf(body, limits).map(|read| read.fields)
+}
+
+/// [`parse_xfdf`], with the warnings about what was read (none so far: XFDF is XML, whose
+/// text is always valid).
+pub fn read_xfdf(body: &[u8], limits: &PdfLimits) -> Result<Ingested, PdfFormError> {
     let budget = Budget::new(limits);
     if body.len() > limits.max_bytes {
         return Err(PdfFormError::TooLarge);
@@ -40,13 +45,12 @@ pub fn parse_xfdf(body: &[u8], limits: &PdfLimits) -> Result<Fields, PdfFormErro
     }
     let mut walk = Walk {
         budget,
-        fields: Fields::new(),
-        names: HashSet::new(),
+        out: FieldsBuilder::new(limits.output),
     };
     for fields in root.children().filter(|n| is(n, "fields")) {
         walk.children(fields, "", 1)?;
     }
-    Ok(walk.fields)
+    Ok(walk.out.finish())
 }
 
 /// The body as text: UTF-8 (XFDF's encoding), with or without BOM, or UTF-16 with BOM.
@@ -75,8 +79,8 @@ fn is(node: &Node<'_, '_>, name: &str) -> bool {
 
 struct Walk<'l> {
     budget: Budget<'l>,
-    fields: Fields,
-    names: HashSet<String>,
+    /// The fields so far: a name already there keeps its first value.
+    out: FieldsBuilder,
 }
 
 impl Walk<'_> {
@@ -95,39 +99,56 @@ impl Walk<'_> {
             let Some(partial) = field.attribute("name") else {
                 continue;
             };
+            // Measured before it is built: a long parent name must not be copied into each
+            // of its children.
             let name = if prefix.is_empty() {
+                self.out.check_name(partial.len())?;
                 partial.to_owned()
             } else {
+                let len = prefix.len().saturating_add(1).saturating_add(partial.len());
+                self.out.check_name(len)?;
                 format!("{prefix}.{partial}")
             };
-            let mut values: Vec<Scalar> = field
-                .children()
-                .filter(|c| is(c, "value"))
-                .map(|c| Scalar::Text(c.text().unwrap_or_default().to_owned()))
-                .collect();
-            if values.is_empty() {
-                if let Some(rich) = field.children().find(|c| is(c, "value-richtext")) {
-                    values.push(Scalar::Text(rich_text(rich)));
-                }
-            }
-            if values.len() > self.budget.limits.max_fields {
-                return Err(PdfFormError::TooManyFields);
-            }
-            let value = match values.len() {
-                0 => None,
-                1 => values.pop().map(FieldValue::One),
-                _ => Some(FieldValue::Many(values)),
-            };
-            if let Some(value) = value {
-                if !self.names.contains(&name) {
+            if let Some(value) = self.value(field)? {
+                if !self.out.contains(&name) {
                     self.budget.add_field()?;
-                    self.names.insert(name.clone());
-                    self.fields.insert(name.clone(), value);
+                    self.out.insert(name.clone(), value)?;
                 }
             }
             self.children(field, &name, depth + 1)?;
         }
         Ok(())
+    }
+
+    /// A `<field>`'s value: its `<value>` elements (several make a list), else its
+    /// `<value-richtext>` as text; `None` when it has neither. Each value is measured before
+    /// it is copied, and a list is counted as it grows.
+    fn value(&mut self, field: Node<'_, '_>) -> Result<Option<FieldValue>, PdfFormError> {
+        let mut values = Vec::new();
+        let mut bytes = 0usize;
+        for node in field.children().filter(|c| is(c, "value")) {
+            self.budget.tick()?;
+            let text = node.text().unwrap_or_default();
+            self.out.check_value(text.len())?;
+            bytes = bytes.saturating_add(text.len());
+            self.out.check_more(values.len() + 1, bytes)?;
+            if values.len() >= self.budget.limits.max_fields {
+                return Err(PdfFormError::TooManyFields);
+            }
+            values.push(Scalar::Text(text.to_owned()));
+        }
+        if values.is_empty() {
+            if let Some(rich) = field.children().find(|c| is(c, "value-richtext")) {
+                let text = rich_text(rich);
+                self.out.check_value(text.len())?;
+                values.push(Scalar::Text(text));
+            }
+        }
+        Ok(match values.len() {
+            0 => None,
+            1 => values.pop().map(FieldValue::One),
+            _ => Some(FieldValue::Many(values)),
+        })
     }
 }
 
