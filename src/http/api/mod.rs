@@ -76,6 +76,15 @@ fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The token of an `Authorization: Bearer <token>` value. The scheme is matched without regard
+/// to case (RFC 9110 11.1: `bearer`, `BEARER` are the same scheme); spaces around the token are
+/// ignored.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// Authenticates the request, applies the API rate limit, and checks that the token has one of
 /// `scopes`.
 pub fn guard<'a>(
@@ -93,8 +102,7 @@ pub fn guard<'a>(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(bearer_token)
         .ok_or_else(unauthorized)?;
     let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
     let mut found = None;
@@ -221,4 +229,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/audit", web::get().to(documents::audit))
             .default_service(web::to(|| async { error(&not_found("API endpoint")) })),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR   abc "] {
+            assert_eq!(bearer_token(value), Some("abc"), "{value:?}");
+        }
+        for value in ["Basic abc", "Bearer", "Bearer ", "Bearerabc", "abc"] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
+    }
 }
