@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use secureform_contract::{Fields, FileMeta, Source};
 
 use super::body::{read_all, read_multipart};
+use super::pace::Pace;
 use super::respond::{self, client_kind, ClientKind};
 use super::{cors, AppState};
 use crate::config::FormConfig;
@@ -145,7 +146,7 @@ async fn accept(
         let parts = read_multipart(req, payload, limits, charset, &state.spool, id).await?;
         (Source::Multipart, parts.fields, parts.files)
     } else {
-        let body = read_all(req, payload, limits.max_body_bytes)
+        let body = read_all(req, payload, limits.max_body_bytes, Pace::body(limits))
             .await?
             .freeze();
         // Clients mislabel bodies: what the bytes say wins for the PDF family.

@@ -9,6 +9,7 @@ mod crash;
 mod data_path;
 mod email;
 mod hostile;
+mod http_layer;
 mod integrator;
 mod pdf_forms;
 mod pgp_documents;

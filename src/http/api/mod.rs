@@ -195,38 +195,35 @@ async fn forms(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     })())
 }
 
-/// Registers the API's routes.
+/// Registers the API's routes; a method a path does not take is 405 with `Allow`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    // Query strings and path segments that do not parse get the API's JSON error, not actix's
-    // plain-text default.
-    let query = web::QueryConfig::default().error_handler(|e, _| {
-        let err = ClientError::malformed(
-            "invalid_query",
-            format!("The query string is not valid: {e}."),
-        );
-        actix_web::error::InternalError::from_response(e, error(&err)).into()
-    });
-    let path = web::PathConfig::default().error_handler(|e, _| {
-        actix_web::error::InternalError::from_response(e, error(&not_found("resource"))).into()
-    });
+    use super::fallback::not_allowed;
+    let get = |path: &str, route: actix_web::Route| {
+        web::resource(path)
+            .route(route)
+            .default_service(not_allowed("GET"))
+    };
     cfg.service(
         web::scope("/api/v1")
-            .app_data(query)
-            .app_data(path)
-            .route("/forms", web::get().to(forms))
-            .route(
-                "/forms/{form}/submissions",
-                web::post().to(submissions::create),
+            .service(get("/forms", web::get().to(forms)))
+            .service(
+                web::resource("/forms/{form}/submissions")
+                    .route(web::post().to(submissions::create))
+                    .default_service(not_allowed("POST")),
             )
-            .route("/submissions/{id}", web::get().to(submissions::status))
-            .route(
-                "/submissions/{id}/retry",
-                web::post().to(submissions::retry),
+            .service(get("/submissions/{id}", web::get().to(submissions::status)))
+            .service(
+                web::resource("/submissions/{id}/retry")
+                    .route(web::post().to(submissions::retry))
+                    .default_service(not_allowed("POST")),
             )
-            .route("/documents", web::get().to(documents::list))
-            .route("/documents/{id}", web::get().to(documents::get))
-            .route("/documents/{id}/files/{n}", web::get().to(documents::file))
-            .route("/audit", web::get().to(documents::audit))
+            .service(get("/documents", web::get().to(documents::list)))
+            .service(get("/documents/{id}", web::get().to(documents::get)))
+            .service(get(
+                "/documents/{id}/files/{n}",
+                web::get().to(documents::file),
+            ))
+            .service(get("/audit", web::get().to(documents::audit)))
             .default_service(web::to(|| async { error(&not_found("API endpoint")) })),
     );
 }
