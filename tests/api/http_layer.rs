@@ -98,6 +98,12 @@ fn wrong_methods_unknown_paths_and_api_queries_answer_in_the_error_shape() {
         (404, String::new(), "not_found".into())
     );
 
+    // A 1 MiB header: actix-http answers 431 itself (no body: no request was read) and closes.
+    assert!(
+        oversized_head(&server).starts_with("HTTP/1.1 431"),
+        "no 431 for a 1 MiB header"
+    );
+
     // Item 23: the scheme is case-insensitive.
     let forms = |auth: &str| {
         c.get(server.url("/api/v1/forms"))
@@ -127,6 +133,28 @@ fn wrong_methods_unknown_paths_and_api_queries_answer_in_the_error_shape() {
             "{bad}"
         );
     }
+}
+
+/// Sends a request whose one header is 1 MiB, over a raw socket, and returns the answer (what
+/// arrived before the server closed, even if it then reset the connection).
+fn oversized_head(server: &Server) -> String {
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    let mut head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    head.extend(std::iter::repeat_n(b'a', 1 << 20));
+    head.extend_from_slice(b"\r\n\r\n");
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let _ = writer.write_all(&head);
+    });
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let _ = sender.join();
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 /// Writes `head`, then one byte of body a second (the body never completes), and returns what
