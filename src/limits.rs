@@ -46,7 +46,7 @@ impl Default for Limits {
             pdf_parse_secs: 5,
             rate_per_minute: 0,
             api_rate_per_minute: 0,
-            body_read_secs: 120,
+            body_read_secs: 300,
             upload_read_secs: 3600,
             min_body_bytes_per_sec: 1024,
         }

@@ -99,7 +99,8 @@ impl<S> Paced<S> {
     /// Starts the clocks now.
     pub fn new(inner: S, pace: Pace) -> Self {
         let now = Instant::now();
-        let deadline = now + pace.total;
+        // A configured deadline past a year is no deadline; capping it keeps the sum in range.
+        let deadline = now + pace.total.min(Duration::from_secs(365 * 24 * 3600));
         Paced {
             inner,
             pace,
