@@ -198,12 +198,15 @@ fn a_slow_body_is_cut_off_with_408() {
          Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n\
          --b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x\"\r\n\r\n",
     );
-    let uploads = std::thread::scope(|s| {
+    // A head that never ends is actix's to cut off (client_request_timeout, 10 s): a bare 408.
+    let head = String::from("POST /f/contact HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+    let [form, upload, head] = std::thread::scope(|s| {
         let form = s.spawn(|| dribble(&server, urlencoded));
         let upload = s.spawn(|| dribble(&server, multipart));
-        [form.join().unwrap(), upload.join().unwrap()]
+        let head = s.spawn(|| dribble(&server, head));
+        [form, upload, head].map(|t| t.join().unwrap())
     });
-    for (answer, took) in uploads {
+    for (answer, took) in [form, upload] {
         assert!(
             answer.starts_with("HTTP/1.1 408"),
             "after {took:?}: {answer}"
@@ -211,6 +214,12 @@ fn a_slow_body_is_cut_off_with_408() {
         assert!(answer.contains("\"body_timeout\""), "{answer}");
         assert!(took < Duration::from_secs(30), "{took:?}");
     }
+    let (answer, took) = head;
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "after {took:?}: {answer}"
+    );
+    assert!(took < Duration::from_secs(30), "{took:?}");
     let ok = client().get(server.url("/healthz")).send().unwrap();
     assert_eq!(ok.status().as_u16(), 200);
 }
