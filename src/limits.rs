@@ -38,6 +38,12 @@ pub struct Limits {
     pub rate_per_minute: u32,
     /// API requests per minute from one client address (`/api/...`); 0 is no limit.
     pub api_rate_per_minute: u32,
+    /// Longest time, in seconds, for a whole body that is not multipart to arrive (408 after).
+    pub body_read_secs: u64,
+    /// Longest time, in seconds, for a whole multipart body to arrive (408 after).
+    pub upload_read_secs: u64,
+    /// Slowest a body may arrive, in bytes per second over each 10 s; 0 is no minimum.
+    pub min_body_bytes_per_sec: u64,
 }
 
 impl Default for Limits {
@@ -54,6 +60,9 @@ impl Default for Limits {
             pdf_parse_memory_bytes: 128 * 1024 * 1024,
             rate_per_minute: 0,
             api_rate_per_minute: 0,
+            body_read_secs: 300,
+            upload_read_secs: 3600,
+            min_body_bytes_per_sec: 1024,
         }
     }
 }
@@ -78,6 +87,12 @@ impl Limits {
         }
         if self.pdf_parse_memory_bytes < 1024 * 1024 {
             return Err(("pdf_parse_memory_bytes", "must be at least 1048576 (1 MiB)"));
+        }
+        if self.body_read_secs == 0 {
+            return Err(("body_read_secs", "must be at least 1"));
+        }
+        if self.upload_read_secs == 0 {
+            return Err(("upload_read_secs", "must be at least 1"));
         }
         Ok(())
     }

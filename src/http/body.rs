@@ -13,6 +13,7 @@ use crate::limits::Limits;
 use crate::spool::{Spool, SpoolFileUpload};
 
 use super::multipart::{self, MultipartError, MultipartReader};
+use super::pace::{self, Pace, Paced, PacedError};
 
 fn declared_length(req: &HttpRequest) -> Option<u64> {
     req.headers()
@@ -28,22 +29,25 @@ fn body_too_large(limit: u64) -> ClientError {
     )
 }
 
-/// Reads a whole body, refusing it as soon as it passes `limit`.
+/// Reads a whole body, refusing it as soon as it passes `limit`, or arrives slower than `pace`.
 pub async fn read_all(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
+    pace: Pace,
 ) -> Result<web::BytesMut, ClientError> {
     if declared_length(req).is_some_and(|n| n > limit as u64) {
         return Err(body_too_large(limit as u64));
     }
+    let mut payload = Paced::new(payload, pace);
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| {
-            ClientError::malformed(
+        let chunk = chunk.map_err(|e| match e {
+            PacedError::TooSlow => pace::too_slow(&pace),
+            PacedError::Inner(_) => ClientError::malformed(
                 "body_incomplete",
                 "The request body could not be read completely.",
-            )
+            ),
         })?;
         if body.len() + chunk.len() > limit {
             return Err(body_too_large(limit as u64));
@@ -85,7 +89,17 @@ pub async fn read_multipart(
     spool: &Spool,
     id: &str,
 ) -> Result<MultipartParts, ClientError> {
-    let refused = |e| multipart_refused(e, limits.max_upload_bytes);
+    let pace = Pace::upload(limits);
+    let payload = Paced::new(payload, pace);
+    let slow = payload.flag();
+    // The reader reports a stream cut off as truncated: the flag says why.
+    let refused = |e| {
+        if slow.is_set() {
+            pace::too_slow(&pace)
+        } else {
+            multipart_refused(e, limits.max_upload_bytes)
+        }
+    };
     if declared_length(req).is_some_and(|n| n > limits.max_upload_bytes) {
         return Err(body_too_large(limits.max_upload_bytes));
     }

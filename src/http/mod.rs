@@ -3,8 +3,10 @@
 mod api;
 mod body;
 mod cors;
+mod fallback;
 mod home;
 mod multipart;
+mod pace;
 pub mod pages;
 pub mod pdf_gate;
 mod ratelimit;
@@ -81,21 +83,55 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(state.metrics.render(depth) + &state.documents.render_metrics())
 }
 
-/// Registers the routes.
+/// Registers the routes. Every path answers a method it does not take with 405 and `Allow`,
+/// and a path nothing serves with 404, both in the error shape.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(home::home))
-        .route("/openapi.yaml", web::get().to(home::openapi))
-        .route("/f/{form}", web::post().to(submit::submit))
-        .route(
-            "/f/{form}",
-            web::method(actix_web::http::Method::OPTIONS).to(cors::preflight),
+    use fallback::not_allowed;
+    cfg.configure(fallback::extractor_configs)
+        .service(
+            web::resource("/")
+                .route(web::get().to(home::home))
+                .default_service(not_allowed("GET")),
         )
-        .route("/f/{form}/thanks", web::get().to(submit::thanks))
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics))
-        .configure(api::routes);
+        .service(
+            web::resource("/openapi.yaml")
+                .route(web::get().to(home::openapi))
+                .default_service(not_allowed("GET")),
+        )
+        .service(
+            web::resource("/f/{form}")
+                .route(web::post().to(submit::submit))
+                .route(web::method(actix_web::http::Method::OPTIONS).to(cors::preflight))
+                .default_service(not_allowed("POST, OPTIONS")),
+        )
+        .service(
+            web::resource("/f/{form}/thanks")
+                .route(web::get().to(submit::thanks))
+                .default_service(not_allowed("GET")),
+        )
+        .service(
+            web::resource("/healthz")
+                .route(web::get().to(healthz))
+                .default_service(not_allowed("GET")),
+        )
+        .service(
+            web::resource("/readyz")
+                .route(web::get().to(readyz))
+                .default_service(not_allowed("GET")),
+        )
+        .service(
+            web::resource("/metrics")
+                .route(web::get().to(metrics))
+                .default_service(not_allowed("GET")),
+        )
+        .configure(api::routes)
+        .default_service(web::to(fallback::not_found));
 }
+
+/// Time for a client to send a request's head (line and headers).
+const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Time to drain a body answered before it was read whole.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Starts the HTTP server on `listener`; returns the server (to await) and its address.
 pub fn start(
@@ -105,6 +141,12 @@ pub fn start(
     let addr = listener.local_addr()?;
     let state = web::Data::new(state);
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
+        // The request head must arrive within this (then actix answers 408 and closes); the
+        // body's own deadline and minimum rate are `[limits]`' (see `pace`).
+        .client_request_timeout(HEAD_TIMEOUT)
+        // After an early answer (413, 408) the rest of the body is read and dropped this long,
+        // so the client sees the answer instead of a reset connection.
+        .client_disconnect_timeout(LINGER)
         .listen(listener)?
         .run();
     Ok((server, addr))

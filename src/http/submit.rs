@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use secureform_contract::{Fields, FileMeta, Source};
 
 use super::body::{read_all, read_multipart};
+use super::pace::Pace;
 use super::pdf_gate::Reservation;
 use super::respond::{self, client_kind, ClientKind};
 use super::{cors, AppState};
@@ -167,7 +168,7 @@ async fn accept(
             let size = declared.min(limits.max_body_bytes as u64);
             reservation = Some(state.pdf_gate.reserve(size).await?);
         }
-        let body = read_all(req, payload, limits.max_body_bytes)
+        let body = read_all(req, payload, limits.max_body_bytes, Pace::body(limits))
             .await?
             .freeze();
         // Clients mislabel bodies: what the bytes say wins for the PDF family.

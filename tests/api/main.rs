@@ -12,6 +12,7 @@ mod documents_disk;
 mod email;
 mod first_hour;
 mod hostile;
+mod http_layer;
 mod integrator;
 mod limits;
 mod pdf_forms;

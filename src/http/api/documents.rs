@@ -60,6 +60,19 @@ fn pick(state: &AppState, sink: Option<&str>) -> Result<Arc<DocumentStore>, Clie
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 500;
 
+/// A `limit` query parameter: `default` when absent, 400 outside 1 to `max` (as `openapi.yaml`
+/// says: a silently shortened page would look like the last one).
+fn page_size(limit: Option<usize>, default: usize, max: usize) -> Result<usize, ClientError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(ClientError::malformed(
+            "invalid_query",
+            format!("`limit` must be between 1 and {max}."),
+        )),
+    }
+}
+
 /// `GET /api/v1/documents`: metadata, oldest first, a page at a time.
 pub async fn list(
     req: HttpRequest,
@@ -81,7 +94,7 @@ pub async fn list(
                 Some(rfc3339_ms((t.unix_timestamp_nanos() / 1_000_000) as i64))
             }
         };
-        let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+        let limit = page_size(query.limit, DEFAULT_PAGE, MAX_PAGE)?;
         let store = match pick(&state, query.sink.as_deref()) {
             Ok(store) => store,
             // No documents sink: nothing to list.
@@ -310,7 +323,7 @@ pub async fn audit(
 ) -> HttpResponse {
     let result = async {
         guard(&req, &state, &[Scope::Admin])?;
-        let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+        let limit = page_size(query.limit, 100, 1000)?;
         let spool = Arc::clone(&state.spool);
         let entries = web::block(move || spool.audit_log(limit))
             .await

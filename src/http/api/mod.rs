@@ -76,6 +76,15 @@ fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The token of an `Authorization: Bearer <token>` value. The scheme is matched without regard
+/// to case (RFC 9110 11.1: `bearer`, `BEARER` are the same scheme); spaces around the token are
+/// ignored.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// Authenticates the request, applies the API rate limit, and checks that the token has one of
 /// `scopes`.
 pub fn guard<'a>(
@@ -93,8 +102,7 @@ pub fn guard<'a>(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(bearer_token)
         .ok_or_else(unauthorized)?;
     let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
     let mut found = None;
@@ -187,38 +195,50 @@ async fn forms(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     })())
 }
 
-/// Registers the API's routes.
+/// Registers the API's routes; a method a path does not take is 405 with `Allow`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    // Query strings and path segments that do not parse get the API's JSON error, not actix's
-    // plain-text default.
-    let query = web::QueryConfig::default().error_handler(|e, _| {
-        let err = ClientError::malformed(
-            "invalid_query",
-            format!("The query string is not valid: {e}."),
-        );
-        actix_web::error::InternalError::from_response(e, error(&err)).into()
-    });
-    let path = web::PathConfig::default().error_handler(|e, _| {
-        actix_web::error::InternalError::from_response(e, error(&not_found("resource"))).into()
-    });
+    use super::fallback::not_allowed;
+    let get = |path: &str, route: actix_web::Route| {
+        web::resource(path)
+            .route(route)
+            .default_service(not_allowed("GET"))
+    };
     cfg.service(
         web::scope("/api/v1")
-            .app_data(query)
-            .app_data(path)
-            .route("/forms", web::get().to(forms))
-            .route(
-                "/forms/{form}/submissions",
-                web::post().to(submissions::create),
+            .service(get("/forms", web::get().to(forms)))
+            .service(
+                web::resource("/forms/{form}/submissions")
+                    .route(web::post().to(submissions::create))
+                    .default_service(not_allowed("POST")),
             )
-            .route("/submissions/{id}", web::get().to(submissions::status))
-            .route(
-                "/submissions/{id}/retry",
-                web::post().to(submissions::retry),
+            .service(get("/submissions/{id}", web::get().to(submissions::status)))
+            .service(
+                web::resource("/submissions/{id}/retry")
+                    .route(web::post().to(submissions::retry))
+                    .default_service(not_allowed("POST")),
             )
-            .route("/documents", web::get().to(documents::list))
-            .route("/documents/{id}", web::get().to(documents::get))
-            .route("/documents/{id}/files/{n}", web::get().to(documents::file))
-            .route("/audit", web::get().to(documents::audit))
+            .service(get("/documents", web::get().to(documents::list)))
+            .service(get("/documents/{id}", web::get().to(documents::get)))
+            .service(get(
+                "/documents/{id}/files/{n}",
+                web::get().to(documents::file),
+            ))
+            .service(get("/audit", web::get().to(documents::audit)))
             .default_service(web::to(|| async { error(&not_found("API endpoint")) })),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR   abc "] {
+            assert_eq!(bearer_token(value), Some("abc"), "{value:?}");
+        }
+        for value in ["Basic abc", "Bearer", "Bearer ", "Bearerabc", "abc"] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
+    }
 }

@@ -8,6 +8,7 @@ use super::{guard, internal, not_found, reply};
 use crate::config::Scope;
 use crate::error::ClientError;
 use crate::http::body::read_all;
+use crate::http::pace::Pace;
 use crate::http::submit::{finish, parse_off_loop, Accepted};
 use crate::http::AppState;
 use crate::ingest;
@@ -46,7 +47,7 @@ pub async fn create(
             }
         };
         let limits = &state.config.limits;
-        let body = read_all(&req, payload, limits.max_body_bytes).await?;
+        let body = read_all(&req, payload, limits.max_body_bytes, Pace::body(limits)).await?;
         let json_limits = limits.clone();
         let fields = parse_off_loop(body.freeze(), move |b| {
             ingest::json::parse(&b, &json_limits)
