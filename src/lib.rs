@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod datadir;
 pub mod dispatch;
 pub mod error;
 pub mod http;

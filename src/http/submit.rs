@@ -12,6 +12,7 @@ use crate::error::ClientError;
 use crate::ingest::pdf::{self, PdfKind, PdfLimits};
 use crate::ingest::{self, check_field_limits, text};
 use crate::normalize::{self, Verdict};
+use crate::spool::Acceptance;
 
 /// The handler.
 pub async fn submit(
@@ -41,7 +42,12 @@ pub async fn submit(
         }
         Ok(()) => {
             let id = normalize::new_id(state.spool.clock());
+            // Dropped with this future, however the request ends (see `UploadGuard`).
+            let upload = state.spool.upload_guard(&id);
             let result = accept(&req, payload, &state, &form_name, form, &id, &mut kind).await;
+            if matches!(&result, Ok(Accepted::Stored { id: stored, .. }) if *stored == id) {
+                upload.keep();
+            }
             answer(&state, kind, &form_name, form, &id, result)
         }
     };
@@ -69,7 +75,6 @@ pub fn answer(
             respond::accepted(kind, form_name, form, id, &state.warnings(form_name))
         }
         Err(err) => {
-            state.spool.discard_files(id);
             state.metrics.rejected(form_name, err.code);
             tracing::info!(form = %form_name, status = err.status.as_u16(), code = err.code, "refused");
             respond::error(kind, &err)
@@ -199,7 +204,7 @@ pub async fn finish(
         Verdict::Drop => return Ok(Accepted::Dropped),
         Verdict::Accept(s) => s,
     };
-    let existing = state
+    let acceptance = state
         .spool
         .accept(&submission, &form.sinks, idempotency)
         .await
@@ -207,9 +212,19 @@ pub async fn finish(
             tracing::error!(submission = %id, error = %e, "spooling failed");
             ClientError::unavailable()
         })?;
-    if let Some(first) = existing {
-        tracing::info!(submission = %first, form = %form_name, "idempotent repeat; nothing stored");
-        return Ok(Accepted::Stored { source, id: first });
+    match acceptance {
+        Acceptance::Stored => {}
+        Acceptance::Repeat(first) => {
+            tracing::info!(submission = %first, form = %form_name, "idempotent repeat; nothing stored");
+            return Ok(Accepted::Stored { source, id: first });
+        }
+        Acceptance::KeyReused => {
+            return Err(ClientError::new(
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "This Idempotency-Key was used with a different request to this form in the last 48 hours; use a new key for a new submission.",
+            ))
+        }
     }
     state.dispatch.notify(&form.sinks);
     Ok(Accepted::Stored {

@@ -18,9 +18,11 @@
 
 mod direct;
 mod files;
+mod idempotency;
 mod store;
 
 pub use files::{SpoolFileUpload, SpoolFileWriter, SpoolFiles};
+pub use idempotency::Acceptance;
 pub use store::{AuditEntry, DeliveryRow, DeliveryState, Outcome};
 
 use std::path::{Path, PathBuf};
@@ -54,7 +56,7 @@ pub enum SpoolError {
 pub(crate) enum Command {
     Accept {
         record: store::NewSubmission,
-        done: oneshot::Sender<Result<Option<String>, String>>,
+        done: oneshot::Sender<Result<Acceptance, String>>,
     },
     Audit {
         entry: AuditEntry,
@@ -72,6 +74,8 @@ pub(crate) enum Command {
         now_ms: i64,
         done: oneshot::Sender<Result<usize, String>>,
     },
+    /// Removes the files of `id` unless a submission `id` is stored (see [`UploadGuard`]).
+    Discard { id: String },
 }
 
 /// The spool. Cheap to share behind an `Arc`.
@@ -84,8 +88,33 @@ pub struct Spool {
     arrivals: AtomicU64,
     /// The time every record of the spool is stamped with (see `crate::clock`).
     clock: Arc<dyn Clock>,
-    /// Removes spool files off the commit path and off the event loop.
-    janitor: files::Janitor,
+}
+
+/// Creates the database file mode 0600 before SQLite does (SQLite would make it 0644, and gives
+/// its `-wal` and `-shm` files the database file's mode), and takes group and others' access
+/// away from the files of a spool made before.
+fn make_db_private(db: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(db)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let path = PathBuf::from(name);
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn submission_context(id: &str) -> Vec<u8> {
@@ -108,6 +137,7 @@ impl Spool {
         let root = data_dir.join("spool");
         secureform_crypto::files::create_private_dir(&root.join("files"))?;
         let db = root.join("spool.db");
+        make_db_private(&db)?;
         let write_conn = store::open_connection(&db)?;
         store::migrate(&write_conn)?;
         let orphaned = store::kill_unconfigured(&write_conn, sinks, clock.now_ms())?;
@@ -120,11 +150,11 @@ impl Spool {
         let reader = store::open_connection(&db)?;
         store::remove_orphan_files(&reader, &root.join("files"))?;
         let (tx, rx) = mpsc::channel();
+        // Removes spool files off the commit path and off the event loop, for the writer.
         let janitor = files::Janitor::start(root.join("files"))?;
-        let writer_janitor = janitor.clone();
         std::thread::Builder::new()
             .name("spool-writer".to_owned())
-            .spawn(move || store::writer_loop(write_conn, rx, writer_janitor))?;
+            .spawn(move || store::writer_loop(write_conn, rx, janitor))?;
         Ok(Arc::new(Spool {
             writer: Mutex::new(tx),
             reader: Mutex::new(reader),
@@ -132,7 +162,6 @@ impl Spool {
             keys,
             arrivals: AtomicU64::new(0),
             clock,
-            janitor,
         }))
     }
 
@@ -146,22 +175,27 @@ impl Spool {
         SpoolFileWriter::create(&self.root.join("files"), &self.keys, id, index)
     }
 
-    /// Removes the files of a submission that was not accepted (a failed upload), soon and
-    /// on another thread.
-    pub fn discard_files(&self, id: &str) {
-        self.janitor.remove(id);
+    /// A guard over the spool files of request `id`: unless [`UploadGuard::keep`] is called,
+    /// they are removed when the guard goes.
+    pub fn upload_guard(self: &Arc<Self>, id: &str) -> UploadGuard {
+        UploadGuard {
+            spool: Arc::clone(self),
+            id: id.to_owned(),
+            keep: false,
+        }
     }
 
     /// Seals the submission and commits it with one pending delivery per sink. Returns once the
     /// commit is on stable storage: only then may the client be answered. With an idempotency
-    /// key (token name, key) seen before, nothing is stored and the first submission's id is
-    /// returned instead.
+    /// key (token name, key) seen before for this form, nothing is stored: the answer is the
+    /// first submission's id when the request is the same, and [`Acceptance::KeyReused`] when
+    /// it is not.
     pub async fn accept(
         &self,
         submission: &Submission,
         sinks: &[String],
         idempotency: Option<(String, String)>,
-    ) -> Result<Option<String>, SpoolError> {
+    ) -> Result<Acceptance, SpoolError> {
         self.arrivals.fetch_add(1, Ordering::Relaxed);
         let json = zeroize::Zeroizing::new(serde_json::to_vec(submission)?);
         let sealed =
@@ -174,7 +208,11 @@ impl Spool {
             sealed,
             sinks: sinks.to_vec(),
             now_ms: self.clock.now_ms(),
-            idempotency,
+            idempotency: idempotency
+                .map(|(token, key)| {
+                    idempotency::Idempotency::new(&self.keys, token, key, submission)
+                })
+                .transpose()?,
         };
         let (done, wait) = oneshot::channel();
         self.send(Command::Accept { record, done })?;
@@ -307,6 +345,39 @@ impl Spool {
     }
 }
 
+/// Removes a request's spool files when the request ends without storing them, whatever the
+/// cause: a refusal, a honeypot, an idempotent repeat, a client that reset the connection
+/// mid-upload (the HTTP layer then drops the handler's future, and with it this guard).
+///
+/// The removal goes through the writer, in order after any commit this request queued: a
+/// handler dropped while its submission is being committed must not lose the files of a
+/// submission that is then stored. The writer removes them only when no submission has the id.
+pub struct UploadGuard {
+    spool: Arc<Spool>,
+    id: String,
+    keep: bool,
+}
+
+impl UploadGuard {
+    /// The submission was stored under this id: its files stay.
+    pub fn keep(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for UploadGuard {
+    fn drop(&mut self) {
+        // Most requests write no file: they cost the writer nothing.
+        if self.keep || !self.spool.root.join("files").join(&self.id).exists() {
+            return;
+        }
+        // A stopped writer is a stopping service: the next start removes the files.
+        let _ = self.spool.send(Command::Discard {
+            id: std::mem::take(&mut self.id),
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,13 +420,16 @@ mod tests {
         let spool = open(dir.path(), &clock);
         let key = || Some(("integrator".to_owned(), "order-1".to_owned()));
         let first = submission(&clock);
-        assert_eq!(spool.accept(&first, &sinks(), key()).await.unwrap(), None);
+        assert_eq!(
+            spool.accept(&first, &sinks(), key()).await.unwrap(),
+            Acceptance::Stored
+        );
 
         clock.advance(Duration::from_secs(47 * 3600));
         let repeat = submission(&clock);
         assert_eq!(
             spool.accept(&repeat, &sinks(), key()).await.unwrap(),
-            Some(first.id.clone()),
+            Acceptance::Repeat(first.id.clone()),
             "a repeat within 48 h answers with the first id"
         );
 
@@ -363,7 +437,7 @@ mod tests {
         let later = submission(&clock);
         assert_eq!(
             spool.accept(&later, &sinks(), key()).await.unwrap(),
-            None,
+            Acceptance::Stored,
             "after 48 h the key is forgotten and the submission stored"
         );
         assert!(spool.load(&later.id).is_ok());
@@ -399,6 +473,77 @@ mod tests {
             "the files of a delivered submission are removed"
         );
         assert!(spool.load(&s.id).is_err(), "and so is its sealed payload");
+    }
+
+    /// A request's guard removes its files when nothing was stored under its id, and keeps
+    /// them when the submission was committed, even if the guard went while the commit was
+    /// still queued (a handler dropped mid-commit).
+    #[tokio::test]
+    async fn a_dropped_upload_guard_removes_only_files_of_what_was_not_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = clock();
+        let spool = open(dir.path(), &clock);
+        let files = dir.path().join("spool").join("files");
+        let write_file = |id: &str| {
+            let mut writer = spool.file_writer(id, 0).unwrap();
+            writer.write_chunk(b"some bytes").unwrap();
+            writer.finish().unwrap();
+        };
+        let lost = submission(&clock);
+        write_file(&lost.id);
+        drop(spool.upload_guard(&lost.id));
+
+        let kept = submission(&clock);
+        write_file(&kept.id);
+        let guard = spool.upload_guard(&kept.id);
+        let kept_sinks = sinks();
+        let accept = spool.accept(&kept, &kept_sinks, None);
+        tokio::pin!(accept);
+        assert!(futures_util::future::poll_immediate(&mut accept)
+            .await
+            .is_none());
+        drop(guard);
+        assert_eq!(accept.await.unwrap(), Acceptance::Stored);
+
+        for _ in 0..100 {
+            if !files.join(&lost.id).exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!files.join(&lost.id).exists(), "the unstored files went");
+        assert!(
+            files.join(&kept.id).join("0.sf").exists(),
+            "the stored ones stay"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_database_files_are_private_also_in_an_older_spool() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("spool");
+        std::fs::create_dir_all(&root).unwrap();
+        // A spool made before: SQLite's own 0644.
+        drop(Connection::open(root.join("spool.db")).unwrap());
+        std::fs::set_permissions(
+            root.join("spool.db"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let clock = clock();
+        let spool = open(dir.path(), &clock);
+        spool
+            .accept(&submission(&clock), &sinks(), None)
+            .await
+            .unwrap();
+        for name in ["spool.db", "spool.db-wal", "spool.db-shm"] {
+            let mode = std::fs::metadata(root.join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
     }
 
     #[tokio::test]

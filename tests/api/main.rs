@@ -12,6 +12,7 @@ mod hostile;
 mod integrator;
 mod pdf_forms;
 mod pgp_documents;
+mod spool_hardening;
 mod support;
 
 /// The SFTP sink's test peer (a real sshd on a free port), shared with its crate's tests.
