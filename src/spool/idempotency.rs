@@ -174,8 +174,9 @@ mod tests {
     fn a_spool_with_keys_per_token_is_upgraded_and_its_keys_kept() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(SCHEMA_BEFORE).unwrap();
-        migrate(&conn).unwrap();
-        migrate(&conn).unwrap(); // again, as at every start: nothing changes
+        // The whole start-up migration, twice (as at every start: the second changes nothing).
+        super::super::store::migrate(&conn).unwrap();
+        super::super::store::migrate(&conn).unwrap();
         let keys = KeyRing::generate().unwrap();
         let k = key(&keys, r#"{"x":"1"}"#);
         assert_eq!(

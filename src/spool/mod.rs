@@ -18,10 +18,12 @@
 
 mod direct;
 mod files;
+mod guard;
 mod idempotency;
 mod store;
 
 pub use files::{SpoolFileUpload, SpoolFileWriter, SpoolFiles};
+pub use guard::UploadGuard;
 pub use idempotency::Acceptance;
 pub use store::{AuditEntry, DeliveryRow, DeliveryState, Outcome};
 
@@ -173,16 +175,6 @@ impl Spool {
     /// Starts a sealed file for file `index` of submission `id`.
     pub fn file_writer(&self, id: &str, index: usize) -> Result<SpoolFileWriter, SpoolError> {
         SpoolFileWriter::create(&self.root.join("files"), &self.keys, id, index)
-    }
-
-    /// A guard over the spool files of request `id`: unless [`UploadGuard::keep`] is called,
-    /// they are removed when the guard goes.
-    pub fn upload_guard(self: &Arc<Self>, id: &str) -> UploadGuard {
-        UploadGuard {
-            spool: Arc::clone(self),
-            id: id.to_owned(),
-            keep: false,
-        }
     }
 
     /// Seals the submission and commits it with one pending delivery per sink. Returns once the
@@ -345,39 +337,6 @@ impl Spool {
     }
 }
 
-/// Removes a request's spool files when the request ends without storing them, whatever the
-/// cause: a refusal, a honeypot, an idempotent repeat, a client that reset the connection
-/// mid-upload (the HTTP layer then drops the handler's future, and with it this guard).
-///
-/// The removal goes through the writer, in order after any commit this request queued: a
-/// handler dropped while its submission is being committed must not lose the files of a
-/// submission that is then stored. The writer removes them only when no submission has the id.
-pub struct UploadGuard {
-    spool: Arc<Spool>,
-    id: String,
-    keep: bool,
-}
-
-impl UploadGuard {
-    /// The submission was stored under this id: its files stay.
-    pub fn keep(mut self) {
-        self.keep = true;
-    }
-}
-
-impl Drop for UploadGuard {
-    fn drop(&mut self) {
-        // Most requests write no file: they cost the writer nothing.
-        if self.keep || !self.spool.root.join("files").join(&self.id).exists() {
-            return;
-        }
-        // A stopped writer is a stopping service: the next start removes the files.
-        let _ = self.spool.send(Command::Discard {
-            id: std::mem::take(&mut self.id),
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,17 +345,17 @@ mod tests {
     use secureform_contract::{Fields, Source};
     use std::time::{Duration, UNIX_EPOCH};
 
-    fn sinks() -> Vec<String> {
+    pub(super) fn sinks() -> Vec<String> {
         vec!["docs".to_owned()]
     }
 
-    fn open(dir: &Path, clock: &Arc<ManualClock>) -> Arc<Spool> {
+    pub(super) fn open(dir: &Path, clock: &Arc<ManualClock>) -> Arc<Spool> {
         let keys = Arc::new(KeyRing::generate().unwrap());
         let clock: Arc<dyn Clock> = Arc::clone(clock) as Arc<dyn Clock>;
         Spool::open(dir, keys, &sinks(), clock).unwrap()
     }
 
-    fn submission(clock: &ManualClock) -> Submission {
+    pub(super) fn submission(clock: &ManualClock) -> Submission {
         Submission {
             id: new_id(clock),
             form: "contact".to_owned(),
@@ -407,7 +366,7 @@ mod tests {
         }
     }
 
-    fn clock() -> Arc<ManualClock> {
+    pub(super) fn clock() -> Arc<ManualClock> {
         Arc::new(ManualClock::at(
             UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         ))
@@ -473,49 +432,6 @@ mod tests {
             "the files of a delivered submission are removed"
         );
         assert!(spool.load(&s.id).is_err(), "and so is its sealed payload");
-    }
-
-    /// A request's guard removes its files when nothing was stored under its id, and keeps
-    /// them when the submission was committed, even if the guard went while the commit was
-    /// still queued (a handler dropped mid-commit).
-    #[tokio::test]
-    async fn a_dropped_upload_guard_removes_only_files_of_what_was_not_stored() {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = clock();
-        let spool = open(dir.path(), &clock);
-        let files = dir.path().join("spool").join("files");
-        let write_file = |id: &str| {
-            let mut writer = spool.file_writer(id, 0).unwrap();
-            writer.write_chunk(b"some bytes").unwrap();
-            writer.finish().unwrap();
-        };
-        let lost = submission(&clock);
-        write_file(&lost.id);
-        drop(spool.upload_guard(&lost.id));
-
-        let kept = submission(&clock);
-        write_file(&kept.id);
-        let guard = spool.upload_guard(&kept.id);
-        let kept_sinks = sinks();
-        let accept = spool.accept(&kept, &kept_sinks, None);
-        tokio::pin!(accept);
-        assert!(futures_util::future::poll_immediate(&mut accept)
-            .await
-            .is_none());
-        drop(guard);
-        assert_eq!(accept.await.unwrap(), Acceptance::Stored);
-
-        for _ in 0..100 {
-            if !files.join(&lost.id).exists() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(!files.join(&lost.id).exists(), "the unstored files went");
-        assert!(
-            files.join(&kept.id).join("0.sf").exists(),
-            "the stored ones stay"
-        );
     }
 
     #[tokio::test]
