@@ -28,15 +28,23 @@ pub enum DataDirError {
     Writable { path: String, mode: u32 },
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
-    #[error("{}", missing_key_message(key_file, data_dir, ids))]
+    #[error("{}", missing_key_message(key_file, data_dir, ids.as_deref()))]
     MissingKey {
         key_file: String,
         data_dir: String,
-        ids: Vec<String>,
+        /// The key ids the data was sealed under; `None` when the data folder is new.
+        ids: Option<Vec<String>>,
     },
 }
 
-fn missing_key_message(key_file: &str, data_dir: &str, ids: &[String]) -> String {
+fn missing_key_message(key_file: &str, data_dir: &str, ids: Option<&[String]>) -> String {
+    let Some(ids) = ids else {
+        return format!(
+            "{key_file}: the key file does not exist; create it with `secureform keygen --out \
+             {key_file}` (only the default key file, data_dir/master.key, is created by `serve`, \
+             and only for a new data folder)"
+        );
+    };
     let needs = if ids.is_empty() {
         "it holds data (no sealed item was found to name its key)".to_owned()
     } else {
@@ -135,13 +143,17 @@ pub fn is_new(data_dir: &Path) -> Result<bool, DataDirError> {
     Ok(true)
 }
 
-/// The error for a key file that is missing where the data folder is not new, naming the key
-/// ids the data was sealed under.
+/// The error for a key file that is missing and may not be created: where the data folder is
+/// not new, it names the key ids the data was sealed under.
 pub fn missing_key(key_file: &Path, data_dir: &Path) -> DataDirError {
+    let ids = match is_new(data_dir) {
+        Ok(true) => None,
+        _ => Some(needed_key_ids(data_dir).into_iter().collect()),
+    };
     DataDirError::MissingKey {
         key_file: key_file.display().to_string(),
         data_dir: data_dir.display().to_string(),
-        ids: needed_key_ids(data_dir).into_iter().collect(),
+        ids,
     }
 }
 
@@ -288,6 +300,24 @@ mod tests {
         assert!(err.to_string().contains("chmod 700"), "{err}");
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o750)).unwrap();
         assert!(check_permissions(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn a_missing_key_names_the_keys_the_data_was_sealed_under() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("master.key");
+        let data = dir.path().join("data");
+        let fresh = missing_key(&key, &data).to_string();
+        assert!(fresh.contains("secureform keygen --out"), "{fresh}");
+
+        let ring = secureform_crypto::KeyRing::generate().unwrap();
+        let document = data.join("documents").join("01JQ0000000000000000000000");
+        fs::create_dir_all(&document).unwrap();
+        let sealed = secureform_crypto::seal(&ring, b"ctx", b"secret").unwrap();
+        fs::write(document.join("meta.sf"), sealed).unwrap();
+        let msg = missing_key(&key, &data).to_string();
+        assert!(msg.contains(&ring.current_id().to_string()), "{msg}");
+        assert!(msg.contains("Restore that key file"), "{msg}");
     }
 
     #[test]
