@@ -41,8 +41,8 @@ fn missing_key_message(key_file: &str, data_dir: &str, ids: Option<&[String]>) -
     let Some(ids) = ids else {
         return format!(
             "{key_file}: the key file does not exist; create it with `secureform keygen --out \
-             {key_file}` (only the default key file, data_dir/master.key, is created by `serve`, \
-             and only for a new data folder)"
+             {key_file}` (`secureform serve` creates only the default key file, \
+             data_dir/master.key, and only in a new data folder)"
         );
     };
     let needs = if ids.is_empty() {

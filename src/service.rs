@@ -19,19 +19,15 @@ use crate::spool::Spool;
 /// Loads the key-encryption keys.
 ///
 /// A missing key file is created (with `create`, by `serve`) only when it is the default key
-/// file and the data folder is new; without `create` (`check`, `docs`) a throwaway key stands in
-/// then, since there is nothing to open. In every other case a missing key file is an error
-/// naming the file and the key ids the data was sealed under: a new key would silently make
-/// every stored item unreadable.
+/// file and the data folder is new. In every other case a missing key file is an error naming
+/// the file and, when the data folder is not new, the key ids its data was sealed under: a new
+/// key would silently make every stored item unreadable.
 pub fn load_keys(config: &Config, create: bool) -> anyhow::Result<Arc<KeyRing>> {
     let ring = match &config.keys {
         KeySource::File(path) => {
             if !path.exists() {
-                if !config.create_key || !datadir::is_new(&config.data_dir)? {
+                if !create || !config.create_key || !datadir::is_new(&config.data_dir)? {
                     return Err(datadir::missing_key(path, &config.data_dir).into());
-                }
-                if !create {
-                    return Ok(Arc::new(KeyRing::generate()?));
                 }
                 if let Some(dir) = path.parent() {
                     secureform_crypto::files::create_private_dir(dir)?;
