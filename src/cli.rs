@@ -278,13 +278,25 @@ async fn check(path: Option<&Path>, online: bool) -> i32 {
             return EXIT_INVALID;
         }
     };
-    // `check` never creates anything: a ring of one throwaway key stands in when the key file
-    // does not exist yet (sinks only need it to open their stores).
-    let keys = service::load_keys(&config, false).or_else(|_| {
+    // `check` never creates anything: a ring of one throwaway key stands in for the default key
+    // file of a new data folder, and for a key in an environment variable that is not set here
+    // (sinks only need it to open their stores). A missing or unusable key file is an error.
+    let throwaway = || {
         secureform_crypto::KeyRing::generate()
             .map(Arc::new)
             .map_err(anyhow::Error::from)
-    });
+    };
+    let keys = match (service::load_keys(&config, false), &config.keys) {
+        (Err(_), crate::config::KeySource::Env(_)) => throwaway(),
+        (Err(_), crate::config::KeySource::File(path))
+            if config.create_key
+                && !path.exists()
+                && crate::datadir::is_new(&config.data_dir).unwrap_or(false) =>
+        {
+            throwaway()
+        }
+        (result, _) => result,
+    };
     let keys = match keys {
         Ok(k) => k,
         Err(e) => {

@@ -10,24 +10,36 @@ use secureform_crypto::KeyRing;
 
 use crate::clock::SystemClock;
 use crate::config::{Config, KeySource};
+use crate::datadir;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::sinks::BuiltSink;
 use crate::spool::Spool;
 
-/// Loads the key-encryption keys; the embedded default creates its key file on first run.
+/// Loads the key-encryption keys.
+///
+/// A missing key file is created (with `create`, by `serve`) only when it is the default key
+/// file and the data folder is new. In every other case a missing key file is an error naming
+/// the file and, when the data folder is not new, the key ids its data was sealed under: a new
+/// key would silently make every stored item unreadable.
 pub fn load_keys(config: &Config, create: bool) -> anyhow::Result<Arc<KeyRing>> {
     let ring = match &config.keys {
         KeySource::File(path) => {
-            if create && config.create_key && !path.exists() {
+            if !path.exists() {
+                if !create || !config.create_key || !datadir::is_new(&config.data_dir)? {
+                    return Err(datadir::missing_key(path, &config.data_dir).into());
+                }
                 if let Some(dir) = path.parent() {
                     secureform_crypto::files::create_private_dir(dir)?;
                 }
                 let id = secureform_crypto::keys::create_key_file(path)?;
-                tracing::info!(key_id = %id, "created a new key-encryption key");
+                tracing::info!(key_id = %id, "created a new key-encryption key for a new data folder");
             }
             KeyRing::load_file(path).with_context(|| {
-                format!("{}: [storage] master_key_file (create one with `secureform keygen --out FILE`)", config.origin)
+                format!(
+                    "{}: [storage] master_key_file (create one with `secureform keygen --out FILE`)",
+                    config.origin
+                )
             })?
         }
         KeySource::Env(var) => {
@@ -96,10 +108,11 @@ fn log_startup(config: &Config, keys: &KeyRing) {
 /// Runs the service until it is stopped.
 pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()> {
     let first_start = !config.data_dir.exists();
+    // Held until the server stops: a second `serve` on this folder fails at once.
+    let _lock = datadir::prepare(&config.data_dir)?;
     let keys = load_keys(&config, true)?;
     log_startup(&config, &keys);
     let signer = load_signer(&config)?;
-    secureform_crypto::files::create_private_dir(&config.data_dir)?;
     let sink_names: Vec<String> = config.sinks.keys().cloned().collect();
     let spool = Spool::open(
         &config.data_dir,

@@ -15,6 +15,7 @@ use crate::ingest::bounded::{IngestWarning, Ingested, OutputLimits};
 use crate::ingest::pdf::{self, PdfKind, PdfLimits};
 use crate::ingest::{self, check_field_limits, text};
 use crate::normalize::{self, Verdict};
+use crate::spool::Acceptance;
 
 /// The handler.
 pub async fn submit(
@@ -44,7 +45,12 @@ pub async fn submit(
         }
         Ok(()) => {
             let id = normalize::new_id(state.spool.clock());
+            // Dropped with this future, however the request ends (see `UploadGuard`).
+            let upload = state.spool.upload_guard(&id);
             let result = accept(&req, payload, &state, &form_name, form, &id, &mut kind).await;
+            if matches!(&result, Ok(Accepted::Stored { id: stored, .. }) if *stored == id) {
+                upload.keep();
+            }
             answer(&state, kind, &form_name, form, &id, result)
         }
     };
@@ -78,7 +84,6 @@ pub fn answer(
             respond::accepted(kind, form_name, form, id, &state.warnings(form_name))
         }
         Err(err) => {
-            state.spool.discard_files(id);
             state.metrics.rejected(form_name, err.code);
             tracing::info!(form = %form_name, status = err.status.as_u16(), code = err.code, "refused");
             respond::error(kind, &err)
@@ -251,7 +256,7 @@ pub async fn finish(
         Verdict::Drop => return Ok(Accepted::Dropped),
         Verdict::Accept(s) => s,
     };
-    let existing = state
+    let acceptance = state
         .spool
         .accept(&submission, &form.sinks, idempotency)
         .await
@@ -259,13 +264,23 @@ pub async fn finish(
             tracing::error!(submission = %id, error = %e, "spooling failed");
             ClientError::unavailable()
         })?;
-    if let Some(first) = existing {
-        tracing::info!(submission = %first, form = %form_name, "idempotent repeat; nothing stored");
-        return Ok(Accepted::Stored {
-            source,
-            id: first,
-            warnings: parsed.warnings,
-        });
+    match acceptance {
+        Acceptance::Stored => {}
+        Acceptance::Repeat(first) => {
+            tracing::info!(submission = %first, form = %form_name, "idempotent repeat; nothing stored");
+            return Ok(Accepted::Stored {
+                source,
+                id: first,
+                warnings: parsed.warnings,
+            });
+        }
+        Acceptance::KeyReused => {
+            return Err(ClientError::new(
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "This Idempotency-Key was used with a different request to this form in the last 48 hours; use a new key for a new submission.",
+            ))
+        }
     }
     state.dispatch.notify(&form.sinks);
     Ok(Accepted::Stored {

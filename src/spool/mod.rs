@@ -18,9 +18,13 @@
 
 mod direct;
 mod files;
+mod guard;
+mod idempotency;
 mod store;
 
 pub use files::{SpoolFileUpload, SpoolFileWriter, SpoolFiles};
+pub use guard::UploadGuard;
+pub use idempotency::Acceptance;
 pub use store::{AuditEntry, DeliveryRow, DeliveryState, Outcome};
 
 use std::path::{Path, PathBuf};
@@ -54,7 +58,7 @@ pub enum SpoolError {
 pub(crate) enum Command {
     Accept {
         record: store::NewSubmission,
-        done: oneshot::Sender<Result<Option<String>, String>>,
+        done: oneshot::Sender<Result<Acceptance, String>>,
     },
     Audit {
         entry: AuditEntry,
@@ -72,6 +76,8 @@ pub(crate) enum Command {
         now_ms: i64,
         done: oneshot::Sender<Result<usize, String>>,
     },
+    /// Removes the files of `id` unless a submission `id` is stored (see [`UploadGuard`]).
+    Discard { id: String },
 }
 
 /// The spool. Cheap to share behind an `Arc`.
@@ -84,8 +90,33 @@ pub struct Spool {
     arrivals: AtomicU64,
     /// The time every record of the spool is stamped with (see `crate::clock`).
     clock: Arc<dyn Clock>,
-    /// Removes spool files off the commit path and off the event loop.
-    janitor: files::Janitor,
+}
+
+/// Creates the database file mode 0600 before SQLite does (SQLite would make it 0644, and gives
+/// its `-wal` and `-shm` files the database file's mode), and takes group and others' access
+/// away from the files of a spool made before.
+fn make_db_private(db: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(db)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let path = PathBuf::from(name);
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn submission_context(id: &str) -> Vec<u8> {
@@ -108,6 +139,7 @@ impl Spool {
         let root = data_dir.join("spool");
         secureform_crypto::files::create_private_dir(&root.join("files"))?;
         let db = root.join("spool.db");
+        make_db_private(&db)?;
         let write_conn = store::open_connection(&db)?;
         store::migrate(&write_conn)?;
         let orphaned = store::kill_unconfigured(&write_conn, sinks, clock.now_ms())?;
@@ -120,11 +152,11 @@ impl Spool {
         let reader = store::open_connection(&db)?;
         store::remove_orphan_files(&reader, &root.join("files"))?;
         let (tx, rx) = mpsc::channel();
+        // Removes spool files off the commit path and off the event loop, for the writer.
         let janitor = files::Janitor::start(root.join("files"))?;
-        let writer_janitor = janitor.clone();
         std::thread::Builder::new()
             .name("spool-writer".to_owned())
-            .spawn(move || store::writer_loop(write_conn, rx, writer_janitor))?;
+            .spawn(move || store::writer_loop(write_conn, rx, janitor))?;
         Ok(Arc::new(Spool {
             writer: Mutex::new(tx),
             reader: Mutex::new(reader),
@@ -132,7 +164,6 @@ impl Spool {
             keys,
             arrivals: AtomicU64::new(0),
             clock,
-            janitor,
         }))
     }
 
@@ -146,22 +177,17 @@ impl Spool {
         SpoolFileWriter::create(&self.root.join("files"), &self.keys, id, index)
     }
 
-    /// Removes the files of a submission that was not accepted (a failed upload), soon and
-    /// on another thread.
-    pub fn discard_files(&self, id: &str) {
-        self.janitor.remove(id);
-    }
-
     /// Seals the submission and commits it with one pending delivery per sink. Returns once the
     /// commit is on stable storage: only then may the client be answered. With an idempotency
-    /// key (token name, key) seen before, nothing is stored and the first submission's id is
-    /// returned instead.
+    /// key (token name, key) seen before for this form, nothing is stored: the answer is the
+    /// first submission's id when the request is the same, and [`Acceptance::KeyReused`] when
+    /// it is not.
     pub async fn accept(
         &self,
         submission: &Submission,
         sinks: &[String],
         idempotency: Option<(String, String)>,
-    ) -> Result<Option<String>, SpoolError> {
+    ) -> Result<Acceptance, SpoolError> {
         self.arrivals.fetch_add(1, Ordering::Relaxed);
         let json = zeroize::Zeroizing::new(serde_json::to_vec(submission)?);
         let sealed =
@@ -174,7 +200,11 @@ impl Spool {
             sealed,
             sinks: sinks.to_vec(),
             now_ms: self.clock.now_ms(),
-            idempotency,
+            idempotency: idempotency
+                .map(|(token, key)| {
+                    idempotency::Idempotency::new(&self.keys, token, key, submission)
+                })
+                .transpose()?,
         };
         let (done, wait) = oneshot::channel();
         self.send(Command::Accept { record, done })?;
@@ -315,17 +345,17 @@ mod tests {
     use secureform_contract::{Fields, Source};
     use std::time::{Duration, UNIX_EPOCH};
 
-    fn sinks() -> Vec<String> {
+    pub(super) fn sinks() -> Vec<String> {
         vec!["docs".to_owned()]
     }
 
-    fn open(dir: &Path, clock: &Arc<ManualClock>) -> Arc<Spool> {
+    pub(super) fn open(dir: &Path, clock: &Arc<ManualClock>) -> Arc<Spool> {
         let keys = Arc::new(KeyRing::generate().unwrap());
         let clock: Arc<dyn Clock> = Arc::clone(clock) as Arc<dyn Clock>;
         Spool::open(dir, keys, &sinks(), clock).unwrap()
     }
 
-    fn submission(clock: &ManualClock) -> Submission {
+    pub(super) fn submission(clock: &ManualClock) -> Submission {
         Submission {
             id: new_id(clock),
             form: "contact".to_owned(),
@@ -336,7 +366,7 @@ mod tests {
         }
     }
 
-    fn clock() -> Arc<ManualClock> {
+    pub(super) fn clock() -> Arc<ManualClock> {
         Arc::new(ManualClock::at(
             UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         ))
@@ -349,13 +379,16 @@ mod tests {
         let spool = open(dir.path(), &clock);
         let key = || Some(("integrator".to_owned(), "order-1".to_owned()));
         let first = submission(&clock);
-        assert_eq!(spool.accept(&first, &sinks(), key()).await.unwrap(), None);
+        assert_eq!(
+            spool.accept(&first, &sinks(), key()).await.unwrap(),
+            Acceptance::Stored
+        );
 
         clock.advance(Duration::from_secs(47 * 3600));
         let repeat = submission(&clock);
         assert_eq!(
             spool.accept(&repeat, &sinks(), key()).await.unwrap(),
-            Some(first.id.clone()),
+            Acceptance::Repeat(first.id.clone()),
             "a repeat within 48 h answers with the first id"
         );
 
@@ -363,7 +396,7 @@ mod tests {
         let later = submission(&clock);
         assert_eq!(
             spool.accept(&later, &sinks(), key()).await.unwrap(),
-            None,
+            Acceptance::Stored,
             "after 48 h the key is forgotten and the submission stored"
         );
         assert!(spool.load(&later.id).is_ok());
@@ -399,6 +432,34 @@ mod tests {
             "the files of a delivered submission are removed"
         );
         assert!(spool.load(&s.id).is_err(), "and so is its sealed payload");
+    }
+
+    #[tokio::test]
+    async fn the_database_files_are_private_also_in_an_older_spool() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("spool");
+        std::fs::create_dir_all(&root).unwrap();
+        // A spool made before: SQLite's own 0644.
+        drop(Connection::open(root.join("spool.db")).unwrap());
+        std::fs::set_permissions(
+            root.join("spool.db"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let clock = clock();
+        let spool = open(dir.path(), &clock);
+        spool
+            .accept(&submission(&clock), &sinks(), None)
+            .await
+            .unwrap();
+        for name in ["spool.db", "spool.db-wal", "spool.db-shm"] {
+            let mode = std::fs::metadata(root.join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
     }
 
     #[tokio::test]

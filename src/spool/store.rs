@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+use super::idempotency::{self, Acceptance, Idempotency};
 use super::Command;
 
 /// Most commands applied in one transaction.
@@ -29,12 +30,9 @@ pub(crate) struct NewSubmission {
     pub sealed: Vec<u8>,
     pub sinks: Vec<String>,
     pub now_ms: i64,
-    /// (token name, Idempotency-Key): a repeat within [`IDEMPOTENCY_MS`] returns the first id.
-    pub idempotency: Option<(String, String)>,
+    /// The API's Idempotency-Key, checked per (token, form) (see `idempotency.rs`).
+    pub idempotency: Option<Idempotency>,
 }
-
-/// How long an Idempotency-Key is remembered: 48 hours (the API promises at least 24).
-pub const IDEMPOTENCY_MS: i64 = 48 * 3600 * 1000;
 
 /// One read of the Documents store, for the audit log.
 #[derive(Clone, Debug, Serialize)]
@@ -50,8 +48,8 @@ pub struct AuditEntry {
 pub(crate) enum Reply {
     /// Rows changed.
     Done(usize),
-    /// An Idempotency-Key was seen before: the submission it created.
-    Existing(String),
+    /// What became of a submission.
+    Accepted(Acceptance),
 }
 
 /// The state of one (submission, sink) delivery.
@@ -140,14 +138,6 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
          CREATE INDEX IF NOT EXISTS deliveries_open
              ON deliveries (sink, next_attempt_ms, submission_id)
              WHERE state IN ('pending', 'retrying');
-         CREATE TABLE IF NOT EXISTS idempotency (
-             token TEXT NOT NULL,
-             key TEXT NOT NULL,
-             submission_id TEXT NOT NULL,
-             created_ms INTEGER NOT NULL,
-             PRIMARY KEY (token, key)
-         );
-         CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency (created_ms);
          CREATE TABLE IF NOT EXISTS audit (
              seq INTEGER PRIMARY KEY AUTOINCREMENT,
              at_ms INTEGER NOT NULL,
@@ -155,7 +145,8 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
              action TEXT NOT NULL,
              document_id TEXT NOT NULL
          );",
-    )
+    )?;
+    idempotency::migrate(conn)
 }
 
 /// Removes spool files left by uploads that never became an accepted submission (a crash or a
@@ -242,8 +233,8 @@ pub(crate) fn writer_loop(
             match cmd {
                 Command::Accept { done, .. } => {
                     let _ = done.send(result.map(|r| match r {
-                        Reply::Existing(id) => Some(id),
-                        Reply::Done(_) => None,
+                        Reply::Accepted(a) => a,
+                        Reply::Done(_) => Acceptance::Stored,
                     }));
                 }
                 Command::Outcome { done, .. } | Command::Audit { done, .. } => {
@@ -252,9 +243,10 @@ pub(crate) fn writer_loop(
                 Command::Requeue { done, .. } => {
                     let _ = done.send(result.map(|r| match r {
                         Reply::Done(n) => n,
-                        Reply::Existing(_) => 0,
+                        Reply::Accepted(_) => 0,
                     }));
                 }
+                Command::Discard { .. } => {}
             }
         }
     }
@@ -326,28 +318,17 @@ fn apply_batch_one_by_one(conn: &mut Connection, batch: &[Command]) -> BatchResu
 fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite::Result<Reply> {
     match cmd {
         Command::Accept { record, .. } => {
-            if let Some((token, key)) = &record.idempotency {
-                let seen: Option<String> = conn
-                    .prepare_cached(
-                        "SELECT submission_id FROM idempotency
-                         WHERE token = ?1 AND key = ?2 AND created_ms > ?3",
-                    )?
-                    .query_row(params![token, key, record.now_ms - IDEMPOTENCY_MS], |r| {
-                        r.get(0)
-                    })
-                    .optional()?;
-                if let Some(id) = seen {
-                    return Ok(Reply::Existing(id));
+            if let Some(key) = &record.idempotency {
+                let checked = idempotency::check_and_remember(
+                    conn,
+                    key,
+                    &record.form,
+                    &record.id,
+                    record.now_ms,
+                )?;
+                if checked != Acceptance::Stored {
+                    return Ok(Reply::Accepted(checked));
                 }
-                conn.prepare_cached(
-                    "DELETE FROM idempotency WHERE created_ms <= ?1 OR (token = ?2 AND key = ?3)",
-                )?
-                .execute(params![record.now_ms - IDEMPOTENCY_MS, token, key])?;
-                conn.prepare_cached(
-                    "INSERT INTO idempotency (token, key, submission_id, created_ms)
-                     VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![token, key, record.id, record.now_ms])?;
             }
             conn.prepare_cached(
                 "INSERT INTO submissions (id, form, received_at, accepted_ms, file_count, sealed)
@@ -368,7 +349,7 @@ fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite
             for sink in &record.sinks {
                 stmt.execute(params![record.id, sink, record.now_ms])?;
             }
-            Ok(Reply::Done(1))
+            Ok(Reply::Accepted(Acceptance::Stored))
         }
         Command::Audit { entry, .. } => conn
             .prepare_cached(
@@ -425,6 +406,16 @@ fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite
                 purged.push(id.clone());
             }
             Ok(Reply::Done(n))
+        }
+        Command::Discard { id } => {
+            let stored: Option<i64> = conn
+                .prepare_cached("SELECT 1 FROM submissions WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+            if stored.is_none() {
+                purged.push(id.clone());
+            }
+            Ok(Reply::Done(0))
         }
         Command::Requeue { id, now_ms, .. } => conn
             .prepare_cached(
@@ -631,7 +622,9 @@ mod tests {
         migrate(&conn).unwrap();
         let (results, _) =
             apply_batch(&mut conn, &[accept("a"), accept("b")], &mut no_commit_yet());
-        assert!(results.iter().all(|r| matches!(r, Ok(Reply::Done(1)))));
+        assert!(results
+            .iter()
+            .all(|r| matches!(r, Ok(Reply::Accepted(Acceptance::Stored)))));
         assert_eq!(stored_ids(&conn), ["a", "b"]);
     }
 
@@ -642,12 +635,18 @@ mod tests {
         // The second command repeats the first's id: the primary key refuses it.
         let batch = [accept("a"), accept("a"), accept("c")];
         let (results, _) = apply_batch(&mut conn, &batch, &mut no_commit_yet());
-        assert!(matches!(results[0], Ok(Reply::Done(1))), "{results:?}");
+        assert!(
+            matches!(results[0], Ok(Reply::Accepted(Acceptance::Stored))),
+            "{results:?}"
+        );
         assert!(
             matches!(&results[1], Err(e) if e.contains("UNIQUE")),
             "{results:?}"
         );
-        assert!(matches!(results[2], Ok(Reply::Done(1))), "{results:?}");
+        assert!(
+            matches!(results[2], Ok(Reply::Accepted(Acceptance::Stored))),
+            "{results:?}"
+        );
         assert_eq!(stored_ids(&conn), ["a", "c"]);
         let deliveries: i64 = conn
             .query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0))

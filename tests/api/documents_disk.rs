@@ -50,8 +50,16 @@ fn a_full_documents_disk_is_retried_until_there_is_room() {
         );
         return;
     };
+    // The store's folder exists before the first start (the mount), so the data folder is not
+    // new and no key would be made for it: the key is made first, outside the data folder.
+    let keygen = std::process::Command::new(crate::support::BIN)
+        .args(["keygen", "--out"])
+        .arg(dir.join("master.key"))
+        .output()
+        .unwrap();
+    assert!(keygen.status.success(), "{keygen:?}");
     let config = dir.join("secureform.toml");
-    let toml = "[dispatch]\nmax_attempts = 1000\nbackoff_base_ms = 100\nbackoff_max_ms = 200\n\n\
+    let toml = "[storage]\nmaster_key_file = \"master.key\"\n\n[dispatch]\nmax_attempts = 1000\nbackoff_base_ms = 100\nbackoff_max_ms = 200\n\n\
                 [forms.contact]\nsinks = [\"docs\"]\n\n[sinks.docs]\ntype = \"documents\"\n\n";
     std::fs::write(&config, format!("{toml}{}", token_lines())).unwrap();
     let server = Server::start_in(&dir, Some(config));

@@ -18,6 +18,7 @@ mod limits;
 mod pdf_forms;
 mod pgp_documents;
 mod readme;
+mod spool_hardening;
 mod support;
 
 /// The SFTP sink's test peer (a real sshd on a free port), shared with its crate's tests.

@@ -83,19 +83,21 @@ def config_toml(ids: list[str]) -> str:
         '"path.id" = { dictionary = "ids", probability = 0.5 }',
         '"path.n" = { dictionary = "file_index", probability = 0.5 }',
         # A form's own rules (`required` fields, the honeypot) cannot be written into the one
-        # schema all forms share: a schema-valid body may fail them, with 422. Nothing else is
-        # added to what positive_data_acceptance expects.
+        # schema all forms share: a schema-valid body may fail them, with 422. The `[limits]`
+        # (max_name_bytes, max_fields...) are configuration, counted in bytes, and a schema
+        # cannot carry them: over one is 413. Nothing else is added to what
+        # positive_data_acceptance expects.
         "[[operations]]",
         'include-operation-id = ["createSubmission"]',
         "checks.positive_data_acceptance.expected-statuses = "
-        '["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]',
+        '["2xx", "3xx", "401", "403", "404", "409", "413", "422", "429", "5xx"]',
         # The browser endpoint also refuses, with 400 `multipart_malformed`, a multipart part
         # whose name holds a control character (a header cannot carry one; openapi.yaml says
         # so with `propertyNames`, which schemathesis does not apply to multipart bodies).
         "[[operations]]",
         'include-operation-id = ["submitForm"]',
         "checks.positive_data_acceptance.expected-statuses = "
-        '["2xx", "3xx", "400", "401", "403", "404", "409", "422", "429", "5xx"]',
+        '["2xx", "3xx", "400", "401", "403", "404", "409", "413", "422", "429", "5xx"]',
         # With several documents sinks (this server has two), a documents request must name
         # one with `sink`: 400 `sink_required` otherwise. Whether `sink` is required depends on
         # the configuration, which one schema cannot say.

@@ -14,6 +14,7 @@ use std::path::Path;
 
 use base64::Engine;
 use ring::aead::{LessSafeKey, UnboundKey, AES_256_GCM};
+use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -62,6 +63,8 @@ pub enum KeyError {
 pub(crate) struct Kek {
     pub(crate) id: KeyId,
     pub(crate) key: LessSafeKey,
+    /// HMAC-SHA256 key derived from the KEK, for [`KeyRing::digests`].
+    mac: hmac::Key,
 }
 
 /// The set of key-encryption keys the service can open items with; the last one seals.
@@ -168,14 +171,40 @@ impl KeyRing {
     pub fn ids(&self) -> Vec<KeyId> {
         self.keys.iter().map(|k| k.id).collect()
     }
+
+    /// Keyed digests of `data` for `label`, one per key of the ring, current key first: each is
+    /// the key's id followed by HMAC-SHA256 under a key derived from that KEK. A digest of
+    /// submitted data can then be kept unencrypted (to compare two requests) without letting
+    /// anyone who reads it guess the data; one made under an older key still matches one of
+    /// these after a rotation.
+    pub fn digests(&self, label: &[u8], data: &[u8]) -> Vec<Vec<u8>> {
+        self.keys
+            .iter()
+            .rev()
+            .map(|k| {
+                let mut ctx = hmac::Context::with_key(&k.mac);
+                ctx.update(&(label.len() as u64).to_be_bytes());
+                ctx.update(label);
+                ctx.update(data);
+                let mut out = k.id.0.to_vec();
+                out.extend_from_slice(ctx.sign().as_ref());
+                out
+            })
+            .collect()
+    }
 }
 
 impl Kek {
     fn from_bytes(raw: &[u8; 32]) -> Option<Self> {
         let unbound = UnboundKey::new(&AES_256_GCM, raw).ok()?;
+        let mut derive = Sha256::new();
+        derive.update(b"secureform/kek-mac/v1");
+        derive.update(raw);
+        let mac_key: Zeroizing<[u8; 32]> = Zeroizing::new(derive.finalize().into());
         Some(Kek {
             id: key_id(raw),
             key: LessSafeKey::new(unbound),
+            mac: hmac::Key::new(hmac::HMAC_SHA256, mac_key.as_slice()),
         })
     }
 }
@@ -292,6 +321,25 @@ mod tests {
         let ring = KeyRing::load_file(&path).unwrap();
         assert_eq!(ring.ids(), vec![first, second]);
         assert_eq!(ring.current_id(), second);
+    }
+
+    #[test]
+    fn digests_are_keyed_and_survive_a_rotation() {
+        let mut ring = KeyRing::generate().unwrap();
+        let before = ring.digests(b"label", b"data");
+        assert_eq!(before.len(), 1);
+        assert_eq!(&before[0][..8], &ring.current_id().0);
+        assert_ne!(before, ring.digests(b"other", b"data"), "the label counts");
+        assert_ne!(before, ring.digests(b"label", b"dat"), "the data counts");
+        let other = KeyRing::generate().unwrap();
+        assert_ne!(before, other.digests(b"label", b"data"), "the key counts");
+        ring.push_text(&new_key_line().unwrap(), "test").unwrap();
+        let after = ring.digests(b"label", b"data");
+        assert_eq!(after.len(), 2);
+        assert!(
+            after.contains(&before[0]),
+            "the old key's digest is still made"
+        );
     }
 
     #[test]

@@ -40,6 +40,17 @@ const FIRST_SEGMENT_BUFFER: usize = 4096;
 /// Segments per item before the counter would wrap.
 const MAX_SEGMENTS: u64 = u32::MAX as u64;
 
+/// The id of the key a sealed item was sealed under, read from the start of its header (the
+/// first 12 bytes are enough); `None` when `prefix` does not start like a sealed item. Opens
+/// nothing: it tells an operator which key the data needs when that key is missing.
+pub fn sealed_key_id(prefix: &[u8]) -> Option<KeyId> {
+    if prefix.get(..4)? != MAGIC {
+        return None;
+    }
+    let id: [u8; 8] = prefix.get(4..12)?.try_into().ok()?;
+    Some(KeyId(id))
+}
+
 /// Why an item could not be opened or sealed.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
@@ -446,6 +457,15 @@ mod tests {
 
     fn ring() -> KeyRing {
         KeyRing::generate().unwrap()
+    }
+
+    #[test]
+    fn the_key_id_of_a_sealed_item_is_read_without_the_key() {
+        let ring = ring();
+        let sealed = seal(&ring, b"ctx", b"secret").unwrap();
+        assert_eq!(sealed_key_id(&sealed[..12]), Some(ring.current_id()));
+        assert_eq!(sealed_key_id(&sealed[..11]), None, "too short");
+        assert_eq!(sealed_key_id(b"not sealed at all"), None);
     }
 
     #[test]
