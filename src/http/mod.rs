@@ -3,7 +3,7 @@
 mod api;
 mod body;
 mod cors;
-mod multipart;
+pub mod multipart;
 pub mod pages;
 mod ratelimit;
 mod respond;

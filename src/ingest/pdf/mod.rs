@@ -75,6 +75,8 @@ mod xfdf;
 
 pub use acroform::parse_pdf;
 pub use fdf::{fdf_status_body, parse_fdf};
+/// Public for the fuzz targets (fuzz/), which call it directly.
+pub use text::decode_pdf_text;
 pub use xfdf::parse_xfdf;
 
 #[cfg(test)]
