@@ -59,6 +59,8 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked >/dev/null 2>&1 || skip "cargo-fuzz could not be installed"
 fi
 
+# One process, one worker, in process (no -jobs: it would write fuzz-N.log into the current
+# directory); the targets run one after the other, as the machine's 2 cores are shared.
 # No sanitizer: the code under test is safe Rust (unsafe_code is forbidden), so AddressSanitizer
 # would only halve the rate. Panics, failed properties, integer overflows (debug assertions are
 # on), timeouts and memory over -rss_limit_mb are what libFuzzer reports.
@@ -98,7 +100,7 @@ while read -r target dict max_len ci_runs; do
     echo "fuzz: $target"
     start=$(date +%s)
     status=0
-    "$BIN/$target" "${limit[@]}" -workers=1 -jobs=1 -max_len="$max_len" -timeout=20 \
+    "$BIN/$target" "${limit[@]}" -max_len="$max_len" -timeout=20 \
         -rss_limit_mb=1024 -malloc_limit_mb=512 -dict="$ROOT/fuzz/dict/$dict.dict" \
         -artifact_prefix="$artifacts" -print_final_stats=1 \
         "$corpus" "$ROOT/fuzz/seeds/$target" >"$log" 2>&1 || status=$?

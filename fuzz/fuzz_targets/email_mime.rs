@@ -71,40 +71,27 @@ fn check_lines(message: &[u8]) {
     }
 }
 
-fuzz_target!(|data: &[u8]| {
-    let mut input = Input::new(data);
-    let flags = input.byte();
-    let (s, files) = submission(&mut input);
-    let subject_text = text(&mut input, 60);
-    let allowed: Vec<String> = s.fields.iter().take(2).map(|(n, _)| n.to_owned()).collect();
-    let allowed: Vec<String> = allowed
-        .into_iter()
+/// A Subject template with fuzzer text and up to two of the fields, allowed for it.
+fn template(input: &mut Input<'_>, s: &Submission) -> Template {
+    let subject_text = text(input, 60);
+    let allowed: Vec<String> = s
+        .fields
+        .iter()
+        .take(2)
+        .map(|(n, _)| n.to_owned())
         .filter(|n| !n.is_empty() && !n.contains(['{', '}']))
         .collect();
     let mut template = format!("{subject_text} {{id}}");
     for name in &allowed {
         template.push_str(&format!(" {{{name}}}"));
     }
-    let subject = Template::parse(&template, &allowed)
+    Template::parse(&template, &allowed)
         .or_else(|_| Template::parse("{id} {form}", &[]))
-        .expect("template");
-    let env = Envelope {
-        from: "forms@example.com".to_owned(),
-        to: vec!["a@example.com".to_owned(), "b@example.com".to_owned()],
-        domain: "example.com".to_owned(),
-        subject: subject.clone(),
-        attach_json: flags & 1 == 1,
-    };
-    let message = compose(
-        &Protection::Tls,
-        &env,
-        &s,
-        Arc::new(MemoryFiles(files.clone())),
-    )
-    .expect("compose");
-    check_lines(&message);
+        .expect("template")
+}
 
-    let mail = mailparse::parse_mail(&message).expect("mailparse reads the message");
+/// Exactly our headers, in order; the Subject as rendered.
+fn check_headers(mail: &ParsedMail<'_>, subject: &Template, s: &Submission) {
     let top = [
         "Date",
         "From",
@@ -115,78 +102,90 @@ fuzz_target!(|data: &[u8]| {
         "Auto-Submitted",
         "Content-Type",
     ];
-    assert_eq!(keys(&mail), top, "top-level headers");
-    let rendered = subject.render(&s);
+    assert_eq!(keys(mail), top, "top-level headers");
     let read = mail.headers.get_first_value("Subject").expect("subject");
+    let rendered = subject.render(s);
     assert_eq!(
         read.split_whitespace().collect::<Vec<_>>(),
         rendered.split_whitespace().collect::<Vec<_>>(),
         "Subject"
     );
     assert_eq!(mail.ctype.mimetype, "multipart/mixed");
+}
 
-    let expected_parts = 1 + usize::from(env.attach_json) + files.len();
-    assert_eq!(
-        mail.subparts.len(),
-        expected_parts,
-        "parts of multipart/mixed"
-    );
+/// The text and HTML alternatives, and submission.json when attached, read back as rendered.
+fn check_bodies(mail: &ParsedMail<'_>, s: &Submission, attach_json: bool) {
     let alt = &mail.subparts[0];
     assert_eq!(alt.ctype.mimetype, "multipart/alternative");
     assert_eq!(alt.subparts.len(), 2, "parts of multipart/alternative");
     let body_keys = ["Content-Type", "Content-Transfer-Encoding"];
-    for (part, want) in alt
-        .subparts
-        .iter()
-        .zip([render::text(&s), render::html(&s)])
-    {
+    for (part, want) in alt.subparts.iter().zip([render::text(s), render::html(s)]) {
         assert_eq!(keys(part), body_keys);
         assert_eq!(part.get_body().expect("body"), want, "text or HTML part");
     }
-    let mut next = 1;
-    if env.attach_json {
-        let json = &mail.subparts[next];
-        assert_eq!(
-            json.get_body_raw().expect("json"),
-            render::json(&s),
-            "submission.json"
-        );
-        next += 1;
+    if attach_json {
+        let json = mail.subparts[1].get_body_raw().expect("json");
+        assert_eq!(json, render::json(s), "submission.json");
     }
+}
+
+/// Attachment `index`: its own three headers, its bytes, its safe name.
+fn check_file(part: &ParsedMail<'_>, index: usize, meta: &FileMeta, content: &[u8]) {
+    let own = [
+        "Content-Type",
+        "Content-Disposition",
+        "Content-Transfer-Encoding",
+    ];
+    assert_eq!(keys(part), own);
+    assert_eq!(part.get_body_raw().expect("file"), content, "file {index}");
+    // The quoted file name cannot end early: no quote, backslash or control character.
+    let name = safe_name(index, &meta.filename);
+    let unsafe_char = name.contains(['"', '\\']) || name.contains(char::is_control);
+    assert!(!unsafe_char, "safe name");
+    let raw = part
+        .headers
+        .get_first_header("Content-Disposition")
+        .expect("disposition");
+    let ascii: String = name
+        .chars()
+        .map(|c| if c.is_ascii() { c } else { '_' })
+        .collect();
+    let quoted = format!("filename=\"{ascii}\"");
+    let value = String::from_utf8_lossy(raw.get_value_raw());
+    assert!(value.contains(&quoted), "file name");
+    // mailparse 0.15 splits parameters at a `;` even inside quotes: compare only without.
+    if name.is_ascii() && !name.contains(';') {
+        let disposition = part.get_content_disposition();
+        assert_eq!(disposition.params.get("filename"), Some(&name), "file name");
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut input = Input::new(data);
+    let attach_json = input.byte() & 1 == 1;
+    let (s, files) = submission(&mut input);
+    let subject = template(&mut input, &s);
+    let env = Envelope {
+        from: "forms@example.com".to_owned(),
+        to: vec!["a@example.com".to_owned(), "b@example.com".to_owned()],
+        domain: "example.com".to_owned(),
+        subject: subject.clone(),
+        attach_json,
+    };
+    let source = Arc::new(MemoryFiles(files.clone()));
+    let message = compose(&Protection::Tls, &env, &s, source).expect("compose");
+    check_lines(&message);
+
+    let mail = mailparse::parse_mail(&message).expect("mailparse reads the message");
+    check_headers(&mail, &subject, &s);
+    let first_file = 1 + usize::from(attach_json);
+    assert_eq!(
+        mail.subparts.len(),
+        first_file + files.len(),
+        "parts of multipart/mixed"
+    );
+    check_bodies(&mail, &s, attach_json);
     for (index, (meta, content)) in s.files.iter().zip(&files).enumerate() {
-        let part = &mail.subparts[next + index];
-        assert_eq!(
-            keys(part),
-            [
-                "Content-Type",
-                "Content-Disposition",
-                "Content-Transfer-Encoding"
-            ]
-        );
-        assert_eq!(&part.get_body_raw().expect("file"), content, "file {index}");
-        // The quoted file name cannot end early: no quote, backslash or control character.
-        let name = safe_name(index, &meta.filename);
-        assert!(
-            !name.contains(['"', '\\']) && !name.contains(char::is_control),
-            "safe name"
-        );
-        let raw = part
-            .headers
-            .get_first_header("Content-Disposition")
-            .expect("disposition");
-        let ascii: String = name
-            .chars()
-            .map(|c| if c.is_ascii() { c } else { '_' })
-            .collect();
-        let quoted = format!("filename=\"{ascii}\"");
-        assert!(
-            String::from_utf8_lossy(raw.get_value_raw()).contains(&quoted),
-            "file name"
-        );
-        // mailparse 0.15 splits parameters at a `;` even inside quotes: compare only without.
-        if name.is_ascii() && !name.contains(';') {
-            let disposition = part.get_content_disposition();
-            assert_eq!(disposition.params.get("filename"), Some(&name), "file name");
-        }
+        check_file(&mail.subparts[first_file + index], index, meta, content);
     }
 });
