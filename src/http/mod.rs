@@ -5,7 +5,7 @@ mod body;
 mod cors;
 mod fallback;
 mod home;
-mod multipart;
+pub mod multipart;
 mod pace;
 pub mod pages;
 pub mod pdf_gate;

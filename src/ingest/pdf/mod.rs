@@ -116,6 +116,8 @@ mod xfdf;
 
 pub use acroform::{parse_pdf, read_pdf};
 pub use fdf::{fdf_status_body, parse_fdf, read_fdf};
+/// Public for the fuzz targets (fuzz/), which call it directly.
+pub use text::decode_pdf_text_checked;
 pub use xfdf::{parse_xfdf, read_xfdf};
 
 #[cfg(test)]
