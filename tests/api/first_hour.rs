@@ -149,6 +149,20 @@ fn token_new_writes_a_working_configuration() {
         .send()
         .unwrap();
     assert_eq!(answer.status(), 201);
+    // An idempotent repeat is logged as one, not as a second acceptance.
+    for _ in 0..2 {
+        let again = http
+            .post(server.url("/api/v1/forms/contact/submissions"))
+            .bearer_auth(&token)
+            .header("idempotency-key", "first-hour-1")
+            .json(&serde_json::json!({"email": "bob@example.com"}))
+            .send()
+            .unwrap();
+        assert_eq!(again.status(), 201);
+    }
+    let log = server.log_text();
+    assert_eq!(log.matches("accepted via the API").count(), 2, "{log}");
+    assert_eq!(log.matches("idempotent repeat").count(), 1, "{log}");
     // The file serves the embedded default's store: the data folder beside it.
     assert!(dir.join("secureform-data").join("master.key").exists());
 }

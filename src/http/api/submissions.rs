@@ -66,10 +66,16 @@ pub async fn create(
         )
         .await;
         let id = match accepted {
-            Ok(Accepted::Stored { source, id, .. }) => {
-                state.metrics.accepted(&form_name, source.as_str());
-                tracing::info!(submission = %id, form = %form_name, token = %caller.name, "accepted via the API");
-                id
+            Ok(Accepted::Stored {
+                source, id: stored, ..
+            }) => {
+                // A repeated Idempotency-Key answers with the first id: `finish` logged it as
+                // an idempotent repeat, and nothing new was accepted.
+                if stored == id {
+                    state.metrics.accepted(&form_name, source.as_str());
+                    tracing::info!(submission = %id, form = %form_name, token = %caller.name, "accepted via the API");
+                }
+                stored
             }
             Ok(Accepted::Dropped) => id,
             Err(e) => {
