@@ -52,8 +52,8 @@ fn widget(
     d
 }
 
-/// Builds a PDF whose AcroForm holds `fields` (the callback adds them and returns the roots).
-pub(crate) fn pdf_with(build: impl FnOnce(&mut Document, ObjectId) -> Vec<Object>) -> Vec<u8> {
+/// An empty one-page document: the document, its page tree and its page.
+fn one_page_document() -> (Document, ObjectId, ObjectId) {
     let mut doc = Document::with_version("1.7");
     let pages = doc.new_object_id();
     let page = doc.add_object(dictionary! {"Type" => "Page", "Parent" => pages,
@@ -63,6 +63,12 @@ pub(crate) fn pdf_with(build: impl FnOnce(&mut Document, ObjectId) -> Vec<Object
         Object::Dictionary(dictionary! {
         "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1}),
     );
+    (doc, pages, page)
+}
+
+/// Builds a PDF whose AcroForm holds `fields` (the callback adds them and returns the roots).
+pub(crate) fn pdf_with(build: impl FnOnce(&mut Document, ObjectId) -> Vec<Object>) -> Vec<u8> {
+    let (mut doc, pages, page) = one_page_document();
     let fields = build(&mut doc, page);
     let catalog = doc.add_object(dictionary! {"Type" => "Catalog", "Pages" => pages,
     "AcroForm" => dictionary! {"Fields" => fields, "NeedAppearances" => true}});
@@ -287,15 +293,7 @@ pub(crate) const XFA_DATASETS: &str = r#"<xfa:datasets xmlns:xfa="http://www.xfa
 /// (name, stream) packets when `packets`, else as one stream holding the whole XDP.
 pub(crate) fn xfa_only_pdf(datasets: &str, packets: bool) -> Vec<u8> {
     let template = r#"<template xmlns="http://www.xfa.org/schema/xfa-template/3.3/"><subform name="form1"/></template>"#;
-    let mut doc = Document::with_version("1.7");
-    let pages = doc.new_object_id();
-    let page = doc.add_object(dictionary! {"Type" => "Page", "Parent" => pages,
-    "MediaBox" => vec![0.into(), 0.into(), 612.into(), 792.into()]});
-    doc.objects.insert(
-        pages,
-        Object::Dictionary(dictionary! {
-        "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1}),
-    );
+    let (mut doc, pages, _page) = one_page_document();
     let stream = |doc: &mut Document, text: &str| -> Object {
         let mut s = Stream::new(
             dictionary! {"Filter" => "FlateDecode"},
