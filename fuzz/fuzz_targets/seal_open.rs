@@ -1,4 +1,4 @@
-//! The sealed-item opener (sinks/crypto/src/seal.rs) on bytes nobody sealed: whole in memory and
+//! The sealed-item opener (crates/crypto/src/seal.rs) on bytes nobody sealed: whole in memory and
 //! streamed in reads of fuzzer-chosen sizes. Property: every input is refused, none panics, and
 //! the streamed opener hands out no byte before refusing (a forged first segment would have to
 //! pass AES-GCM). Inputs that start with a real header (magic, a known key id) reach the key

@@ -1,4 +1,4 @@
-//! Sealing and opening (sinks/crypto/src/seal.rs) of fuzzer plaintext, repeated up to 40 times
+//! Sealing and opening (crates/crypto/src/seal.rs) of fuzzer plaintext, repeated up to 40 times
 //! so that items span several 64 KiB segments. Properties:
 //! - `seal` → `open`, `Sealer` written in fuzzer-sized pieces → `open`, and `write_in_place`
 //!   (the spool's path) → streamed `Opener` in fuzzer-sized reads: all give the plaintext back;

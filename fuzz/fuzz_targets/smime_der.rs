@@ -1,4 +1,4 @@
-//! The S/MIME writer (sinks/crypto/src/smime.rs and its hand-written DER, smime/der.rs), read
+//! The S/MIME writer (crates/crypto/src/smime.rs and its hand-written DER, smime/der.rs), read
 //! back by OpenSSL's CMS parser. Each input chooses the recipients' certificates (1 to 3, with
 //! fuzzer-chosen serial numbers and subject names of up to 300 bytes, so that the copied
 //! issuer-and-serial and the SET OF cross DER's length forms and orderings), the cipher, the
