@@ -18,6 +18,18 @@ use crate::spool::DeliveryState;
 /// Longest accepted Idempotency-Key.
 const MAX_KEY: usize = 200;
 
+/// Whether `key` is 1 to [`MAX_KEY`] visible ASCII characters with inner spaces allowed
+/// (`^[!-~]([ -~]*[!-~])?$`, as openapi.yaml states).
+fn is_idempotency_key(key: &str) -> bool {
+    let bytes = key.as_bytes();
+    let visible = |b: &u8| (b'!'..=b'~').contains(b);
+    !bytes.is_empty()
+        && bytes.len() <= MAX_KEY
+        && bytes.iter().all(|b| (b' '..=b'~').contains(b))
+        && bytes.first().is_some_and(visible)
+        && bytes.last().is_some_and(visible)
+}
+
 /// `POST /api/v1/forms/{form}/submissions`: a JSON object in, `201 {id, form, warnings}` out.
 /// The same `Idempotency-Key` from the same token within 48 hours returns the first id.
 pub async fn create(
@@ -36,8 +48,10 @@ pub async fn create(
         let key = match req.headers().get("idempotency-key") {
             None => None,
             Some(v) => {
+                // The documented grammar exactly (openapi.yaml): visible ASCII and inner spaces,
+                // nothing else — a tab or any control byte is refused, not carried into the key.
                 let key = v.to_str().ok().map(str::trim).unwrap_or("");
-                if key.is_empty() || key.len() > MAX_KEY {
+                if !is_idempotency_key(key) {
                     return Err(ClientError::malformed(
                         "invalid_idempotency_key",
                         format!("Idempotency-Key must be 1 to {MAX_KEY} visible ASCII characters."),
@@ -183,4 +197,21 @@ pub fn rfc3339_ms(ms: i64) -> String {
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_idempotency_key;
+
+    #[test]
+    fn idempotency_keys_follow_the_documented_grammar() {
+        assert!(is_idempotency_key("order-1042"));
+        assert!(is_idempotency_key("a b"));
+        assert!(is_idempotency_key(&"k".repeat(200)));
+        assert!(!is_idempotency_key(""));
+        assert!(!is_idempotency_key(&"k".repeat(201)));
+        assert!(!is_idempotency_key("a\tb"));
+        assert!(!is_idempotency_key(" a"));
+        assert!(!is_idempotency_key("a\u{7f}"));
+    }
 }
