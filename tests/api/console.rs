@@ -1,0 +1,270 @@
+//! The web console (issue 18): off by default; sign-in with a `read` token for a server-side
+//! session in an `HttpOnly`, `SameSite=Strict` cookie; CSRF token and same-origin check on every
+//! state-changing request; strict CSP and `no-store`; a form the token may not read is not
+//! listed; sign-out ends the session for good.
+
+use reqwest::blocking::Response;
+use sha2::Digest;
+
+use crate::support::*;
+
+const READER: &str = "reader-token-0123456789abcdef";
+const SUBMITTER: &str = "submit-only-token-0123456789";
+
+fn token_lines(name: &str, token: &str, scopes: &str, forms: &str) -> String {
+    let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));
+    format!("[tokens.{name}]\nsha256 = \"{hash}\"\nscopes = [{scopes}]\nforms = [{forms}]\n")
+}
+
+fn config(console: bool) -> String {
+    let mut c = String::from(
+        "[sinks.docs]\ntype = \"documents\"\n\n\
+         [forms.alpha]\nsinks = [\"docs\"]\n\n[forms.bravo]\nsinks = [\"docs\"]\n\n",
+    );
+    if console {
+        c.push_str("[console]\nenabled = true\n\n");
+    }
+    c.push_str(&token_lines("front-desk", READER, "\"read\"", "\"alpha\""));
+    c.push_str(&token_lines("kiosk", SUBMITTER, "\"submit\"", "\"*\""));
+    c
+}
+
+/// The value a `Set-Cookie` of the answer gives cookie `name`, with the attributes.
+fn set_cookie(resp: &Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_owned())
+        .unwrap()
+}
+
+/// The value of the hidden `csrf` field of `form_id` in `html`.
+fn csrf_of(html: &str, form_id: &str) -> String {
+    let form = html.split(&format!("id=\"{form_id}\"")).nth(1).unwrap();
+    let rest = form.split("name=\"csrf\" value=\"").nth(1).unwrap();
+    rest.split('"').next().unwrap().to_owned()
+}
+
+struct Browser<'a> {
+    server: &'a Server,
+    origin: String,
+}
+
+impl Browser<'_> {
+    fn get(&self, path: &str, cookies: &str) -> Response {
+        client()
+            .get(self.server.url(path))
+            .header("cookie", cookies)
+            .send()
+            .unwrap()
+    }
+
+    fn post(&self, path: &str, cookies: &str, body: &str, origin: Option<&str>) -> Response {
+        let mut req = client()
+            .post(self.server.url(path))
+            .header("cookie", cookies)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.send().unwrap()
+    }
+
+    /// Loads the sign-in page and posts `token`; returns the answer to the post.
+    fn sign_in(&self, token: &str) -> Response {
+        let page = self.get("/console/", "");
+        let login = cookie_value(&set_cookie(&page, "sf_console_login").unwrap());
+        let csrf = csrf_of(&page.text().unwrap(), "sign-in");
+        assert_eq!(login, csrf);
+        self.post(
+            "/console/sign-in",
+            &format!("sf_console_login={login}"),
+            &format!("csrf={csrf}&token={token}"),
+            Some(&self.origin),
+        )
+    }
+}
+
+fn assert_private(resp: &Response) {
+    let h = resp.headers();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+}
+
+#[test]
+fn the_console_is_off_unless_enabled() {
+    let server = Server::with_config(&config(false));
+    for path in ["/console/", "/console/static/console.css"] {
+        let resp = client().get(server.url(path)).send().unwrap();
+        assert_eq!(resp.status(), 404, "{path}");
+    }
+    let resp = client()
+        .post(server.url("/console/sign-in"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf=x&token={READER}"))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}
+
+#[test]
+fn sign_in_session_csrf_and_sign_out() {
+    let server = Server::with_config(&config(true));
+    let b = Browser {
+        server: &server,
+        origin: server.base.trim_end_matches('/').to_owned(),
+    };
+
+    // The sign-in page: private headers, a CSRF cookie matching its form, no script.
+    let page = b.get("/console/", "");
+    assert_eq!(page.status(), 200);
+    assert_private(&page);
+    let login = set_cookie(&page, "sf_console_login").unwrap();
+    assert!(
+        login.contains("HttpOnly") && login.contains("SameSite=Strict"),
+        "{login}"
+    );
+    let html = page.text().unwrap();
+    assert!(!html.contains("<script"), "{html}");
+    assert!(html.contains("<label for=\"token\">"), "{html}");
+
+    // A wrong token and a token without `read` are refused, and no session cookie is set.
+    let resp = b.sign_in("not-a-token");
+    assert_eq!(resp.status(), 401);
+    assert!(set_cookie(&resp, "sf_console").is_none());
+    let resp = b.sign_in(SUBMITTER);
+    assert_eq!(resp.status(), 403);
+    assert!(set_cookie(&resp, "sf_console").is_none());
+    assert!(resp.text().unwrap().contains("read scope"));
+
+    // Sign-in without the CSRF cookie, with a wrong one, or from another origin: refused.
+    let page = b.get("/console/", "");
+    let login = cookie_value(&set_cookie(&page, "sf_console_login").unwrap());
+    let origin = b.origin.clone();
+    for (cookies, csrf, origin) in [
+        (String::new(), login.clone(), Some(origin.as_str())),
+        (
+            format!("sf_console_login={login}"),
+            "0".repeat(64),
+            Some(origin.as_str()),
+        ),
+        (
+            format!("sf_console_login={login}"),
+            login.clone(),
+            Some("http://evil.example"),
+        ),
+    ] {
+        let resp = b.post(
+            "/console/sign-in",
+            &cookies,
+            &format!("csrf={csrf}&token={READER}"),
+            origin,
+        );
+        assert_eq!(resp.status(), 403, "{cookies} {csrf} {origin:?}");
+        assert!(set_cookie(&resp, "sf_console").is_none());
+    }
+
+    // A `read` token: a session cookie, HttpOnly, SameSite=Strict, not Secure over plain HTTP.
+    let resp = b.sign_in(READER);
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/console/");
+    let set = set_cookie(&resp, "sf_console").unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    assert!(
+        set.contains("Path=/console/") && !set.contains("Secure"),
+        "{set}"
+    );
+    let session = cookie_value(&set);
+    assert_eq!(session.len(), 64);
+    assert!(
+        !server.log_text().contains(&session),
+        "the session id is logged"
+    );
+    assert!(!server.log_text().contains(READER), "the token is logged");
+    let cookies = format!("sf_console={session}");
+
+    // The inbox lists form alpha (the token's), never bravo.
+    let inbox = b.get("/console/", &cookies);
+    assert_eq!(inbox.status(), 200);
+    assert_private(&inbox);
+    let html = inbox.text().unwrap();
+    assert!(html.contains("id=\"forms\""), "{html}");
+    assert!(
+        html.contains(">alpha<") && !html.contains("bravo"),
+        "{html}"
+    );
+    assert!(html.contains("front-desk") && html.contains("Encrypted at rest"));
+    let csrf = csrf_of(&html, "sign-out");
+    assert_ne!(csrf, session);
+
+    // Sign-out from another origin, or without the session's CSRF token: refused, and the
+    // session still works.
+    for (body, origin) in [
+        (format!("csrf={csrf}"), Some("http://evil.example")),
+        (
+            "csrf=".to_owned() + &"0".repeat(64),
+            Some(b.origin.as_str()),
+        ),
+    ] {
+        let resp = b.post("/console/sign-out", &cookies, &body, origin);
+        assert_eq!(resp.status(), 403, "{body} {origin:?}");
+    }
+    let resp = client()
+        .post(server.url("/console/sign-out"))
+        .header("cookie", &cookies)
+        .header("sec-fetch-site", "cross-site")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(b
+        .get("/console/", &cookies)
+        .text()
+        .unwrap()
+        .contains("id=\"forms\""));
+
+    // Sign-out: the cookie is cleared and the old session id no longer works.
+    let resp = b.post(
+        "/console/sign-out",
+        &cookies,
+        &format!("csrf={csrf}"),
+        Some(&b.origin),
+    );
+    assert_eq!(resp.status(), 303);
+    let cleared = set_cookie(&resp, "sf_console").unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let after = b.get("/console/", &cookies).text().unwrap();
+    assert!(!after.contains("id=\"forms\"") && after.contains("id=\"sign-in\""));
+
+    // The stylesheet is served from the console itself.
+    let css = b.get("/console/static/console.css", "");
+    assert_eq!(css.status(), 200);
+    assert!(css.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+    assert!(css.text().unwrap().contains("prefers-color-scheme:dark"));
+}
