@@ -8,6 +8,7 @@
 //! (sign-in, sign-out) carries a CSRF token and must come from this origin (`Origin`, and
 //! `Sec-Fetch-Site` when the browser sends it).
 
+mod inbox;
 pub mod session;
 
 use actix_web::http::{header, StatusCode};
@@ -72,6 +73,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("", web::get().to(to_slash))
             .route("/sign-in", web::post().to(sign_in))
             .route("/sign-out", web::post().to(sign_out))
+            .route("/forms/{form}", web::get().to(inbox::list))
+            .route("/submissions/{sink}/{id}", web::get().to(inbox::show))
+            .route(
+                "/submissions/{sink}/{id}/files/{n}",
+                web::get().to(inbox::file),
+            )
             .route("/static/console.css", web::get().to(style))
             .default_service(web::to(not_found)),
     );
@@ -366,15 +373,15 @@ fn forms_page(state: &AppState, session: &Session) -> String {
             secureform_contract::AtRestLevel::Plaintext => ("bad", "Not encrypted at rest"),
         };
         rows.push_str(&format!(
-            "<tr><th scope=\"row\" class=\"form-name\">{}</th><td>{}</td>\
+            "<tr><th scope=\"row\" class=\"form-name\"><a href=\"/console/forms/{name}\">{name}</a></th><td>{}</td>\
 <td><span class=\"badge {class}\">{label}</span><br><small>{}</small></td></tr>",
-            escape(name),
             escape(&form.sinks.join(", ")),
             at_rest
                 .iter()
                 .map(|(sink, a)| format!("{}: {}", escape(sink), escape(&a.detail)))
                 .collect::<Vec<_>>()
                 .join("<br>"),
+            name = escape(name),
         ));
     }
     if rows.is_empty() {

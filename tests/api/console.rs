@@ -268,3 +268,189 @@ fn sign_in_session_csrf_and_sign_out() {
         .starts_with("text/css"));
     assert!(css.text().unwrap().contains("prefers-color-scheme:dark"));
 }
+
+/// Posts a multipart submission to `form`, written by hand so that names go on the wire as
+/// they are (quotes escaped as browsers do); returns its id.
+fn post(
+    server: &Server,
+    form: &str,
+    fields: &[(&str, &str)],
+    file: Option<(&str, Vec<u8>)>,
+) -> String {
+    let boundary = "console-test-boundary-7f3a";
+    let quote = |s: &str| s.replace('"', "%22");
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{v}\r\n",
+                quote(k)
+            )
+            .as_bytes(),
+        );
+    }
+    if let Some((name, bytes)) = file {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"scan\"; filename=\"{}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n",
+                quote(name)
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(&bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let resp = client()
+        .post(server.url(&format!("/f/{form}")))
+        .header("accept", "application/json")
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .unwrap();
+    let status = resp.status().as_u16();
+    let v: serde_json::Value = resp.json().unwrap();
+    assert_eq!(status, 201, "{v}");
+    v["id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn inbox_submission_page_and_download_are_escaped_scoped_and_audited() {
+    const ADMIN: &str = "admin-token-0123456789abcdef";
+    let mut toml = config(true);
+    toml.push_str(&token_lines("auditor", ADMIN, "\"admin\"", "\"*\""));
+    let server = Server::with_config(&toml);
+    let b = Browser {
+        server: &server,
+        origin: server.base.trim_end_matches('/').to_owned(),
+    };
+    let file = noise(70_000, 18);
+    let id = post(
+        &server,
+        "alpha",
+        &[
+            ("name", "Zoë 報告 ✓"),
+            (
+                "<script>alert(1)</script>",
+                "\"><img src=x onerror=alert(2)>",
+            ),
+            ("site", "javascript:alert(3)"),
+        ],
+        Some(("../Zoë <scan>.bin", file.clone())),
+    );
+    let other = post(&server, "bravo", &[("secret", "bravo-only")], None);
+    server.wait_for_doc(&id);
+    server.wait_for_doc(&other);
+
+    let resp = b.sign_in(READER);
+    let cookies = format!(
+        "sf_console={}",
+        cookie_value(&set_cookie(&resp, "sf_console").unwrap())
+    );
+
+    // Not signed in: sent to the sign-in page, nothing shown.
+    let resp = b.get(&format!("/console/submissions/docs/{id}"), "");
+    assert_eq!(resp.status(), 303);
+
+    // The list of form alpha: the submission, its file count, its delivery state.
+    let list = b.get("/console/forms/alpha", &cookies);
+    assert_eq!(list.status(), 200);
+    assert_private(&list);
+    let html = list.text().unwrap();
+    assert!(
+        html.contains(&format!("/console/submissions/docs/{id}")),
+        "{html}"
+    );
+    assert!(!html.contains(&other), "{html}");
+    assert!(html.contains("docs: delivered"), "{html}");
+
+    // Form bravo is out of the token's reach: 404 for its list and its submission.
+    assert_eq!(b.get("/console/forms/bravo", &cookies).status(), 404);
+    let resp = b.get(&format!("/console/submissions/docs/{other}"), &cookies);
+    assert_eq!(resp.status(), 404);
+    assert!(!resp.text().unwrap().contains("bravo-only"));
+    assert_eq!(
+        b.get(
+            &format!("/console/submissions/docs/{other}/files/0"),
+            &cookies
+        )
+        .status(),
+        404
+    );
+    assert_eq!(
+        b.get("/console/submissions/docs/not-an-id", &cookies)
+            .status(),
+        404
+    );
+
+    // The submission page: every field, escaped; nothing hostile survives as markup.
+    let page = b.get(&format!("/console/submissions/docs/{id}"), &cookies);
+    assert_eq!(page.status(), 200);
+    assert_private(&page);
+    let html = page.text().unwrap();
+    assert!(html.contains("Zoë 報告 ✓"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<script") && !html.contains("<img"),
+        "{html}"
+    );
+    assert!(!html.contains("href=\"javascript:"), "{html}");
+    assert!(html.contains("Decrypted on the server with the service key"));
+    assert!(html.contains("Zoë scan.bin"), "{html}");
+
+    // The download: byte-exact, an attachment with the sanitized name.
+    let resp = b.get(&format!("/console/submissions/docs/{id}/files/0"), &cookies);
+    assert_eq!(resp.status(), 200);
+    assert_private(&resp);
+    let cd = resp.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cd.starts_with("attachment; filename=\"Zo_ scan.bin\""),
+        "{cd}"
+    );
+    assert!(cd.contains("filename*=UTF-8''Zo%C3%AB%20scan.bin"), "{cd}");
+    assert_eq!(resp.bytes().unwrap().to_vec(), file);
+    assert_eq!(
+        b.get(&format!("/console/submissions/docs/{id}/files/1"), &cookies)
+            .status(),
+        404
+    );
+
+    // Both reads are in the audit log with the token's name.
+    let audit: serde_json::Value = client()
+        .get(server.url("/api/v1/audit"))
+        .bearer_auth(ADMIN)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let entries = audit["entries"].as_array().unwrap();
+    for action in ["console_read_submission", "console_read_file"] {
+        assert!(
+            entries.iter().any(|e| e["action"] == action
+                && e["token"] == "front-desk"
+                && e["document_id"] == id.as_str()),
+            "{action} missing: {audit}"
+        );
+    }
+    assert!(
+        !entries.iter().any(|e| e["document_id"] == other.as_str()),
+        "{audit}"
+    );
+    // Logs carry ids, never the values or file names.
+    let log = server.log_text();
+    assert!(!log.contains("Zoë") && !log.contains("onerror"), "{log}");
+}
