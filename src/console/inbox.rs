@@ -20,7 +20,7 @@ use crate::http::AppState;
 /// Submissions per page of the list.
 const PAGE: usize = 25;
 
-fn signed_in(req: &HttpRequest, state: &AppState) -> Result<Session, Box<HttpResponse>> {
+pub(super) fn signed_in(req: &HttpRequest, state: &AppState) -> Result<Session, Box<HttpResponse>> {
     if !state.config.console.enabled {
         return Err(Box::new(not_found_page()));
     }
@@ -34,7 +34,7 @@ fn signed_in(req: &HttpRequest, state: &AppState) -> Result<Session, Box<HttpRes
     }
 }
 
-fn allows(state: &AppState, session: &Session, form: &str) -> bool {
+pub(super) fn allows(state: &AppState, session: &Session, form: &str) -> bool {
     state
         .tokens
         .iter()
@@ -42,7 +42,7 @@ fn allows(state: &AppState, session: &Session, form: &str) -> bool {
         .is_some_and(|t| t.config.allows_form(form))
 }
 
-fn server_error() -> HttpResponse {
+pub(super) fn server_error() -> HttpResponse {
     html(
         StatusCode::INTERNAL_SERVER_ERROR,
         page(
@@ -157,7 +157,14 @@ pub async fn list(
 in the Documents store.</p><table id=\"submissions\"><caption>Submissions, newest first\
 </caption><thead><tr><th scope=\"col\">Received (UTC)</th><th scope=\"col\">Reference</th>\
 <th scope=\"col\">Files</th><th scope=\"col\">Encryption</th><th scope=\"col\">Deliveries</th>\
-</tr></thead><tbody>{rows}</tbody></table>{next}",
+</tr></thead><tbody>{rows}</tbody></table>{next}\
+<h2>Export</h2><form method=\"get\" action=\"/console/forms/{f}/export\" id=\"export\">\
+<label for=\"from\">First day (UTC)</label><input id=\"from\" name=\"from\" type=\"date\" required>\
+<label for=\"to\">Last day (UTC)</label><input id=\"to\" name=\"to\" type=\"date\" required>\
+<label for=\"format\">Format</label><select id=\"format\" name=\"format\">\
+<option value=\"csv\">CSV (spreadsheets)</option><option value=\"jsonl\">JSON lines</option></select>\
+<button type=\"submit\">Download export</button></form>\
+<p>Submissions encrypted for OpenPGP recipients are not exported.</p>",
                 f = escape(&form),
             ),
         ),
@@ -206,7 +213,11 @@ async fn audit(state: &AppState, session: &Session, action: &str, id: &str) -> b
     }
 }
 
-fn read_all(store: &DocumentStore, id: &str, item: DocumentItem) -> Result<Vec<u8>, String> {
+pub(super) fn read_all(
+    store: &DocumentStore,
+    id: &str,
+    item: DocumentItem,
+) -> Result<Vec<u8>, String> {
     let mut reader = store.open_item(id, item).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     reader.read_to_end(&mut out).map_err(|e| e.to_string())?;

@@ -8,6 +8,7 @@
 //! (sign-in, sign-out) carries a CSRF token and must come from this origin (`Origin`, and
 //! `Sec-Fetch-Site` when the browser sends it).
 
+mod export;
 mod inbox;
 pub mod session;
 
@@ -74,6 +75,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/sign-in", web::post().to(sign_in))
             .route("/sign-out", web::post().to(sign_out))
             .route("/forms/{form}", web::get().to(inbox::list))
+            .route("/forms/{form}/export", web::get().to(export::export))
             .route("/submissions/{sink}/{id}", web::get().to(inbox::show))
             .route(
                 "/submissions/{sink}/{id}/files/{n}",

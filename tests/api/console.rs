@@ -429,6 +429,85 @@ fn inbox_submission_page_and_download_are_escaped_scoped_and_audited() {
         404
     );
 
+    // The export: CSV as Python's csv module reads it, formulas guarded; JSON lines.
+    let day = &id_day(&server, &id);
+    let formula = post(
+        &server,
+        "alpha",
+        &[("name", "=HYPERLINK(\"http://x\")"), ("n", "-5")],
+        None,
+    );
+    server.wait_for_doc(&formula);
+    let resp = b.get(
+        &format!("/console/forms/alpha/export?format=csv&from={day}&to=2999-12-31"),
+        &cookies,
+    );
+    assert_eq!(resp.status(), 200);
+    assert_private(&resp);
+    assert!(resp.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment;"));
+    let csv_bytes = resp.bytes().unwrap().to_vec();
+    let dir = tempdir();
+    std::fs::write(dir.join("export.csv"), &csv_bytes).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import csv,json,sys; print(json.dumps(list(csv.DictReader(open(sys.argv[1], newline='', encoding='utf-8')))))")
+        .arg(dir.join("export.csv"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["id"], id.as_str());
+    assert_eq!(rows[0]["name"], "Zoë 報告 ✓");
+    assert_eq!(
+        rows[0]["<script>alert(1)</script>"],
+        "\"><img src=x onerror=alert(2)>"
+    );
+    assert_eq!(rows[1]["name"], "'=HYPERLINK(\"http://x\")");
+    assert_eq!(rows[1]["n"], "'-5");
+    assert!(rows.iter().all(|r| r["form"] == "alpha"));
+    let resp = b.get(
+        &format!("/console/forms/alpha/export?format=jsonl&from={day}&to=2999-12-31"),
+        &cookies,
+    );
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["fields"]["name"], "Zoë 報告 ✓");
+    // A range before the submissions: an empty export; another form's: 404; bad dates: 400.
+    let resp = b.get(
+        "/console/forms/alpha/export?format=jsonl&from=2000-01-01&to=2000-01-02",
+        &cookies,
+    );
+    assert_eq!(resp.text().unwrap(), "");
+    assert_eq!(
+        b.get(
+            &format!("/console/forms/bravo/export?format=csv&from={day}&to={day}"),
+            &cookies
+        )
+        .status(),
+        404
+    );
+    assert_eq!(
+        b.get(
+            "/console/forms/alpha/export?format=csv&from=x&to=y",
+            &cookies
+        )
+        .status(),
+        400
+    );
+
     // Both reads are in the audit log with the token's name.
     let audit: serde_json::Value = client()
         .get(server.url("/api/v1/audit"))
@@ -438,7 +517,11 @@ fn inbox_submission_page_and_download_are_escaped_scoped_and_audited() {
         .json()
         .unwrap();
     let entries = audit["entries"].as_array().unwrap();
-    for action in ["console_read_submission", "console_read_file"] {
+    for action in [
+        "console_read_submission",
+        "console_read_file",
+        "console_export",
+    ] {
         assert!(
             entries.iter().any(|e| e["action"] == action
                 && e["token"] == "front-desk"
@@ -453,4 +536,17 @@ fn inbox_submission_page_and_download_are_escaped_scoped_and_audited() {
     // Logs carry ids, never the values or file names.
     let log = server.log_text();
     assert!(!log.contains("Zoë") && !log.contains("onerror"), "{log}");
+}
+
+/// The UTC day a submission was received on, from the API's view of it.
+fn id_day(server: &Server, id: &str) -> String {
+    let out = server.cli(&["docs", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == id)
+        .unwrap();
+    doc["received_at"].as_str().unwrap()[..10].to_owned()
 }
