@@ -280,11 +280,11 @@ the browser. Use <code>secureform docs get --pgp-key</code>.</p>{deliveries_html
     }
     let owned = id.clone();
     let read = web::block(move || read_all(&store, &owned, DocumentItem::Submission)).await;
-    let value: serde_json::Value = match read {
+    let submission: secureform_contract::Submission = match read {
         Ok(Ok(bytes)) => match serde_json::from_slice(&bytes) {
             Ok(v) => v,
             Err(e) => {
-                tracing::error!(document = %id, error = %e, "console: submission is not JSON");
+                tracing::error!(document = %id, error = %e, "console: submission is not readable");
                 return server_error();
             }
         },
@@ -293,38 +293,31 @@ the browser. Use <code>secureform docs get --pgp-key</code>.</p>{deliveries_html
             return server_error();
         }
     };
+    // In the order received.
     let mut fields = String::new();
-    if let Some(map) = value.get("fields").and_then(|f| f.as_object()) {
-        for (name, v) in map {
-            let shown = match v {
-                serde_json::Value::Array(items) => items
-                    .iter()
-                    .map(|i| escape(&scalar(i)))
-                    .collect::<Vec<_>>()
-                    .join("<br>"),
-                other => escape(&scalar(other)),
-            };
-            fields.push_str(&format!(
-                "<tr><th scope=\"row\">{}</th><td class=\"value\">{shown}</td></tr>",
-                escape(name)
-            ));
-        }
+    for (name, v) in submission.fields.iter() {
+        let shown = v
+            .values()
+            .iter()
+            .map(|i| escape(&i.to_text()))
+            .collect::<Vec<_>>()
+            .join("<br>");
+        fields.push_str(&format!(
+            "<tr><th scope=\"row\">{}</th><td class=\"value\">{shown}</td></tr>",
+            escape(name)
+        ));
     }
     let mut files = String::new();
-    if let Some(list) = value.get("files").and_then(|f| f.as_array()) {
-        for (n, f) in list.iter().enumerate() {
-            let name = f.get("filename").and_then(|v| v.as_str()).unwrap_or("");
-            let size = f.get("size").and_then(|v| v.as_u64()).unwrap_or(0);
-            let field = f.get("field").and_then(|v| v.as_str()).unwrap_or("");
-            files.push_str(&format!(
-                "<li><a class=\"download\" href=\"/console/submissions/{sink}/{id}/files/{n}\" \
+    for (n, f) in submission.files.iter().enumerate() {
+        files.push_str(&format!(
+            "<li><a class=\"download\" href=\"/console/submissions/{sink}/{id}/files/{n}\" \
 download>{}</a> ({size} bytes, field {})</li>",
-                escape(&sanitize_filename(name, n)),
-                escape(field),
-                sink = escape(&sink),
-                id = escape(&id),
-            ));
-        }
+            escape(&sanitize_filename(&f.filename, n)),
+            escape(&f.field),
+            size = f.size,
+            sink = escape(&sink),
+            id = escape(&id),
+        ));
     }
     if files.is_empty() {
         files = "<li>No files.</li>".to_owned();
@@ -335,13 +328,6 @@ download>{}</a> ({size} bytes, field {})</li>",
 <h2>Files</h2><ul id=\"files\">{files}</ul>{deliveries_html}"
     );
     html(StatusCode::OK, page("Submission", Some(&session), &body))
-}
-
-fn scalar(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// `GET /console/submissions/{sink}/{id}/files/{n}`: one file, as an attachment.

@@ -96,7 +96,7 @@ fn secured(status: StatusCode) -> HttpResponseBuilder {
     resp.insert_header((header::CONTENT_SECURITY_POLICY, CSP))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
         .insert_header(("cross-origin-opener-policy", "same-origin"))
         .insert_header(("cross-origin-resource-policy", "same-origin"))
         .insert_header((header::CACHE_CONTROL, "no-store"));
@@ -238,7 +238,7 @@ fn sign_in_page(req: &HttpRequest, status: StatusCode, problem: Option<&str>) ->
 <form method=\"post\" action=\"/console/sign-in\" id=\"sign-in\">\
 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
 <label for=\"token\">API token</label>\
-<input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" required autofocus>\
+<input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" required>\
 <button type=\"submit\">Sign in</button></form>"
     );
     secured(status)
@@ -415,7 +415,7 @@ fn page(title: &str, session: Option<&Session>, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<meta name=\"robots\" content=\"noindex\"><meta name=\"referrer\" content=\"no-referrer\">\
+<meta name=\"robots\" content=\"noindex\"><meta name=\"referrer\" content=\"same-origin\">\
 <title>{} · SecureForm console</title><link rel=\"stylesheet\" href=\"/console/static/console.css\">\
 </head><body><a class=\"skip\" href=\"#main\">Skip to content</a><header><span class=\"brand\">\
 SecureForm console</span>{nav}</header><main id=\"main\">{body}</main></body></html>\n",

@@ -550,3 +550,72 @@ fn id_day(server: &Server, id: &str) -> String {
         .unwrap();
     doc["received_at"].as_str().unwrap()[..10].to_owned()
 }
+
+/// The console in headless Chromium (tests/browser/console.mjs): keyboard sign-in, the inbox, a
+/// submission with unicode and XSS payloads rendered inert (no dialog, no request leaving the
+/// console), a byte-exact download, screenshots at desktop and 360 px, and sign-out after which
+/// the old cookie opens nothing.
+#[test]
+fn the_console_in_a_real_browser() {
+    use crate::browser::{artifacts_dir, browser_dir, require_tools, CHROMIUM};
+    require_tools();
+    let server = Server::with_config(&config(true));
+    let file = noise(50_000, 1818);
+    let id = post(
+        &server,
+        "alpha",
+        &[
+            ("name", "Zoë 報告 ✓"),
+            (
+                "<script>alert(1)</script>",
+                "\"><img src=x onerror=alert(2)>",
+            ),
+            ("site", "javascript:alert(3)"),
+            ("\"><img src=x onerror=alert(4)>", "<svg onload=alert(5)>"),
+        ],
+        Some(("Zoë.bin", file.clone())),
+    );
+    server.wait_for_doc(&id);
+    let dir = tempdir();
+    let input = serde_json::json!({
+        "base": server.base.trim_end_matches('/'),
+        "token": READER,
+        "id": id,
+        "chromium": CHROMIUM,
+        "artifacts": artifacts_dir(),
+    });
+    let input_path = dir.join("console-input.json");
+    let results_path = dir.join("console-results.json");
+    std::fs::write(&input_path, serde_json::to_vec(&input).unwrap()).unwrap();
+    let out = std::process::Command::new("node")
+        .arg("--test-reporter=spec")
+        .arg("console.mjs")
+        .current_dir(browser_dir())
+        .env("SF_BROWSER_INPUT", &input_path)
+        .env("SF_BROWSER_RESULTS", &results_path)
+        .output()
+        .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "the console browser test failed:\n{report}"
+    );
+    assert!(
+        report.contains("fail 0") && !report.contains("pass 0"),
+        "{report}"
+    );
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&results_path).unwrap()).unwrap();
+    let downloaded = std::fs::read(results["download"].as_str().unwrap()).unwrap();
+    assert_eq!(downloaded, file, "the download is not byte-exact");
+    assert_eq!(results["suggested"], "Zoë.bin");
+    for name in ["inbox", "submission"] {
+        for shot in results["screenshots"][name].as_array().unwrap() {
+            assert!(std::fs::metadata(shot.as_str().unwrap()).unwrap().len() > 1000);
+        }
+    }
+}
