@@ -42,6 +42,55 @@ pub(super) fn allows(state: &AppState, session: &Session, form: &str) -> bool {
         .is_some_and(|t| t.config.allows_form(form))
 }
 
+fn is_admin(state: &AppState, session: &Session) -> bool {
+    state
+        .tokens
+        .iter()
+        .find(|t| t.name == session.token)
+        .is_some_and(|t| t.config.scopes.contains(&crate::config::Scope::Admin))
+}
+
+/// `POST /console/submissions/{sink}/{id}/retry` (scope `admin`): re-queues the submission's
+/// dead deliveries, then back to its page.
+pub async fn retry(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+    form: web::Form<super::Csrf>,
+) -> HttpResponse {
+    let session = match signed_in(&req, &state) {
+        Ok(s) => s,
+        Err(resp) => return *resp,
+    };
+    let (sink, id) = path.into_inner();
+    if !super::session::same(&session.csrf, &form.csrf) || !super::same_origin(&req) {
+        tracing::warn!(token = %session.token, "console retry refused: CSRF check failed");
+        return super::forbidden_page();
+    }
+    if readable(&state, &session, &sink, &id).await.is_none() {
+        return not_found_page();
+    }
+    if !is_admin(&state, &session) {
+        return super::forbidden_page();
+    }
+    match state.spool.requeue_dead(&id).await {
+        Ok(n) => {
+            state.dispatch.notify_all();
+            tracing::info!(submission = %id, requeued = n, token = %session.token, "console: dead deliveries re-queued");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "console: re-queueing failed");
+            return server_error();
+        }
+    }
+    secured(StatusCode::SEE_OTHER)
+        .insert_header((
+            header::LOCATION,
+            format!("/console/submissions/{}/{}", sink, id),
+        ))
+        .finish()
+}
+
 pub(super) fn server_error() -> HttpResponse {
     html(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -262,10 +311,25 @@ pub async fn show(
         id = escape(&id),
         received = escape(&meta.received_at),
     );
+    let any_dead = deliveries
+        .iter()
+        .any(|r| r.state == crate::spool::DeliveryState::Dead);
+    let retry = if any_dead && is_admin(&state, &session) {
+        format!(
+            "<form method=\"post\" action=\"/console/submissions/{}/{}/retry\" id=\"retry\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Retry failed \
+deliveries</button></form>",
+            escape(&sink),
+            escape(&id),
+            escape(&session.csrf)
+        )
+    } else {
+        String::new()
+    };
     let deliveries_html = format!(
         "<h2>Deliveries</h2><table id=\"deliveries\"><thead><tr><th scope=\"col\">Sink</th>\
 <th scope=\"col\">State</th><th scope=\"col\">Attempts</th><th scope=\"col\">Last error</th>\
-</tr></thead><tbody>{history}</tbody></table>"
+</tr></thead><tbody>{history}</tbody></table>{retry}"
     );
     if meta.pgp {
         let body = format!(

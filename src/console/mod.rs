@@ -78,6 +78,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/forms/{form}/export", web::get().to(export::export))
             .route("/submissions/{sink}/{id}", web::get().to(inbox::show))
             .route(
+                "/submissions/{sink}/{id}/retry",
+                web::post().to(inbox::retry),
+            )
+            .route(
                 "/submissions/{sink}/{id}/files/{n}",
                 web::get().to(inbox::file),
             )
@@ -173,7 +177,7 @@ fn set_cookie(req: &HttpRequest, name: &str, value: &str, max_age_secs: Option<i
 
 /// A state-changing request must come from this very origin: an `Origin` header, when present,
 /// is `scheme://host` of this request, and `Sec-Fetch-Site`, when present, is `same-origin`.
-fn same_origin(req: &HttpRequest) -> bool {
+pub(super) fn same_origin(req: &HttpRequest) -> bool {
     let headers = req.headers();
     let fetch_site_ok = match headers.get("sec-fetch-site").map(|v| v.to_str()) {
         None => true,
@@ -313,7 +317,7 @@ async fn sign_in(
 
 #[derive(Deserialize)]
 pub struct Csrf {
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 /// `POST /console/sign-out`: ends the session (its cookie no longer works anywhere).
@@ -342,7 +346,7 @@ async fn sign_out(
         .finish()
 }
 
-fn forbidden_page() -> HttpResponse {
+pub(super) fn forbidden_page() -> HttpResponse {
     html(
         StatusCode::FORBIDDEN,
         page(

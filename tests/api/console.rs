@@ -619,3 +619,89 @@ fn the_console_in_a_real_browser() {
         }
     }
 }
+
+/// Scope `admin` sees "Retry failed deliveries" on a submission with a dead delivery; it needs
+/// the session's CSRF token; a `read`-only token sees no button and is refused.
+#[test]
+fn an_admin_retries_dead_deliveries_with_csrf() {
+    use crate::sftp_support::keygen;
+    const ADMIN: &str = "console-admin-token-0123456789";
+    let keys = tempdir();
+    let client_key = keygen(&keys, "id_ed25519", &["-t", "ed25519"], "");
+    // A port where nothing listens: the SFTP delivery fails and, at one attempt, is dead.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let toml = format!(
+        "[dispatch]\nmax_attempts = 1\n\n[console]\nenabled = true\n\n\
+         [forms.alpha]\nsinks = [\"docs\", \"gone\"]\n\n[sinks.docs]\ntype = \"documents\"\n\n\
+         [sinks.gone]\ntype = \"sftp\"\nhost = \"127.0.0.1\"\nport = {port}\nuser = \"root\"\n\
+         private_key_file = \"{key}\"\n\
+         host_key_sha256 = \"SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU\"\n\
+         path = \"/tmp\"\ntimeout_secs = 2\n\n{}{}",
+        token_lines("ops", ADMIN, "\"read\", \"admin\"", "\"*\""),
+        token_lines("front-desk", READER, "\"read\"", "\"alpha\""),
+        key = client_key.display(),
+    );
+    let server = Server::with_config(&toml);
+    let b = Browser {
+        server: &server,
+        origin: server.base.trim_end_matches('/').to_owned(),
+    };
+    let id = post(&server, "alpha", &[("name", "retry me")], None);
+    server.wait_for_doc(&id);
+    let admin = format!(
+        "sf_console={}",
+        cookie_value(&set_cookie(&b.sign_in(ADMIN), "sf_console").unwrap())
+    );
+    let path = format!("/console/submissions/docs/{id}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let html = loop {
+        let html = b.get(&path, &admin).text().unwrap();
+        if html.contains("id=\"retry\"") {
+            break html;
+        }
+        assert!(std::time::Instant::now() < deadline, "never dead: {html}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(html.contains("failed"), "{html}");
+    let csrf = csrf_of(&html, "retry");
+
+    // A read-only token: no button, and the POST is refused.
+    let reader = format!(
+        "sf_console={}",
+        cookie_value(&set_cookie(&b.sign_in(READER), "sf_console").unwrap())
+    );
+    let page = b.get(&path, &reader).text().unwrap();
+    assert!(!page.contains("id=\"retry\""), "{page}");
+    let reader_csrf = csrf_of(&page, "sign-out");
+    let resp = b.post(
+        &format!("{path}/retry"),
+        &reader,
+        &format!("csrf={reader_csrf}"),
+        Some(&b.origin),
+    );
+    assert_eq!(resp.status(), 403);
+
+    // Without the CSRF token: refused. With it: re-queued (attempts go on), back to the page.
+    let resp = b.post(
+        &format!("{path}/retry"),
+        &admin,
+        "csrf=nope",
+        Some(&b.origin),
+    );
+    assert_eq!(resp.status(), 403);
+    let resp = b.post(
+        &format!("{path}/retry"),
+        &admin,
+        &format!("csrf={csrf}"),
+        Some(&b.origin),
+    );
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], path.as_str());
+    assert!(server
+        .log_text()
+        .contains("console: dead deliveries re-queued"));
+}
