@@ -33,6 +33,8 @@ struct RawConfig {
     sinks: BTreeMap<String, SinkConfig>,
     #[serde(default)]
     tokens: BTreeMap<String, TokenConfig>,
+    #[serde(default)]
+    console: crate::console::ConsoleConfig,
 }
 
 /// What an API token may do.
@@ -231,6 +233,8 @@ pub struct Config {
     pub forms: BTreeMap<String, FormConfig>,
     pub sinks: BTreeMap<String, SinkConfig>,
     pub tokens: BTreeMap<String, TokenConfig>,
+    /// `[console]`: the web console (off by default).
+    pub console: crate::console::ConsoleConfig,
     /// The key file is the default one under `data_dir`: `serve` creates it on first run.
     pub create_key: bool,
 }
@@ -296,6 +300,7 @@ impl Config {
             forms,
             sinks,
             tokens: BTreeMap::new(),
+            console: crate::console::ConsoleConfig::default(),
             create_key: true,
         }
     }
@@ -483,6 +488,7 @@ impl Config {
             forms: raw.forms,
             sinks: raw.sinks,
             tokens: raw.tokens,
+            console: raw.console,
             create_key,
         })
     }

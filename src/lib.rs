@@ -23,6 +23,7 @@ macro_rules! out {
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod datadir;
 pub mod dispatch;
 pub mod docs_cli;

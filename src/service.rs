@@ -158,6 +158,7 @@ pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()>
         rate_limiter: http::RateLimiter::default(),
         sink_health,
         pdf_gate,
+        console: crate::console::Sessions::default(),
     };
     let (server, bound) = http::start(state, listener)?;
     if first_start && no_tokens {

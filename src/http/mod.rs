@@ -13,7 +13,7 @@ mod ratelimit;
 mod respond;
 mod submit;
 
-pub use api::known_tokens;
+pub use api::{known_tokens, lookup_token, KnownToken};
 pub use ratelimit::RateLimiter;
 
 use std::collections::BTreeMap;
@@ -44,6 +44,8 @@ pub struct AppState {
     pub sink_health: Arc<crate::health::SinkHealth>,
     /// Memory budget and threads of PDF-family parses.
     pub pdf_gate: Arc<pdf_gate::PdfGate>,
+    /// The web console's signed-in sessions.
+    pub console: crate::console::Sessions,
 }
 
 impl AppState {
@@ -125,6 +127,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .default_service(not_allowed("GET")),
         )
         .configure(api::routes)
+        .configure(crate::console::routes)
         .default_service(web::to(fallback::not_found));
 }
 

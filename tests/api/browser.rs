@@ -15,16 +15,16 @@ use serde_json::{json, Value};
 use crate::support::{noise, sha256_hex, tempdir, Server, BIN};
 use site::{examples_dir, Site, PAGES, SHIPPED_ENDPOINT};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 
-fn browser_dir() -> PathBuf {
+pub(crate) fn browser_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join("browser")
 }
 
 /// Fails, never skips, naming what to install when a tool is missing.
-fn require_tools() {
+pub(crate) fn require_tools() {
     assert!(
         Path::new(CHROMIUM).exists(),
         "{CHROMIUM} is missing: install the Debian package chromium (apt-get install chromium)"
@@ -58,7 +58,7 @@ fn require_tools() {
 }
 
 /// `<target>/browser-artifacts`, next to the binary under test (never in the repository).
-fn artifacts_dir() -> PathBuf {
+pub(crate) fn artifacts_dir() -> PathBuf {
     let target = Path::new(BIN)
         .parent()
         .and_then(Path::parent)

@@ -4,6 +4,7 @@
 
 mod browser;
 mod cli;
+mod console;
 mod contract;
 mod crash;
 mod data_path;

@@ -85,6 +85,18 @@ fn bearer_token(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// The configured token whose hash matches `presented` (every hash compared, in constant time).
+pub fn lookup_token<'a>(tokens: &'a [KnownToken], presented: &str) -> Option<&'a KnownToken> {
+    let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let mut found = None;
+    for known in tokens {
+        if same(&known.hash, &digest) {
+            found = Some(known);
+        }
+    }
+    found
+}
+
 /// Authenticates the request, applies the API rate limit, and checks that the token has one of
 /// `scopes`.
 pub fn guard<'a>(
