@@ -18,6 +18,7 @@ mod limits;
 mod pdf_forms;
 mod pgp_documents;
 mod readme;
+mod spam;
 mod spool_hardening;
 mod support;
 
