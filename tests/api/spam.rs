@@ -198,3 +198,93 @@ fn a_missing_captcha_key_stops_the_service_and_min_submit_needs_a_captcha() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("min_submit_secs"), "{err}");
 }
+
+/// The shipped `examples/web/altcha.html` with the real ALTCHA widget (npm `altcha`, pinned in
+/// `tests/browser/package.json`) in headless Chromium: the widget solves the server's challenge,
+/// the form is stored without the solution, and the same solution posted again is refused.
+#[test]
+fn altcha_widget_in_chromium_submits_and_a_replay_is_refused() {
+    let browser = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        browser.join("node_modules/altcha/package.json").exists()
+            && browser
+                .join("node_modules/playwright-core/package.json")
+                .exists(),
+        "run `npm ci --prefix tests/browser` (Debian packages nodejs, npm and chromium)"
+    );
+    // The page's origin: a free loopback port, served by altcha.mjs.
+    let site_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let toml = format!(
+        r#"
+[forms.altcha]
+sinks = ["docs"]
+allowed_origins = ["http://127.0.0.1:{site_port}"]
+captcha = {{ provider = "altcha", secret_env = "SF_TEST_ALTCHA_KEY" }}
+
+[sinks.docs]
+type = "documents"
+"#
+    );
+    let server = Server::with_config_env(&toml, &[(KEY_ENV, KEY)]);
+    let dir = crate::support::tempdir();
+    let input = json!({
+        "chromium": "/usr/bin/chromium",
+        "base": server.base,
+        "site_port": site_port,
+        "page": std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/web/altcha.html"),
+        "email": "pow@example.com",
+        "message": "canary-widget-5521",
+    });
+    let input_path = dir.join("input.json");
+    let results_path = dir.join("results.json");
+    std::fs::write(&input_path, input.to_string()).unwrap();
+    let out = std::process::Command::new("node")
+        .arg("--test-reporter=spec")
+        .arg("altcha.mjs")
+        .current_dir(&browser)
+        .env("SF_BROWSER_INPUT", &input_path)
+        .env("SF_BROWSER_RESULTS", &results_path)
+        .output()
+        .expect("node is missing: install the Debian packages nodejs and npm");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.contains("fail 0") && !report.contains("pass 0"),
+        "the ALTCHA browser test failed:\n{report}\n{}",
+        server.log_text()
+    );
+    let results: Value = serde_json::from_slice(&std::fs::read(&results_path).unwrap()).unwrap();
+    // The widget posted the ALTCHA v1 payload this server issued.
+    assert_eq!(results["payload"]["algorithm"], "SHA-256", "{results}");
+    assert!(results["payload"]["number"].is_u64(), "{results}");
+    let id = results["id"].as_str().unwrap();
+    server.wait_for_doc(id);
+    let (doc, _) = server.doc(id, &[]);
+    assert_eq!(
+        doc["fields"],
+        json!({"email": "pow@example.com", "message": "canary-widget-5521"})
+    );
+    assert_eq!(
+        server.doc_ids(),
+        vec![id.to_owned()],
+        "the replay was not stored"
+    );
+    let metrics = client()
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(
+        metric(&metrics, "altcha", "captcha_replayed"),
+        1,
+        "{metrics}"
+    );
+}
