@@ -76,6 +76,8 @@ mod tests {
             thanks_title: None,
             thanks_message: None,
             rate_per_minute: None,
+            captcha: None,
+            min_submit_secs: None,
         }
     }
 

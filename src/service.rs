@@ -147,6 +147,7 @@ pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()>
         std::time::Duration::from_secs(config.limits.pdf_parse_secs.saturating_mul(5)),
     )?);
     let documents = Arc::new(crate::documents::DocumentStores::open(&config, &keys));
+    let altcha = Arc::new(http::altcha::Altcha::from_config(&config).map_err(anyhow::Error::msg)?);
     let state = AppState {
         tokens: http::known_tokens(&config),
         config: Arc::new(config),
@@ -159,6 +160,7 @@ pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()>
         sink_health,
         pdf_gate,
         console: crate::console::Sessions::default(),
+        altcha,
     };
     let (server, bound) = http::start(state, listener)?;
     if first_start && no_tokens {

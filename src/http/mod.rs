@@ -1,5 +1,6 @@
 //! The HTTP interface: routes, shared state, and starting the server.
 
+pub mod altcha;
 mod api;
 mod body;
 mod cors;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub pdf_gate: Arc<pdf_gate::PdfGate>,
     /// The web console's signed-in sessions.
     pub console: crate::console::Sessions,
+    /// The forms' proof-of-work keys and used challenges.
+    pub altcha: Arc<altcha::Altcha>,
 }
 
 impl AppState {
@@ -105,6 +108,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(submit::submit))
                 .route(web::method(actix_web::http::Method::OPTIONS).to(cors::preflight))
                 .default_service(not_allowed("POST, OPTIONS")),
+        )
+        .service(
+            web::resource("/f/{form}/challenge")
+                .route(web::get().to(altcha::challenge))
+                .default_service(not_allowed("GET")),
         )
         .service(
             web::resource("/f/{form}/thanks")

@@ -239,10 +239,15 @@ pub async fn finish(
     form: &FormConfig,
     id: &str,
     source: Source,
-    parsed: Ingested,
+    mut parsed: Ingested,
     files: Vec<FileMeta>,
     idempotency: Option<(String, String)>,
 ) -> Result<Accepted, ClientError> {
+    // Spam is refused before anything is kept (counted by the caller under its code).
+    let now = super::altcha::unix_secs(state.spool.clock().now());
+    state
+        .altcha
+        .verify(form_name, form, &mut parsed.fields, now)?;
     let verdict = normalize::normalize(
         id.to_owned(),
         form_name,

@@ -85,6 +85,8 @@ fn form() -> FormConfig {
         thanks_title: None,
         thanks_message: None,
         rate_per_minute: None,
+        captcha: None,
+        min_submit_secs: None,
     }
 }
 

@@ -103,7 +103,14 @@ fn every_answer_matches_openapi_yaml() {
     make_recipient(&dir);
     let config = dir.join("secureform.toml");
     std::fs::copy(contract_dir().join("server.toml"), &config).unwrap();
-    let server = Server::start_in(&dir, Some(config));
+    let server = Server::start_with_env(
+        &dir,
+        Some(config),
+        &[(
+            "SF_CONTRACT_ALTCHA_KEY",
+            "contract-test-key-0123456789abcdef",
+        )],
+    );
 
     // Realistic scenarios first: they count on a fresh server (rate limits, document counts).
     run_checker(&server, "check_responses.py");

@@ -19,6 +19,7 @@ mod limits;
 mod pdf_forms;
 mod pgp_documents;
 mod readme;
+mod spam;
 mod spool_hardening;
 mod support;
 

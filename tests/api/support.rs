@@ -34,7 +34,21 @@ impl Server {
 
     /// Starts (or restarts) a server in `dir`.
     pub fn start_in(dir: &Path, config: Option<PathBuf>) -> Server {
+        Server::start_with_env(dir, config, &[])
+    }
+
+    /// Starts with a configuration file and these environment variables set for the server.
+    pub fn with_config_env(toml: &str, envs: &[(&str, &str)]) -> Server {
+        let dir = tempdir();
+        let path = dir.join("secureform.toml");
+        std::fs::write(&path, toml).unwrap();
+        Server::start_with_env(&dir, Some(path), envs)
+    }
+
+    /// Starts a server in `dir` with `envs` added to its environment.
+    pub fn start_with_env(dir: &Path, config: Option<PathBuf>, envs: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(BIN);
+        cmd.envs(envs.iter().copied());
         cmd.current_dir(dir)
             .arg("serve")
             .arg("--listen")

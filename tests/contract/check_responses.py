@@ -29,6 +29,7 @@ SUBMITTER = os.environ.get("SECUREFORM_SUBMIT_TOKEN", "sf-contract-submit")
 
 F = "/f/{form}"
 THANKS = "/f/{form}/thanks"
+CHALLENGE = "/f/{form}/challenge"
 FORMS = "/api/v1/forms"
 SUBMIT = "/api/v1/forms/{form}/submissions"
 STATUS = "/api/v1/submissions/{id}"
@@ -57,6 +58,11 @@ def submissions(r: Recorder) -> dict:
     ids["urlencoded"] = urllib.parse.parse_qs(urllib.parse.urlparse(loc).query).get("id", [""])[0]
     r.call("thank-you page", "GET", THANKS, {"form": "contact"}, expect=200, params={"id": ids["urlencoded"]})
     r.call("thank-you page, unknown form", "GET", THANKS, {"form": "nope"}, expect=404)
+    r.call("proof-of-work challenge", "GET", CHALLENGE, {"form": "pow"}, expect=200)
+    r.call("challenge, form without captcha", "GET", CHALLENGE, {"form": "contact"}, expect=404)
+    r.call("challenge, unknown form", "GET", CHALLENGE, {"form": "nope"}, expect=404)
+    r.call("captcha form, no solution", "POST", F, {"form": "pow"}, expect=422,
+           json={"message": "hello"})
     r.call("thank-you page, id given twice", "GET", THANKS, {"form": "contact"}, expect=200,
            params=[("id", ids["urlencoded"]), ("id", "x")])
 
@@ -169,8 +175,8 @@ def api_forms_and_submit(r: Recorder) -> dict:
     resp = r.call("forms, admin", "GET", FORMS, expect=200, token=ADMIN)
     forms = {f["name"]: f for f in resp.json().get("forms", [])} if resp.status_code == 200 else {}
     outbox = forms.get("outbox", {})
-    r.check("forms: all five for admin, outbox weakest is plaintext and warned", FORMS, "GET",
-            len(forms) == 5 and outbox.get("at_rest") == "plaintext" and outbox.get("warnings"),
+    r.check("forms: all six for admin, outbox weakest is plaintext and warned", FORMS, "GET",
+            len(forms) == 6 and outbox.get("at_rest") == "plaintext" and outbox.get("warnings"),
             str(forms))
     resp = r.call("forms, reader", "GET", FORMS, expect=200, token=READER)
     r.check("forms: only the token's", FORMS, "GET",

@@ -19,6 +19,9 @@ pub enum Mode {
     Smime,
     /// A plain message, sent only over TLS: not encrypted in the mailbox, and warned about.
     Tls,
+    /// A content-free notification, sent only over TLS: it says that a submission arrived
+    /// (form, time, id, a link) and holds no field value, file name or file.
+    Notify,
 }
 
 /// The S/MIME content cipher.
@@ -89,6 +92,11 @@ pub struct Config {
     /// software can read the fields exactly. Default true.
     #[serde(default)]
     pub attach_json: Option<bool>,
+    /// `notify` only: where the submission can be seen, `{id}` and `{form}` filled in (for
+    /// example `https://forms.example.com/api/v1/submissions/{id}`). Without it, the message
+    /// names the API path.
+    #[serde(default)]
+    pub link: Option<String>,
 }
 
 /// Where and how to connect, parsed from `smtp_url`.
@@ -122,6 +130,11 @@ impl Config {
             Mode::Tls => AtRest::plaintext(
                 "delivered over TLS but stored in plaintext in the recipient's mailbox",
             ),
+            // Nothing of the submission is in the mailbox, so nothing there needs protecting.
+            Mode::Notify => AtRest::encrypted(
+                "content-free notification: the message holds only the form name, the time, \
+                 the submission id and a link; no field value, file name or file",
+            ),
         }
     }
 
@@ -144,7 +157,37 @@ impl Config {
                      mode pgp or smime",
                 ))
             }
+            (Mode::Notify, false) => {
+                return Err(ConfigError::new(
+                    "recipient_keys",
+                    "not used in mode notify (the message holds no content)",
+                ))
+            }
             _ => {}
+        }
+        if self.mode == Mode::Notify {
+            if !self.subject_fields.is_empty() {
+                return Err(ConfigError::new(
+                    "subject_fields",
+                    "not allowed in mode notify: a notification holds no field value",
+                ));
+            }
+            if self.attach_json == Some(true) {
+                return Err(ConfigError::new(
+                    "attach_json",
+                    "not allowed in mode notify: a notification holds no content",
+                ));
+            }
+        } else if self.link.is_some() {
+            return Err(ConfigError::new("link", "only used in mode notify"));
+        }
+        if let Some(link) = &self.link {
+            if !link.is_ascii() || link.chars().any(|c| c.is_ascii_control()) || link.len() > 2000 {
+                return Err(ConfigError::new(
+                    "link",
+                    "must be one line of at most 2000 ASCII characters",
+                ));
+            }
         }
         if self.smime_cipher.is_some() && self.mode != Mode::Smime {
             return Err(ConfigError::new("smime_cipher", "only used in mode smime"));

@@ -104,6 +104,9 @@ impl EmailSink {
                 },
             },
             Mode::Tls => Protection::Tls,
+            Mode::Notify => Protection::Notify {
+                link: config.link.clone(),
+            },
         };
         let ca_pem = match &config.ca_file {
             Some(path) => {

@@ -33,6 +33,10 @@ pub enum Protection {
         cipher: smime::ContentCipher,
     },
     Tls,
+    /// A content-free notification; `link` is the configured link template, if any.
+    Notify {
+        link: Option<String>,
+    },
 }
 
 /// What the headers are made of, all from the configuration.
@@ -82,6 +86,7 @@ fn estimate(s: &Submission, protection: &Protection) -> usize {
         Protection::Pgp { .. } => content / 64 * 88 + 4096,
         Protection::Smime { .. } => content / 57 * 78 + 4096,
         Protection::Tls => content + 2048,
+        Protection::Notify { .. } => 4096,
     }
 }
 
@@ -121,6 +126,11 @@ pub fn compose(
     // Only a hint: when it cannot be had, the buffer grows as usual.
     let _ = out.try_reserve(estimate(s, protection));
     out.extend_from_slice(headers(env, s).as_bytes());
+    if let Protection::Notify { link } = protection {
+        // Never reads the fields or the files: only the form, time, id and their count.
+        out.extend_from_slice(notification(s, link.as_deref()).as_bytes());
+        return Ok(out);
+    }
     let read_error = Arc::new(Mutex::new(None));
     let mut body = Watched {
         inner: mime::body(s, files, env.attach_json),
@@ -136,6 +146,7 @@ pub fn compose(
         Protection::Smime { recipients, cipher } => {
             smime_body(recipients, *cipher, &mut body, &mut out)
         }
+        Protection::Notify { .. } => Ok(()),
     };
     match result {
         Ok(()) => Ok(out),
@@ -144,6 +155,32 @@ pub fn compose(
             None => Err(e),
         },
     }
+}
+
+/// The body of a content-free notification: which form, when, the id, how many files, and
+/// where to see it. Form names are configuration and ids are ULIDs; both are made plain here.
+fn notification(s: &Submission, link: Option<&str>) -> String {
+    let form = token(&s.form);
+    let id = token(&s.id);
+    let link = match link {
+        Some(template) => template.replace("{id}", &id).replace("{form}", &form),
+        None => format!("GET /api/v1/submissions/{id} (and /api/v1/documents/{id})"),
+    };
+    format!(
+        "Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n\
+         A submission arrived.\r\n\r\n\
+         Form: {form}\r\n\
+         Received: {}\r\n\
+         Submission id: {id}\r\n\
+         Files: {}\r\n\
+         See it: {link}\r\n\r\n\
+         This notification holds none of the submission's content.\r\n",
+        s.received_at
+            .chars()
+            .filter(char::is_ascii_graphic)
+            .collect::<String>(),
+        s.files.len(),
+    )
 }
 
 fn pgp_body(

@@ -607,3 +607,79 @@ async fn unusable_certificates_are_refused_when_the_sink_is_built() {
         );
     }
 }
+
+/// `mode = "notify"`: a plain message saying that a submission arrived (form, time, id, link),
+/// received by the real SMTP server, in which no byte of any field value, file name or file
+/// appears; its sink is not warned as unencrypted.
+#[tokio::test]
+async fn notify_mode_sends_no_field_value_file_name_or_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pki = Pki::new(&mk(d, "pki"));
+    let port = free_port();
+    let server = SmtpServer::start(&pki, port, &d.join("store"), &ServerOptions::default());
+    let mut cfg = tls_sink_config(
+        port,
+        &pki.ca,
+        "alice@example.com",
+        "link = \"https://forms.example.com/console/{form}/{id}\"\n",
+    );
+    cfg.mode = secureform_email::Mode::Notify;
+    assert!(!cfg.at_rest().needs_warning(), "{:?}", cfg.at_rest());
+    let sink = EmailSink::build("mail", &cfg, d, None).await.unwrap();
+    let canary = "CANARY-notify-5150";
+    let (mut s, files) = rich_submission(canary);
+    s.fields.push("city", "Quedlinburg-canary");
+    deliver(&sink, &s, &files).await.unwrap();
+    let messages = server.messages();
+    assert_eq!(messages.len(), 1);
+    let raw = std::fs::read(&messages[0].0).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    // What it says.
+    assert!(text.contains(&format!("Submission id: {}", s.id)), "{text}");
+    assert!(text.contains("Form: contact"), "{text}");
+    assert!(text.contains("Received: 2026-11-27T10:00:00Z"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "https://forms.example.com/console/contact/{}",
+            s.id
+        )),
+        "{text}"
+    );
+    // What it never holds: every field value (each item of a list), every file name, and the
+    // files' bytes, in the raw message and in every decoded part.
+    let mut canaries: Vec<Vec<u8>> = Vec::new();
+    for (_, value) in s.fields.iter() {
+        for scalar in value.values() {
+            canaries.push(scalar.to_text().into_bytes());
+        }
+    }
+    for f in &s.files {
+        canaries.push(f.filename.as_bytes().to_vec());
+        canaries.push(b"evil".to_vec());
+    }
+    for bytes in &files {
+        canaries.push(bytes[..32.min(bytes.len())].to_vec());
+        canaries.push(bytes[bytes.len() - 32..].to_vec());
+    }
+    canaries.push("notes.txt".into());
+    canaries.push(canary.into());
+    for needle in &canaries {
+        assert!(
+            !raw.windows(needle.len()).any(|w| w == needle.as_slice()),
+            "{:?} is in the notification:\n{text}",
+            String::from_utf8_lossy(needle)
+        );
+    }
+    assert_no_canary(&raw, &messages[0].0, canary, &d.join("parts"));
+
+    // Settings that would put content in the message are refused.
+    for extra in ["subject_fields = [\"name\"]\n", "attach_json = true\n"] {
+        let mut bad = tls_sink_config(port, &pki.ca, "alice@example.com", extra);
+        bad.mode = secureform_email::Mode::Notify;
+        assert!(bad.validate().is_err(), "{extra}");
+    }
+    let mut bad = tls_sink_config(port, &pki.ca, "alice@example.com", "link = \"x\"\n");
+    bad.mode = secureform_email::Mode::Tls;
+    assert!(bad.validate().is_err());
+}
