@@ -108,21 +108,14 @@ impl Worker {
                 pause = YIELD_TO_INGEST;
             }
             arrivals = this.spool.arrivals();
-            let due = {
-                let spool = Arc::clone(&this.spool);
-                let name = this.name.clone();
-                let batch = this.config.concurrency * 4;
-                tokio::task::spawn_blocking(move || spool.due(&name, batch)).await
-            };
-            let due = match due {
-                Ok(Ok(rows)) => rows,
-                Ok(Err(e)) => {
-                    tracing::error!(sink = %this.name, error = %e, "reading due deliveries failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
+            let due = match this
+                .spool
+                .due(&this.name, this.config.concurrency * 4)
+                .await
+            {
+                Ok(rows) => rows,
                 Err(e) => {
-                    tracing::error!(sink = %this.name, error = %e, "spool task failed");
+                    tracing::error!(sink = %this.name, error = %e, "reading due deliveries failed");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
@@ -144,17 +137,9 @@ impl Worker {
         }
     }
 
-    /// How long to sleep when nothing is due: until the next retry, at most a minute.
     /// How long to sleep when nothing is due: until the next retry is due, at most a minute.
-    /// The spool's query blocks (SQLite): it runs on the blocking pool like the others.
     async fn idle_wait(&self) -> Duration {
-        let spool = Arc::clone(&self.spool);
-        let name = self.name.clone();
-        let next = tokio::task::spawn_blocking(move || spool.next_due_ms(&name))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .flatten();
+        let next = self.spool.next_due_ms(&self.name).await.ok().flatten();
         let ms = next
             .map(|t| (t - self.spool.now_ms()).clamp(5, 60_000))
             .unwrap_or(60_000);
@@ -207,11 +192,7 @@ impl Worker {
         &self,
         row: &DeliveryRow,
     ) -> Result<secureform_contract::Receipt, DeliveryError> {
-        let spool = Arc::clone(&self.spool);
-        let id = row.submission_id.clone();
-        let loaded = tokio::task::spawn_blocking(move || spool.load(&id))
-            .await
-            .map_err(|e| DeliveryError::Retryable(format!("spool task failed: {e}")))?;
+        let loaded = self.spool.load(&row.submission_id).await;
         let submission = match loaded {
             Ok(s) => Arc::new(s),
             Err(SpoolError::NotFound(_)) => {
