@@ -80,7 +80,24 @@ pub fn start(
         };
         tokio::spawn(worker.run(notify));
     }
-    Dispatch { wakers }
+    let dispatch = Dispatch { wakers };
+    // A shared spool announces work accepted by other instances.
+    if let Some(mut wakeups) = spool.wakeups() {
+        let dispatch = dispatch.clone();
+        tokio::spawn(async move {
+            loop {
+                match wakeups.recv().await {
+                    Ok(sink) if sink.is_empty() => dispatch.notify_all(),
+                    Ok(sink) => dispatch.notify(&[sink]),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        dispatch.notify_all()
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+    dispatch
 }
 
 struct Worker {

@@ -37,3 +37,4 @@ pub mod normalize;
 pub mod service;
 pub mod sinks;
 pub mod spool;
+pub mod storage_backend;

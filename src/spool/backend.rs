@@ -3,7 +3,7 @@
 //! [`super::Spool`] seals, keeps the clock and the local files; a [`SpoolBackend`] stores the
 //! sealed records and the delivery states. The HTTP layer and the dispatcher only see the
 //! `Spool`, never the backend. Adding an operation means one method here and one in each
-//! implementation (`sqlite.rs`).
+//! implementation (`sqlite.rs`, `postgres.rs`).
 
 use async_trait::async_trait;
 
@@ -69,4 +69,10 @@ pub(crate) trait SpoolBackend: Send + Sync {
 
     /// Whether the backend can take writes now (for `/readyz`).
     async fn ready(&self) -> bool;
+
+    /// Names of sinks with new work accepted by other instances (an empty name: any sink), for
+    /// backends shared between instances.
+    fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
 }

@@ -21,12 +21,14 @@ mod direct;
 mod files;
 mod guard;
 mod idempotency;
+mod postgres;
 mod sqlite;
 mod store;
 
 pub use files::{SpoolFileUpload, SpoolFileWriter, SpoolFiles};
 pub use guard::UploadGuard;
 pub use idempotency::Acceptance;
+pub use postgres::PostgresOptions;
 pub use store::{AuditEntry, DeliveryRow, DeliveryState, Outcome};
 
 use std::path::{Path, PathBuf};
@@ -47,6 +49,12 @@ pub enum SpoolError {
     Db(#[from] rusqlite::Error),
     #[error(transparent)]
     Write(#[from] WriteError),
+    #[error("spool database (PostgreSQL): {0}")]
+    Postgres(#[from] sqlx::Error),
+    #[error("spool schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("spool schema: {0}")]
+    Schema(String),
     #[error("spool I/O: {0}")]
     Io(#[from] std::io::Error),
     #[error("spool sealing: {0}")]
@@ -131,6 +139,31 @@ impl Spool {
         secureform_crypto::files::create_private_dir(&root.join("files"))?;
         let backend = sqlite::SqliteBackend::open(&root, sinks, clock.now_ms())?;
         Ok(Self::with_backend(Arc::new(backend), root, keys, clock))
+    }
+
+    /// Opens the spool on PostgreSQL (several instances may share the database); the files of
+    /// uploads stay under `data_dir/spool/files`.
+    pub async fn open_postgres(
+        data_dir: &Path,
+        options: &PostgresOptions,
+        keys: Arc<KeyRing>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Spool>, SpoolError> {
+        let root = data_dir.join("spool");
+        secureform_crypto::files::create_private_dir(&root.join("files"))?;
+        let backend = postgres::PostgresBackend::open(options, root.join("files")).await?;
+        Ok(Self::with_backend(Arc::new(backend), root, keys, clock))
+    }
+
+    /// Applies the PostgreSQL spool's migrations (`secureform migrate`).
+    pub async fn migrate_postgres(options: &PostgresOptions) -> Result<(), SpoolError> {
+        let pool = postgres::pool(options)?;
+        postgres::migrate(&pool, true).await
+    }
+
+    /// Sink names with work accepted by other instances (shared backends only).
+    pub fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        self.backend.wakeups()
     }
 
     fn with_backend(

@@ -63,7 +63,7 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
-    fn parse(s: &str) -> DeliveryState {
+    pub(crate) fn parse(s: &str) -> DeliveryState {
         match s {
             "retrying" => DeliveryState::Retrying,
             "delivered" => DeliveryState::Delivered,

@@ -17,6 +17,7 @@ mod integrator;
 mod limits;
 mod pdf_forms;
 mod pgp_documents;
+mod postgres;
 mod readme;
 mod spool_hardening;
 mod support;
