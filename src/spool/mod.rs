@@ -161,6 +161,14 @@ impl Spool {
         postgres::migrate(&pool, true).await
     }
 
+    /// Connects to the PostgreSQL spool and checks its schema, changing nothing (`check
+    /// --online`).
+    pub async fn check_postgres(options: &PostgresOptions) -> Result<(), SpoolError> {
+        let pool = postgres::pool(options)?;
+        sqlx::query("SELECT 1").execute(&pool).await?;
+        postgres::migrate(&pool, false).await
+    }
+
     /// Sink names with work accepted by other instances (shared backends only).
     pub fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
         self.backend.wakeups()

@@ -352,3 +352,50 @@ fn an_unreachable_database_makes_the_instance_unready_and_it_recovers() {
     let id = submit(&server, r#"{"n":2}"#);
     server.wait_for_doc(&id);
 }
+
+#[test]
+fn migrate_and_check_test_the_database_and_a_newer_schema_is_refused() {
+    let db = Db::create();
+    let dir = tempdir();
+    let config = config(&dir, &db, None, 120);
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .current_dir(&dir)
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let check = run(&["check", "--online"]);
+    assert!(!check.status.success(), "an empty database is not migrated");
+    let migrate = run(&["migrate"]);
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    let check = run(&["check", "--online"]);
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{said}");
+    assert!(said.contains("storage: postgres: reachable"), "{said}");
+
+    // A schema a newer build made: this one refuses it.
+    db.query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99990101000000, 'from a newer build', true, '\\x00', 0)",
+    );
+    assert!(!run(&["check", "--online"]).status.success());
+    let serve = Command::new(BIN)
+        .current_dir(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!serve.status.success());
+    assert!(
+        String::from_utf8_lossy(&serve.stderr).contains("99990101000000"),
+        "{}",
+        String::from_utf8_lossy(&serve.stderr)
+    );
+}
