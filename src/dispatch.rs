@@ -36,6 +36,12 @@ const YIELD_TO_INGEST: Duration = Duration::from_millis(100);
 /// (`concurrency × 4` rows) per second and sink, and drains the backlog once the burst is over.
 const YIELD_TO_INGEST_MAX: Duration = Duration::from_secs(1);
 
+/// The first wait after the spool could not be read; it doubles up to [`SPOOL_RETRY_MAX`] while
+/// the spool stays unreadable (a database outage), and is back to this after a read.
+const SPOOL_RETRY_MIN: Duration = Duration::from_secs(1);
+/// The longest wait between reads of an unreadable spool.
+const SPOOL_RETRY_MAX: Duration = Duration::from_secs(8);
+
 /// Wakes the sink workers when new work arrives.
 #[derive(Clone, Default)]
 pub struct Dispatch {
@@ -113,6 +119,8 @@ impl Worker {
         let this = Arc::new(self);
         let mut arrivals = this.spool.arrivals();
         let mut pause = YIELD_TO_INGEST;
+        // While the spool cannot be read (its database is away), wait longer each time.
+        let mut unavailable = SPOOL_RETRY_MIN;
         loop {
             // Accepting comes first: while submissions pour in, pause before each batch, longer
             // the longer the burst lasts, so delivery (its fsyncs and its CPU) takes a bounded
@@ -130,10 +138,15 @@ impl Worker {
                 .due(&this.name, this.config.concurrency * 4)
                 .await
             {
-                Ok(rows) => rows,
+                Ok(rows) => {
+                    unavailable = SPOOL_RETRY_MIN;
+                    rows
+                }
                 Err(e) => {
-                    tracing::error!(sink = %this.name, error = %e, "reading due deliveries failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tracing::error!(sink = %this.name, error = %e,
+                        retry_in_ms = unavailable.as_millis() as u64, "reading due deliveries failed");
+                    tokio::time::sleep(unavailable).await;
+                    unavailable = (unavailable * 2).min(SPOOL_RETRY_MAX);
                     continue;
                 }
             };

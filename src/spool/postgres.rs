@@ -192,23 +192,32 @@ impl PostgresBackend {
     }
 }
 
-/// Listens for acceptances announced by any instance and passes the sink names on. Reconnects
-/// (sqlx's listener does, on the next receive) after a lost connection, with a pause.
+/// Listens for acceptances announced by any instance and passes the sink names on. After a lost
+/// connection it wakes every worker (what was announced meanwhile is missed) and connects again,
+/// waiting longer after each failure (1 s doubling to 30 s, back to 1 s once listening).
 async fn listen(pool: PgPool, wakeups: broadcast::Sender<String>) {
+    const MIN: Duration = Duration::from_secs(1);
+    const MAX: Duration = Duration::from_secs(30);
+    let mut backoff = MIN;
     loop {
-        let mut listener = match PgListener::connect_with(&pool).await {
+        let connected = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        }
+        .await;
+        let mut listener = match connected {
             Ok(l) => l,
             Err(e) => {
-                tracing::warn!(error = %e, "listening for spool wake-ups failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64,
+                    "listening for spool wake-ups failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX);
                 continue;
             }
         };
-        if let Err(e) = listener.listen(CHANNEL).await {
-            tracing::warn!(error = %e, "listening for spool wake-ups failed; retrying");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
-        }
+        backoff = MIN;
+        // sqlx's listener connects again by itself on the next receive; `None` says it did.
         loop {
             match listener.try_recv().await {
                 Ok(Some(n)) => {
@@ -216,14 +225,11 @@ async fn listen(pool: PgPool, wakeups: broadcast::Sender<String>) {
                     let _ = wakeups.send(n.payload().to_owned());
                 }
                 Ok(None) => {
-                    // The connection was lost: wake every worker (what was announced meanwhile
-                    // is missed), then listen again.
                     let _ = wakeups.send(String::new());
-                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "spool wake-ups interrupted");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let _ = wakeups.send(String::new());
                     break;
                 }
             }
