@@ -45,6 +45,12 @@ pub enum Command {
         #[arg(long)]
         online: bool,
     },
+    /// Applies the spool's database migrations (`[storage] backend = "postgres"`; the SQLite
+    /// spool migrates itself at start).
+    Migrate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Writes a new key-encryption key file (mode 0600).
     Keygen {
         #[arg(long)]
@@ -187,6 +193,13 @@ pub async fn run(cli: Cli) -> i32 {
             report(service::serve(config, listen).await)
         }
         Command::Check { config, online } => check(config.as_deref(), online).await,
+        Command::Migrate { config } => {
+            let config = match load(config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            report(migrate(&config).await)
+        }
         Command::Keygen { out, rotate, .. } => report(keygen(&out, rotate)),
         Command::Mysql { command } => mysql(command).await,
         Command::Token {
@@ -315,13 +328,34 @@ async fn check(path: Option<&Path>, online: bool) -> i32 {
     code
 }
 
-/// `check --online`: each sink's health check (the Documents store is local: not built here,
+/// `migrate`: applies the PostgreSQL spool's migrations.
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    match config.spool_backend.postgres_options(true)? {
+        None => out!("storage: sqlite: the spool migrates itself at start; nothing to do")?,
+        Some(options) => {
+            crate::spool::Spool::migrate_postgres(&options).await?;
+            out!("storage: postgres: the schema is up to date")?;
+        }
+    }
+    Ok(())
+}
+
+/// `check --online`: the spool's database, then each sink's health check (the Documents store is local: not built here,
 /// since building it would create its folder).
 async fn check_online(
     config: &Config,
     keys: Arc<secureform_crypto::KeyRing>,
     signer: &Option<Arc<secureform_crypto::pgp::Signer>>,
 ) -> anyhow::Result<()> {
+    if let Some(options) = config.spool_backend.postgres_options(false)? {
+        match crate::spool::Spool::check_postgres(&options).await {
+            Ok(()) => out!("storage: postgres: reachable, schema up to date")?,
+            Err(e) => {
+                out!("storage: postgres: FAILING: {e}")?;
+                anyhow::bail!("the spool's database is not usable");
+            }
+        }
+    }
     let mut failing = Vec::new();
     for (name, sink) in &config.sinks {
         if matches!(sink, crate::config::SinkConfig::Documents(_)) {

@@ -94,6 +94,12 @@ pub struct StorageConfig {
     pub master_key_file: Option<PathBuf>,
     pub master_key_env: Option<String>,
     pub pgp_signing_key: Option<PathBuf>,
+    // The spool's backend (`crate::storage_backend`).
+    pub backend: Option<String>,
+    pub postgres_url_env: Option<String>,
+    pub postgres_url_file: Option<PathBuf>,
+    pub pool_size: Option<u32>,
+    pub lease_secs: Option<u64>,
 }
 
 /// `[dispatch]`: how deliveries are retried.
@@ -278,6 +284,8 @@ pub struct Config {
     pub console: crate::console::ConsoleConfig,
     /// The key file is the default one under `data_dir`: `serve` creates it on first run.
     pub create_key: bool,
+    /// Where the spool keeps its records (`[storage] backend`).
+    pub spool_backend: crate::storage_backend::SpoolBackendConfig,
 }
 
 /// A configuration error, naming the file, the table and the key.
@@ -332,6 +340,7 @@ impl Config {
         );
         let base_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         Config {
+            spool_backend: Default::default(),
             origin: "embedded default".to_owned(),
             keys: KeySource::File(base_dir.join(&data_dir).join("master.key")),
             data_dir: base_dir.join(&data_dir),
@@ -535,6 +544,17 @@ impl Config {
         }
 
         let storage = raw.storage;
+        let spool_backend = crate::storage_backend::SpoolBackendConfig::parse(
+            crate::storage_backend::RawBackend {
+                backend: storage.backend,
+                postgres_url_env: storage.postgres_url_env,
+                postgres_url_file: storage.postgres_url_file,
+                pool_size: storage.pool_size,
+                lease_secs: storage.lease_secs,
+            },
+            base_dir,
+        )
+        .map_err(|(key, msg)| err("storage", key, &msg))?;
         let data_dir = base_dir.join(
             storage
                 .data_dir
@@ -567,6 +587,7 @@ impl Config {
             tokens: raw.tokens,
             console: raw.console,
             create_key,
+            spool_backend,
         })
     }
 

@@ -36,6 +36,12 @@ const YIELD_TO_INGEST: Duration = Duration::from_millis(100);
 /// (`concurrency × 4` rows) per second and sink, and drains the backlog once the burst is over.
 const YIELD_TO_INGEST_MAX: Duration = Duration::from_secs(1);
 
+/// The first wait after the spool could not be read; it doubles up to [`SPOOL_RETRY_MAX`] while
+/// the spool stays unreadable (a database outage), and is back to this after a read.
+const SPOOL_RETRY_MIN: Duration = Duration::from_secs(1);
+/// The longest wait between reads of an unreadable spool.
+const SPOOL_RETRY_MAX: Duration = Duration::from_secs(8);
+
 /// Wakes the sink workers when new work arrives.
 #[derive(Clone, Default)]
 pub struct Dispatch {
@@ -80,7 +86,24 @@ pub fn start(
         };
         tokio::spawn(worker.run(notify));
     }
-    Dispatch { wakers }
+    let dispatch = Dispatch { wakers };
+    // A shared spool announces work accepted by other instances.
+    if let Some(mut wakeups) = spool.wakeups() {
+        let dispatch = dispatch.clone();
+        tokio::spawn(async move {
+            loop {
+                match wakeups.recv().await {
+                    Ok(sink) if sink.is_empty() => dispatch.notify_all(),
+                    Ok(sink) => dispatch.notify(&[sink]),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        dispatch.notify_all()
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+    dispatch
 }
 
 struct Worker {
@@ -96,6 +119,8 @@ impl Worker {
         let this = Arc::new(self);
         let mut arrivals = this.spool.arrivals();
         let mut pause = YIELD_TO_INGEST;
+        // While the spool cannot be read (its database is away), wait longer each time.
+        let mut unavailable = SPOOL_RETRY_MIN;
         loop {
             // Accepting comes first: while submissions pour in, pause before each batch, longer
             // the longer the burst lasts, so delivery (its fsyncs and its CPU) takes a bounded
@@ -108,22 +133,20 @@ impl Worker {
                 pause = YIELD_TO_INGEST;
             }
             arrivals = this.spool.arrivals();
-            let due = {
-                let spool = Arc::clone(&this.spool);
-                let name = this.name.clone();
-                let batch = this.config.concurrency * 4;
-                tokio::task::spawn_blocking(move || spool.due(&name, batch)).await
-            };
-            let due = match due {
-                Ok(Ok(rows)) => rows,
-                Ok(Err(e)) => {
-                    tracing::error!(sink = %this.name, error = %e, "reading due deliveries failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+            let due = match this
+                .spool
+                .due(&this.name, this.config.concurrency * 4)
+                .await
+            {
+                Ok(rows) => {
+                    unavailable = SPOOL_RETRY_MIN;
+                    rows
                 }
                 Err(e) => {
-                    tracing::error!(sink = %this.name, error = %e, "spool task failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tracing::error!(sink = %this.name, error = %e,
+                        retry_in_ms = unavailable.as_millis() as u64, "reading due deliveries failed");
+                    tokio::time::sleep(unavailable).await;
+                    unavailable = (unavailable * 2).min(SPOOL_RETRY_MAX);
                     continue;
                 }
             };
@@ -144,17 +167,9 @@ impl Worker {
         }
     }
 
-    /// How long to sleep when nothing is due: until the next retry, at most a minute.
     /// How long to sleep when nothing is due: until the next retry is due, at most a minute.
-    /// The spool's query blocks (SQLite): it runs on the blocking pool like the others.
     async fn idle_wait(&self) -> Duration {
-        let spool = Arc::clone(&self.spool);
-        let name = self.name.clone();
-        let next = tokio::task::spawn_blocking(move || spool.next_due_ms(&name))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .flatten();
+        let next = self.spool.next_due_ms(&self.name).await.ok().flatten();
         let ms = next
             .map(|t| (t - self.spool.now_ms()).clamp(5, 60_000))
             .unwrap_or(60_000);
@@ -207,11 +222,7 @@ impl Worker {
         &self,
         row: &DeliveryRow,
     ) -> Result<secureform_contract::Receipt, DeliveryError> {
-        let spool = Arc::clone(&self.spool);
-        let id = row.submission_id.clone();
-        let loaded = tokio::task::spawn_blocking(move || spool.load(&id))
-            .await
-            .map_err(|e| DeliveryError::Retryable(format!("spool task failed: {e}")))?;
+        let loaded = self.spool.load(&row.submission_id).await;
         let submission = match loaded {
             Ok(s) => Arc::new(s),
             Err(SpoolError::NotFound(_)) => {

@@ -38,3 +38,4 @@ pub mod normalize;
 pub mod service;
 pub mod sinks;
 pub mod spool;
+pub mod storage_backend;

@@ -114,13 +114,23 @@ pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()>
     log_startup(&config, &keys);
     let signer = load_signer(&config)?;
     let sink_names: Vec<String> = config.sinks.keys().cloned().collect();
-    let spool = Spool::open(
-        &config.data_dir,
-        Arc::clone(&keys),
-        &sink_names,
-        Arc::new(SystemClock),
-    )
-    .context("opening the spool")?;
+    let spool = match config.spool_backend.postgres_options(true)? {
+        None => Spool::open(
+            &config.data_dir,
+            Arc::clone(&keys),
+            &sink_names,
+            Arc::new(SystemClock),
+        )
+        .context("opening the spool")?,
+        Some(options) => Spool::open_postgres(
+            &config.data_dir,
+            &options,
+            Arc::clone(&keys),
+            Arc::new(SystemClock),
+        )
+        .await
+        .context("opening the spool on PostgreSQL")?,
+    };
     let sinks = build_sinks(&config, &keys, &signer).await?;
     let sink_health = crate::health::start(&sinks);
     let metrics = Arc::new(Metrics::default());

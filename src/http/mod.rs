@@ -63,8 +63,7 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let spool = Arc::clone(&state.spool);
-    let writable = web::block(move || spool.writable()).await.unwrap_or(false);
+    let writable = state.spool.writable().await;
     // Sinks that fail do not make the service unready: submissions wait, sealed, in the spool.
     if writable {
         HttpResponse::Ok().json(serde_json::json!({
@@ -79,10 +78,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let spool = Arc::clone(&state.spool);
-    let depth = web::block(move || spool.depth().unwrap_or(-1))
-        .await
-        .unwrap_or(-1);
+    let depth = state.spool.depth().await.unwrap_or(-1);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render(depth) + &state.documents.render_metrics())

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{Command, Spool};
+use super::Spool;
 
 /// Removes a request's spool files when the request ends without storing them, whatever the
 /// cause: a refusal, a honeypot, an idempotent repeat, a client that reset the connection
@@ -42,10 +42,7 @@ impl Drop for UploadGuard {
         if self.keep || !self.spool.root.join("files").join(&self.id).exists() {
             return;
         }
-        // A stopped writer is a stopping service: the next start removes the files.
-        let _ = self.spool.send(Command::Discard {
-            id: std::mem::take(&mut self.id),
-        });
+        self.spool.backend.discard(std::mem::take(&mut self.id));
     }
 }
 

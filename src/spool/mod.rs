@@ -16,26 +16,30 @@
 //!   `delivered` or `dead`. When every sink has a submission, its sealed payload and files are
 //!   removed from the spool (the row and its delivery states stay, for the status API).
 
+mod backend;
 mod direct;
 mod files;
 mod guard;
 mod idempotency;
+mod postgres;
+mod sqlite;
 mod store;
 
 pub use files::{SpoolFileUpload, SpoolFileWriter, SpoolFiles};
 pub use guard::UploadGuard;
 pub use idempotency::Acceptance;
+pub use postgres::PostgresOptions;
 pub use store::{AuditEntry, DeliveryRow, DeliveryState, Outcome};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Arc;
 
-use rusqlite::Connection;
 use secureform_contract::Submission;
 use secureform_crypto::KeyRing;
 
 use crate::clock::Clock;
+use backend::SpoolBackend;
 use tokio::sync::oneshot;
 
 /// Why the spool could not do what was asked. Maps to 503 for a submitting client.
@@ -43,6 +47,14 @@ use tokio::sync::oneshot;
 pub enum SpoolError {
     #[error("spool database: {0}")]
     Db(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error("spool database (PostgreSQL): {0}")]
+    Postgres(#[from] sqlx::Error),
+    #[error("spool schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("spool schema: {0}")]
+    Schema(String),
     #[error("spool I/O: {0}")]
     Io(#[from] std::io::Error),
     #[error("spool sealing: {0}")]
@@ -55,35 +67,49 @@ pub enum SpoolError {
     NotFound(String),
 }
 
+/// Why the spool writer could not apply a command. One failed commit fails every command of
+/// its batch, so the error is shared.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("spool database: {0}")]
+    Db(Arc<rusqlite::Error>),
+}
+
+impl From<rusqlite::Error> for WriteError {
+    fn from(e: rusqlite::Error) -> Self {
+        WriteError::Db(Arc::new(e))
+    }
+}
+
 pub(crate) enum Command {
     Accept {
         record: store::NewSubmission,
-        done: oneshot::Sender<Result<Acceptance, String>>,
+        done: oneshot::Sender<Result<Acceptance, WriteError>>,
     },
     Audit {
         entry: AuditEntry,
-        done: oneshot::Sender<Result<(), String>>,
+        done: oneshot::Sender<Result<(), WriteError>>,
     },
     Outcome {
         id: String,
         sink: String,
         outcome: Outcome,
         now_ms: i64,
-        done: oneshot::Sender<Result<(), String>>,
+        done: oneshot::Sender<Result<(), WriteError>>,
     },
     Requeue {
         id: String,
         now_ms: i64,
-        done: oneshot::Sender<Result<usize, String>>,
+        done: oneshot::Sender<Result<usize, WriteError>>,
     },
     /// Removes the files of `id` unless a submission `id` is stored (see [`UploadGuard`]).
     Discard { id: String },
 }
 
-/// The spool. Cheap to share behind an `Arc`.
+/// The spool. Cheap to share behind an `Arc`. Seals and opens; stores through its backend
+/// (`backend.rs`), which the callers never see.
 pub struct Spool {
-    writer: Mutex<mpsc::Sender<Command>>,
-    reader: Mutex<Connection>,
+    backend: Arc<dyn SpoolBackend>,
     root: PathBuf,
     keys: Arc<KeyRing>,
     /// Submissions that came in to be spooled since start: delivery gives way to ingestion.
@@ -92,40 +118,13 @@ pub struct Spool {
     clock: Arc<dyn Clock>,
 }
 
-/// Creates the database file mode 0600 before SQLite does (SQLite would make it 0644, and gives
-/// its `-wal` and `-shm` files the database file's mode), and takes group and others' access
-/// away from the files of a spool made before.
-fn make_db_private(db: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(db)?;
-    for suffix in ["", "-wal", "-shm"] {
-        let mut name = db.as_os_str().to_owned();
-        name.push(suffix);
-        let path = PathBuf::from(name);
-        match std::fs::metadata(&path) {
-            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 fn submission_context(id: &str) -> Vec<u8> {
     format!("spool/{id}/submission").into_bytes()
 }
 
 impl Spool {
-    /// Opens (creating when missing) the spool under `data_dir/spool`, removes what a crash left
-    /// half-written, and starts the writer thread.
+    /// Opens (creating when missing) the SQLite spool under `data_dir/spool`, removes what a
+    /// crash left half-written, and starts the writer thread.
     ///
     /// Open deliveries to a sink that is no longer in `sinks` (the configured sink names) become
     /// dead, with that reason: no worker would ever take them. Re-adding the sink and retrying
@@ -138,38 +137,57 @@ impl Spool {
     ) -> Result<Arc<Spool>, SpoolError> {
         let root = data_dir.join("spool");
         secureform_crypto::files::create_private_dir(&root.join("files"))?;
-        let db = root.join("spool.db");
-        make_db_private(&db)?;
-        let write_conn = store::open_connection(&db)?;
-        store::migrate(&write_conn)?;
-        let orphaned = store::kill_unconfigured(&write_conn, sinks, clock.now_ms())?;
-        if orphaned > 0 {
-            tracing::warn!(
-                deliveries = orphaned,
-                "open deliveries to sinks no longer configured are now dead"
-            );
-        }
-        let reader = store::open_connection(&db)?;
-        store::remove_orphan_files(&reader, &root.join("files"))?;
-        let (tx, rx) = mpsc::channel();
-        // Removes spool files off the commit path and off the event loop, for the writer.
-        let janitor = files::Janitor::start(root.join("files"))?;
-        std::thread::Builder::new()
-            .name("spool-writer".to_owned())
-            .spawn(move || store::writer_loop(write_conn, rx, janitor))?;
-        Ok(Arc::new(Spool {
-            writer: Mutex::new(tx),
-            reader: Mutex::new(reader),
+        let backend = sqlite::SqliteBackend::open(&root, sinks, clock.now_ms())?;
+        Ok(Self::with_backend(Arc::new(backend), root, keys, clock))
+    }
+
+    /// Opens the spool on PostgreSQL (several instances may share the database); the files of
+    /// uploads stay under `data_dir/spool/files`.
+    pub async fn open_postgres(
+        data_dir: &Path,
+        options: &PostgresOptions,
+        keys: Arc<KeyRing>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Spool>, SpoolError> {
+        let root = data_dir.join("spool");
+        secureform_crypto::files::create_private_dir(&root.join("files"))?;
+        let backend = postgres::PostgresBackend::open(options, root.join("files")).await?;
+        Ok(Self::with_backend(Arc::new(backend), root, keys, clock))
+    }
+
+    /// Applies the PostgreSQL spool's migrations (`secureform migrate`).
+    pub async fn migrate_postgres(options: &PostgresOptions) -> Result<(), SpoolError> {
+        let pool = postgres::pool(options)?;
+        postgres::migrate(&pool, true).await
+    }
+
+    /// Connects to the PostgreSQL spool and checks its schema, changing nothing (`check
+    /// --online`).
+    pub async fn check_postgres(options: &PostgresOptions) -> Result<(), SpoolError> {
+        let pool = postgres::pool(options)?;
+        sqlx::query("SELECT 1").execute(&pool).await?;
+        postgres::migrate(&pool, false).await
+    }
+
+    /// Sink names with work accepted by other instances (shared backends only).
+    pub fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        self.backend.wakeups()
+    }
+
+    fn with_backend(
+        backend: Arc<dyn SpoolBackend>,
+        root: PathBuf,
+        keys: Arc<KeyRing>,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Spool> {
+        tracing::info!(backend = backend.name(), "spool");
+        Arc::new(Spool {
+            backend,
             root,
             keys,
             arrivals: AtomicU64::new(0),
             clock,
-        }))
-    }
-
-    fn send(&self, cmd: Command) -> Result<(), SpoolError> {
-        let tx = self.writer.lock().map_err(|_| SpoolError::Stopped)?;
-        tx.send(cmd).map_err(|_| SpoolError::Stopped)
+        })
     }
 
     /// Starts a sealed file for file `index` of submission `id`.
@@ -206,11 +224,7 @@ impl Spool {
                 })
                 .transpose()?,
         };
-        let (done, wait) = oneshot::channel();
-        self.send(Command::Accept { record, done })?;
-        wait.await
-            .map_err(|_| SpoolError::Stopped)?
-            .map_err(|e| SpoolError::Io(std::io::Error::other(e)))
+        self.backend.accept(record).await
     }
 
     /// Records, durably, that a token read a document (before the document is served).
@@ -220,29 +234,24 @@ impl Spool {
         action: &str,
         document_id: &str,
     ) -> Result<(), SpoolError> {
-        let (done, wait) = oneshot::channel();
-        self.send(Command::Audit {
-            entry: AuditEntry {
+        self.backend
+            .audit(AuditEntry {
                 at_ms: self.clock.now_ms(),
                 token: token.to_owned(),
                 action: action.to_owned(),
                 document_id: document_id.to_owned(),
-            },
-            done,
-        })?;
-        wait.await
-            .map_err(|_| SpoolError::Stopped)?
-            .map_err(|e| SpoolError::Io(std::io::Error::other(e)))
+            })
+            .await
     }
 
     /// The newest audit entries, newest first.
-    pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, SpoolError> {
-        self.read(|c| store::audit_log(c, limit))
+    pub async fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, SpoolError> {
+        self.backend.audit_log(limit).await
     }
 
     /// The form and received_at of a known submission.
-    pub fn form_of(&self, id: &str) -> Result<Option<(String, String)>, SpoolError> {
-        self.read(|c| store::form_of(c, id))
+    pub async fn form_of(&self, id: &str) -> Result<Option<(String, String)>, SpoolError> {
+        self.backend.form_of(id).await
     }
 
     /// How many submissions have come in to be spooled since start.
@@ -252,35 +261,14 @@ impl Spool {
 
     /// Records the outcome of one delivery attempt.
     pub async fn record(&self, id: &str, sink: &str, outcome: Outcome) -> Result<(), SpoolError> {
-        let (done, wait) = oneshot::channel();
-        self.send(Command::Outcome {
-            id: id.to_owned(),
-            sink: sink.to_owned(),
-            outcome,
-            now_ms: self.clock.now_ms(),
-            done,
-        })?;
-        wait.await
-            .map_err(|_| SpoolError::Stopped)?
-            .map_err(|e| SpoolError::Io(std::io::Error::other(e)))
+        self.backend
+            .record(id, sink, outcome, self.clock.now_ms())
+            .await
     }
 
     /// Puts a submission's dead deliveries back in the queue; returns how many.
     pub async fn requeue_dead(&self, id: &str) -> Result<usize, SpoolError> {
-        let (done, wait) = oneshot::channel();
-        self.send(Command::Requeue {
-            id: id.to_owned(),
-            now_ms: self.clock.now_ms(),
-            done,
-        })?;
-        wait.await
-            .map_err(|_| SpoolError::Stopped)?
-            .map_err(|e| SpoolError::Io(std::io::Error::other(e)))
-    }
-
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, SpoolError> {
-        let conn = self.reader.lock().map_err(|_| SpoolError::Stopped)?;
-        Ok(f(&conn)?)
+        self.backend.requeue_dead(id, self.clock.now_ms()).await
     }
 
     /// Now, in milliseconds since the Unix epoch, by the spool's clock.
@@ -294,30 +282,31 @@ impl Spool {
     }
 
     /// Deliveries of `sink` that are due now, oldest first.
-    pub fn due(&self, sink: &str, limit: usize) -> Result<Vec<DeliveryRow>, SpoolError> {
-        let now = self.clock.now_ms();
-        self.read(|c| store::due(c, sink, now, limit))
+    pub async fn due(&self, sink: &str, limit: usize) -> Result<Vec<DeliveryRow>, SpoolError> {
+        self.backend.due(sink, self.clock.now_ms(), limit).await
     }
 
     /// When the next not-yet-due delivery of `sink` becomes due (unix ms), if any.
-    pub fn next_due_ms(&self, sink: &str) -> Result<Option<i64>, SpoolError> {
-        self.read(|c| store::next_due(c, sink))
+    pub async fn next_due_ms(&self, sink: &str) -> Result<Option<i64>, SpoolError> {
+        self.backend.next_due_ms(sink).await
     }
 
     /// Every delivery state of a submission; empty when the id is unknown.
-    pub fn deliveries(&self, id: &str) -> Result<Vec<DeliveryRow>, SpoolError> {
-        self.read(|c| store::deliveries_of(c, id))
+    pub async fn deliveries(&self, id: &str) -> Result<Vec<DeliveryRow>, SpoolError> {
+        self.backend.deliveries(id).await
     }
 
     /// How many (submission, sink) deliveries are not yet delivered or dead.
-    pub fn depth(&self) -> Result<i64, SpoolError> {
-        self.read(store::depth)
+    pub async fn depth(&self) -> Result<i64, SpoolError> {
+        self.backend.depth().await
     }
 
     /// Opens a spooled submission.
-    pub fn load(&self, id: &str) -> Result<Submission, SpoolError> {
+    pub async fn load(&self, id: &str) -> Result<Submission, SpoolError> {
         let sealed = self
-            .read(|c| store::sealed_of(c, id))?
+            .backend
+            .sealed_of(id)
+            .await?
             .ok_or_else(|| SpoolError::NotFound(id.to_owned()))?;
         let json = secureform_crypto::open(&self.keys, &submission_context(id), &sealed)?;
         Ok(serde_json::from_slice(&json)?)
@@ -329,11 +318,8 @@ impl Spool {
     }
 
     /// Whether the spool can take writes (for `/readyz`).
-    pub fn writable(&self) -> bool {
-        let probe = self.root.join(".ready-probe");
-        let ok = secureform_crypto::files::write_durable(&probe, b"ok").is_ok();
-        let _ = std::fs::remove_file(&probe);
-        ok && self.writer.lock().is_ok()
+    pub async fn writable(&self) -> bool {
+        self.backend.ready().await
     }
 }
 
@@ -399,8 +385,11 @@ mod tests {
             Acceptance::Stored,
             "after 48 h the key is forgotten and the submission stored"
         );
-        assert!(spool.load(&later.id).is_ok());
-        assert!(spool.load(&repeat.id).is_err(), "the repeat was not stored");
+        assert!(spool.load(&later.id).await.is_ok());
+        assert!(
+            spool.load(&repeat.id).await.is_err(),
+            "the repeat was not stored"
+        );
     }
 
     /// Once every sink has a submission, its sealed files go (on the janitor's thread).
@@ -431,7 +420,10 @@ mod tests {
             !folder.exists(),
             "the files of a delivered submission are removed"
         );
-        assert!(spool.load(&s.id).is_err(), "and so is its sealed payload");
+        assert!(
+            spool.load(&s.id).await.is_err(),
+            "and so is its sealed payload"
+        );
     }
 
     #[tokio::test]
@@ -441,7 +433,7 @@ mod tests {
         let root = dir.path().join("spool");
         std::fs::create_dir_all(&root).unwrap();
         // A spool made before: SQLite's own 0644.
-        drop(Connection::open(root.join("spool.db")).unwrap());
+        drop(rusqlite::Connection::open(root.join("spool.db")).unwrap());
         std::fs::set_permissions(
             root.join("spool.db"),
             std::fs::Permissions::from_mode(0o644),
@@ -469,7 +461,7 @@ mod tests {
         let spool = open(dir.path(), &clock);
         let s = submission(&clock);
         spool.accept(&s, &sinks(), None).await.unwrap();
-        let due = spool.due("docs", 10).unwrap();
+        let due = spool.due("docs", 10).await.unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].accepted_ms, clock.now_ms());
 
@@ -479,11 +471,11 @@ mod tests {
             next_attempt_ms: retry_at,
         };
         spool.record(&s.id, "docs", outcome).await.unwrap();
-        assert!(spool.due("docs", 10).unwrap().is_empty());
-        assert_eq!(spool.next_due_ms("docs").unwrap(), Some(retry_at));
+        assert!(spool.due("docs", 10).await.unwrap().is_empty());
+        assert_eq!(spool.next_due_ms("docs").await.unwrap(), Some(retry_at));
 
         clock.advance(Duration::from_secs(10));
-        let due = spool.due("docs", 10).unwrap();
+        let due = spool.due("docs", 10).await.unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].state, DeliveryState::Retrying);
         assert_eq!(due[0].attempts, 1);

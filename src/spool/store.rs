@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::idempotency::{self, Acceptance, Idempotency};
-use super::Command;
+use super::{Command, WriteError};
 
 /// Most commands applied in one transaction.
 const MAX_BATCH: usize = 4096;
@@ -63,7 +63,7 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
-    fn parse(s: &str) -> DeliveryState {
+    pub(crate) fn parse(s: &str) -> DeliveryState {
         match s {
             "retrying" => DeliveryState::Retrying,
             "delivered" => DeliveryState::Delivered,
@@ -252,7 +252,7 @@ pub(crate) fn writer_loop(
     }
 }
 
-type BatchResult = (Vec<Result<Reply, String>>, Vec<String>);
+type BatchResult = (Vec<Result<Reply, WriteError>>, Vec<String>);
 
 /// Applies a batch in one transaction. Commands almost never fail, so the batch is first applied
 /// as it is; if any command fails, that transaction is rolled back and the batch is applied
@@ -290,8 +290,8 @@ fn apply_batch_whole(
 
 fn apply_batch_one_by_one(conn: &mut Connection, batch: &[Command]) -> BatchResult {
     let fail_all = |e: rusqlite::Error| {
-        let msg = e.to_string();
-        (batch.iter().map(|_| Err(msg.clone())).collect(), Vec::new())
+        let e = WriteError::from(e);
+        (batch.iter().map(|_| Err(e.clone())).collect(), Vec::new())
     };
     let mut tx = match conn.transaction() {
         Ok(tx) => tx,
@@ -307,7 +307,7 @@ fn apply_batch_one_by_one(conn: &mut Connection, batch: &[Command]) -> BatchResu
             sp.commit()?;
             Ok(n)
         })();
-        results.push(result.map_err(|e| e.to_string()));
+        results.push(result.map_err(WriteError::from));
     }
     match tx.commit() {
         Ok(()) => (results, purged),
@@ -640,7 +640,7 @@ mod tests {
             "{results:?}"
         );
         assert!(
-            matches!(&results[1], Err(e) if e.contains("UNIQUE")),
+            matches!(&results[1], Err(e) if e.to_string().contains("UNIQUE")),
             "{results:?}"
         );
         assert!(

@@ -18,6 +18,7 @@ mod integrator;
 mod limits;
 mod pdf_forms;
 mod pgp_documents;
+mod postgres;
 mod readme;
 mod spam;
 mod spool_hardening;

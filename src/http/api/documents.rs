@@ -324,10 +324,10 @@ pub async fn audit(
     let result = async {
         guard(&req, &state, &[Scope::Admin])?;
         let limit = page_size(query.limit, 100, 1000)?;
-        let spool = Arc::clone(&state.spool);
-        let entries = web::block(move || spool.audit_log(limit))
+        let entries = state
+            .spool
+            .audit_log(limit)
             .await
-            .map_err(|e| internal("spool task failed", e))?
             .map_err(|e| internal("reading the audit log failed", e))?;
         let entries: Vec<_> = entries
             .into_iter()

@@ -113,11 +113,10 @@ async fn submission_form(
     if ulid::Ulid::from_string(id).is_err() {
         return Err(not_found("submission"));
     }
-    let spool = std::sync::Arc::clone(&state.spool);
-    let owned = id.to_owned();
-    let found = web::block(move || spool.form_of(&owned))
+    let found = state
+        .spool
+        .form_of(id)
         .await
-        .map_err(|e| internal("spool task failed", e))?
         .map_err(|e| internal("reading the spool failed", e))?;
     let (form, received_at) = found.ok_or_else(|| not_found("submission"))?;
     // A submission of another form is as invisible as an unknown one.
@@ -137,11 +136,10 @@ pub async fn status(
     let result = async {
         let caller = guard(&req, &state, &[Scope::Read, Scope::Admin])?;
         let (form, received_at) = submission_form(&state, &caller, &id).await?;
-        let spool = std::sync::Arc::clone(&state.spool);
-        let owned = id.clone();
-        let rows = web::block(move || spool.deliveries(&owned))
+        let rows = state
+            .spool
+            .deliveries(&id)
             .await
-            .map_err(|e| internal("spool task failed", e))?
             .map_err(|e| internal("reading the spool failed", e))?;
         let deliveries: Vec<_> = rows
             .iter()

@@ -1,0 +1,401 @@
+//! The spool on PostgreSQL (`[storage] backend = "postgres"`): against the real server on
+//! 127.0.0.1:5432, each test in a database of its own, dropped at the end.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::Digest;
+
+use crate::support::*;
+
+const SUBMIT: &str = "pg-submit-token-0123456789abcdef";
+
+/// A database of its own, dropped (with its connections) on drop.
+struct Db {
+    name: String,
+}
+
+fn psql(db: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", db, "-Atc", sql])
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+impl Db {
+    fn create() -> Db {
+        let name = format!("sf_{}", ulid::Ulid::new().to_string().to_lowercase());
+        psql("postgres", &format!("CREATE DATABASE {}", name));
+        Db { name }
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+
+    fn query(&self, sql: &str) -> String {
+        psql(&self.name, sql)
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-Atc",
+            ])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .output();
+    }
+}
+
+/// A configuration on `db`; `key` is the shared key ring's file (none: this instance makes it).
+fn config(dir: &Path, db: &Db, key: Option<&Path>, lease_secs: u64) -> PathBuf {
+    std::fs::write(dir.join("pg.url"), db.url()).unwrap();
+    let key = key
+        .map(|k| format!("master_key_file = \"{}\"\n", k.display()))
+        .unwrap_or_default();
+    let hash = hex::encode(sha2::Sha256::digest(SUBMIT.as_bytes()));
+    let toml = format!(
+        r#"[storage]
+backend = "postgres"
+postgres_url_file = "pg.url"
+pool_size = 4
+lease_secs = {lease_secs}
+{key}
+[forms.contact]
+sinks = ["docs"]
+
+[sinks.docs]
+type = "documents"
+
+[tokens.integrator]
+sha256 = "{hash}"
+scopes = ["submit", "read"]
+forms = ["contact"]
+"#
+    );
+    let path = dir.join("secureform.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+fn start(db: &Db, key: Option<&Path>, lease_secs: u64) -> Server {
+    let dir = tempdir();
+    let config = config(&dir, db, key, lease_secs);
+    Server::start_in(&dir, Some(config))
+}
+
+fn key_of(server: &Server) -> PathBuf {
+    server.dir.join("secureform-data").join("master.key")
+}
+
+fn post(server: &Server, body: &str, key: Option<&str>) -> (u16, Value) {
+    let mut req = client()
+        .post(server.url("/api/v1/forms/contact/submissions"))
+        .bearer_auth(SUBMIT)
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(k) = key {
+        req = req.header("idempotency-key", k);
+    }
+    let resp = req.send().unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+fn submit(server: &Server, body: &str) -> String {
+    let (s, v) = post(server, body, None);
+    assert_eq!(s, 201, "{v}\n{}", server.log_text());
+    v["id"].as_str().unwrap().to_owned()
+}
+
+/// Waits until the documents stores of `servers` together hold `wanted`; returns each store's
+/// ids.
+fn wait_delivered(servers: &[&Server], wanted: &BTreeSet<String>) -> Vec<Vec<String>> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let stores: Vec<Vec<String>> = servers.iter().map(|s| s.doc_ids()).collect();
+        let all: BTreeSet<String> = stores.iter().flatten().cloned().collect();
+        if wanted.is_subset(&all) {
+            return stores;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never delivered",
+            wanted.difference(&all).count()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_api_works_on_postgres_and_only_sealed_bytes_reach_the_database() {
+    let db = Db::create();
+    let server = start(&db, None, 120);
+    let canary = format!("canary-{}", ulid::Ulid::new());
+
+    let id = submit(&server, &format!(r#"{{"secret":"{canary}"}}"#));
+    server.wait_for_doc(&id);
+    let (doc, _) = server.doc(&id, &[]);
+    assert_eq!(doc["fields"]["secret"], canary.as_str());
+
+    // The status API reads the delivery from PostgreSQL.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v: Value = client()
+            .get(server.url(&format!("/api/v1/submissions/{id}")))
+            .bearer_auth(SUBMIT)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if v["deliveries"][0]["state"] == "delivered" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        db.query(&format!(
+            "SELECT state || ',' || (claimed_by IS NULL) FROM deliveries WHERE submission_id = '{id}'"
+        ))
+        .trim(),
+        "delivered,true"
+    );
+
+    // An Idempotency-Key gives one submission.
+    let first = post(&server, r#"{"n":1}"#, Some("order-1"));
+    let again = post(&server, r#"{"n":1}"#, Some("order-1"));
+    assert_eq!((first.0, again.0), (201, 201));
+    assert_eq!(first.1["id"], again.1["id"]);
+    let reused = post(&server, r#"{"n":2}"#, Some("order-1"));
+    assert_eq!(reused.0, 422);
+    assert_eq!(reused.1["error"]["code"], "idempotency_key_reused");
+
+    // A canary submitted and not yet delivered is in the rows sealed only.
+    let pending = format!("canary-{}", ulid::Ulid::new());
+    submit(&server, &format!(r#"{{"secret":"{pending}"}}"#));
+    let dump =
+        db.query("SELECT encode(sealed, 'escape') FROM submissions WHERE sealed IS NOT NULL");
+    let rows = db.query(
+        "SELECT s::text FROM submissions s UNION ALL SELECT d::text FROM deliveries d \
+         UNION ALL SELECT i::text FROM idempotency_keys i",
+    );
+    for c in [&canary, &pending] {
+        assert!(!dump.contains(c.as_str()) && !rows.contains(c.as_str()));
+    }
+    psql(&db.name, "CHECKPOINT");
+    let data_dir = psql("postgres", "SHOW data_directory");
+    let data_dir = Path::new(data_dir.trim());
+    let mut scanned = 0;
+    for file in all_files(data_dir) {
+        if let Ok(bytes) = std::fs::read(&file) {
+            scanned += 1;
+            for c in [&canary, &pending] {
+                assert!(
+                    !contains(&bytes, c.as_bytes()),
+                    "{} holds the plaintext canary",
+                    file.display()
+                );
+            }
+        }
+    }
+    assert!(scanned > 10, "the data directory was read");
+}
+
+#[test]
+fn two_instances_share_the_work_and_deliver_each_submission_once() {
+    let db = Db::create();
+    let a = start(&db, None, 120);
+    let b = start(&db, Some(&key_of(&a)), 120);
+    let ids: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = [&a, &b, &a, &b]
+            .into_iter()
+            .enumerate()
+            .map(|(t, server)| {
+                scope.spawn(move || {
+                    (0..25)
+                        .map(|i| submit(server, &format!(r#"{{"t":{t},"n":{i}}}"#)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let wanted: BTreeSet<String> = ids.iter().cloned().collect();
+    assert_eq!(wanted.len(), 100);
+    let stores = wait_delivered(&[&a, &b], &wanted);
+    let in_a: BTreeSet<_> = stores[0].iter().cloned().collect();
+    let in_b: BTreeSet<_> = stores[1].iter().cloned().collect();
+    assert_eq!(in_a.len(), stores[0].len());
+    assert_eq!(in_b.len(), stores[1].len());
+    assert!(
+        in_a.is_disjoint(&in_b),
+        "no submission was delivered by both instances"
+    );
+    assert_eq!(in_a.len() + in_b.len(), 100);
+    // A submission accepted by one instance is readable through the other's API.
+    let v: Value = client()
+        .get(b.url(&format!("/api/v1/submissions/{}", ids[0])))
+        .bearer_auth(SUBMIT)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["deliveries"][0]["state"], "delivered", "{v}");
+    // An Idempotency-Key sent to both instances gives one submission.
+    let first = post(&a, r#"{"n":1}"#, Some("both"));
+    let again = post(&b, r#"{"n":1}"#, Some("both"));
+    assert_eq!(first.1["id"], again.1["id"]);
+}
+
+#[test]
+fn a_killed_instances_leases_are_taken_over() {
+    let db = Db::create();
+    let a = start(&db, None, 2);
+    let key = tempdir().join("master.key");
+    std::fs::copy(key_of(&a), &key).unwrap();
+    let ids: Vec<String> = (0..20)
+        .map(|n| submit(&a, &format!(r#"{{"n":{n}}}"#)))
+        .collect();
+    let _ = a.kill9();
+    // Whatever the killed instance had not delivered is now claimed by it (as though it died
+    // mid-delivery), its lease running.
+    db.query(
+        "UPDATE deliveries SET claimed_by = 'killed', \
+         lease_until = (extract(epoch from now()) * 1000)::bigint + 2000 \
+         WHERE state IN ('pending', 'retrying')",
+    );
+    let b = start(&db, Some(&key), 2);
+    let delivered_by_a: BTreeSet<String> = db
+        .query("SELECT submission_id FROM deliveries WHERE state = 'delivered'")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let rest: BTreeSet<String> = ids
+        .iter()
+        .filter(|i| !delivered_by_a.contains(*i))
+        .cloned()
+        .collect();
+    wait_delivered(&[&b], &rest);
+    assert_eq!(
+        db.query(
+            "SELECT COUNT(*) FROM deliveries WHERE state != 'delivered' OR claimed_by IS NOT NULL"
+        )
+        .trim(),
+        "0"
+    );
+}
+
+#[test]
+fn an_unreachable_database_makes_the_instance_unready_and_it_recovers() {
+    let db = Db::create();
+    let server = start(&db, None, 120);
+    submit(&server, r#"{"n":0}"#);
+    let ready = || {
+        client()
+            .get(server.url("/readyz"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(ready(), 200);
+
+    psql(
+        "postgres",
+        &format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", db.name),
+    );
+    psql(
+        "postgres",
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+            db.name
+        ),
+    );
+    assert_eq!(ready(), 503);
+    let (s, v) = post(&server, r#"{"n":1}"#, None);
+    assert_eq!(s, 503, "{v}");
+    assert_eq!(v["error"]["code"], "spool_unavailable");
+
+    psql(
+        "postgres",
+        &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", db.name),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ready() != 200 {
+        assert!(Instant::now() < deadline, "{}", server.log_text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let id = submit(&server, r#"{"n":2}"#);
+    server.wait_for_doc(&id);
+}
+
+#[test]
+fn migrate_and_check_test_the_database_and_a_newer_schema_is_refused() {
+    let db = Db::create();
+    let dir = tempdir();
+    let config = config(&dir, &db, None, 120);
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .current_dir(&dir)
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let check = run(&["check", "--online"]);
+    assert!(!check.status.success(), "an empty database is not migrated");
+    let migrate = run(&["migrate"]);
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    let check = run(&["check", "--online"]);
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{said}");
+    assert!(said.contains("storage: postgres: reachable"), "{said}");
+
+    // A schema a newer build made: this one refuses it.
+    db.query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99990101000000, 'from a newer build', true, '\\x00', 0)",
+    );
+    assert!(!run(&["check", "--online"]).status.success());
+    let serve = Command::new(BIN)
+        .current_dir(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!serve.status.success());
+    assert!(
+        String::from_utf8_lossy(&serve.stderr).contains("99990101000000"),
+        "{}",
+        String::from_utf8_lossy(&serve.stderr)
+    );
+}
