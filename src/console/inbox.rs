@@ -163,13 +163,7 @@ pub async fn list(
     });
     let mut rows = String::new();
     for (sink, d) in &shown {
-        let spool = Arc::clone(&state.spool);
-        let id = d.id.clone();
-        let deliveries = web::block(move || spool.deliveries(&id))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
+        let deliveries = state.spool.deliveries(&d.id).await.unwrap_or_default();
         let states: Vec<String> = deliveries
             .iter()
             .map(|r| format!("{}: {}", escape(&r.sink), state_word(r.state)))
@@ -287,13 +281,7 @@ pub async fn show(
     let Some((store, meta)) = readable(&state, &session, &sink, &id).await else {
         return not_found_page();
     };
-    let spool = Arc::clone(&state.spool);
-    let owned = id.clone();
-    let deliveries = web::block(move || spool.deliveries(&owned))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
+    let deliveries = state.spool.deliveries(&id).await.unwrap_or_default();
     let mut history = String::new();
     for r in &deliveries {
         history.push_str(&format!(
