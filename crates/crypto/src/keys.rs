@@ -172,6 +172,35 @@ impl KeyRing {
         self.keys.iter().map(|k| k.id).collect()
     }
 
+    /// A new per-submission data key: a ring holding only that key (seal the submission's items
+    /// with it), and the key sealed under this ring's current key with `context`. Whoever holds
+    /// the wrapped bytes and this ring reopens it ([`KeyRing::open_data_key`]); once the wrapped
+    /// bytes are destroyed, nothing sealed under the data key opens again, whatever copies of
+    /// the items remain (crypto-shredding).
+    pub fn new_data_key(&self, context: &[u8]) -> Result<(KeyRing, Vec<u8>), KeyError> {
+        let raw = random_key()?;
+        let kek = Kek::from_bytes(&raw).ok_or(KeyError::Random)?;
+        let wrapped =
+            crate::seal::seal(self, context, raw.as_ref()).map_err(|_| KeyError::Random)?;
+        Ok((KeyRing { keys: vec![kek] }, wrapped))
+    }
+
+    /// Opens a data key made by [`KeyRing::new_data_key`] with the same `context`.
+    pub fn open_data_key(
+        &self,
+        context: &[u8],
+        wrapped: &[u8],
+    ) -> Result<KeyRing, crate::seal::SealError> {
+        let raw = crate::seal::open(self, context, wrapped)?;
+        let raw: Zeroizing<[u8; 32]> = Zeroizing::new(
+            raw.as_slice()
+                .try_into()
+                .map_err(|_| crate::seal::SealError::Format)?,
+        );
+        let kek = Kek::from_bytes(&raw).ok_or(crate::seal::SealError::Format)?;
+        Ok(KeyRing { keys: vec![kek] })
+    }
+
     /// Keyed digests of `data` for `label`, one per key of the ring, current key first: each is
     /// the key's id followed by HMAC-SHA256 under a key derived from that KEK. A digest of
     /// submitted data can then be kept unencrypted (to compare two requests) without letting
@@ -349,5 +378,26 @@ mod tests {
             err.to_string(),
             "env SECUREFORM_MASTER_KEY: line 2: not a key (expected 32 bytes in base64)"
         );
+    }
+
+    #[test]
+    fn a_data_key_opens_with_its_wrapping_and_nothing_else() {
+        let ring = KeyRing::generate().unwrap();
+        let (data, wrapped) = ring.new_data_key(b"documents/X/key").unwrap();
+        let sealed = crate::seal::seal(&data, b"item", b"secret").unwrap();
+        let again = ring.open_data_key(b"documents/X/key", &wrapped).unwrap();
+        assert_eq!(
+            &crate::seal::open(&again, b"item", &sealed).unwrap()[..],
+            b"secret"
+        );
+        assert!(
+            ring.open_data_key(b"documents/Y/key", &wrapped).is_err(),
+            "bound to its context"
+        );
+        assert!(
+            crate::seal::open(&ring, b"item", &sealed).is_err(),
+            "the KEK alone does not open it"
+        );
+        assert_ne!(data.current_id(), ring.current_id());
     }
 }

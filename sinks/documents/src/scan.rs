@@ -91,7 +91,10 @@ impl DocumentStore {
         match manifest::read(&self.root, &self.keys)? {
             None => report.no_manifest = self.root.exists(),
             Some(entries) => {
-                let listed: BTreeSet<String> = entries.ids.into_iter().collect();
+                let mut listed: BTreeSet<String> = entries.ids.into_iter().collect();
+                for erased in self.erased_ids()? {
+                    listed.remove(&erased);
+                }
                 report.missing = listed.difference(&present).cloned().collect();
                 report.unlisted = present.difference(&listed).cloned().collect();
                 report.bad_manifest_lines = entries.bad_lines;

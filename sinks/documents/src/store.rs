@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -67,6 +68,26 @@ pub struct DocumentStore {
     items_flush: FlushGroup,
     /// Makes renames into the root durable: one `fsync` of the root shared likewise.
     names_flush: FlushGroup,
+    /// Where each document's data key is kept, wrapped by the key-encryption key (see
+    /// [`DocumentStore::with_data_keys`]); `None`: items are sealed under the key-encryption key
+    /// itself, as before data keys existed.
+    data_keys: Option<PathBuf>,
+}
+
+/// The file beside each erased document's place: one id a line, so that `verify` does not report
+/// an erased document as missing.
+pub(crate) const ERASED: &str = "erased";
+
+/// What an erasure removed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Erased {
+    pub id: String,
+    /// SHA-256 (hex) over the sealed items as they were stored, in the order `meta`,
+    /// `submission`, `files/0`, …: what a deletion report names.
+    pub sealed_sha256: String,
+    /// Whether the document had a data key that was destroyed (crypto-shredded); `false` for a
+    /// document sealed before data keys existed, whose files were only removed.
+    pub shredded: bool,
 }
 
 fn context(id: &str, item: &str) -> Vec<u8> {
@@ -117,6 +138,153 @@ impl DocumentStore {
             damaged: AtomicU64::new(0),
             items_flush: FlushGroup::default(),
             names_flush: FlushGroup::default(),
+            data_keys: None,
+        }
+    }
+
+    /// Seals each new document's items under a data key of its own, kept wrapped by the
+    /// key-encryption key in `dir` as `<id>.key` (created 0700 when missing). Erasing a document
+    /// destroys that file first, so that no copy of the store taken before opens the document
+    /// again. Keep `dir` out of the backups of the store (by default it lies beside the key
+    /// file). Documents sealed before keep opening under the key-encryption key.
+    pub fn with_data_keys(mut self, dir: PathBuf) -> Self {
+        self.data_keys = Some(dir);
+        self
+    }
+
+    fn data_key_path(&self, id: &str) -> Option<PathBuf> {
+        self.data_keys.as_ref().map(|d| d.join(format!("{id}.key")))
+    }
+
+    /// The ring a new document's items are sealed with: its data key (made and written durably
+    /// when missing, reused when an earlier attempt left one), or the key-encryption key.
+    fn sealing_ring(&self, id: &str) -> Result<Arc<KeyRing>, StoreError> {
+        let (Some(dir), Some(path)) = (self.data_keys.as_ref(), self.data_key_path(id)) else {
+            return Ok(Arc::clone(&self.keys));
+        };
+        let ctx = context(id, "key");
+        match fs::read(&path) {
+            Ok(wrapped) => return Ok(Arc::new(self.keys.open_data_key(&ctx, &wrapped)?)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        create_private_dir(dir)?;
+        let (ring, wrapped) = self
+            .keys
+            .new_data_key(&ctx)
+            .map_err(|_| StoreError::Damaged("the system random generator failed"))?;
+        let suffix: u64 = rand::thread_rng().gen();
+        let tmp = dir.join(format!(".{id}-{suffix:016x}.tmp"));
+        let written = (|| {
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(&wrapped)?;
+            f.sync_all()?;
+            fs::rename(&tmp, &path)?;
+            sync_dir(dir)
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+        Ok(Arc::new(ring))
+    }
+
+    /// The ring a stored document's items open with: its data key when it has one (a document
+    /// whose data key was destroyed then fails as sealed under an unknown key), else the
+    /// key-encryption key.
+    fn opening_ring(&self, id: &str) -> Result<Arc<KeyRing>, StoreError> {
+        if let Some(path) = self.data_key_path(id) {
+            match fs::read(&path) {
+                Ok(wrapped) => {
+                    return Ok(Arc::new(
+                        self.keys.open_data_key(&context(id, "key"), &wrapped)?,
+                    ))
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Arc::clone(&self.keys))
+    }
+
+    /// Erases a document by crypto-shredding: its data key is removed and the removal made
+    /// durable (`fsync` of the key folder) first, then the sealed items, then the erasure is
+    /// recorded (so `verify` does not call the document missing). The items' hash is taken
+    /// before anything is removed, for the deletion report.
+    pub fn erase(&self, id: &str) -> Result<Erased, StoreError> {
+        check_id(id)?;
+        let folder = self.root.join(id);
+        if !folder.join("meta.sf").exists() {
+            return Err(StoreError::NotFound(id.to_owned()));
+        }
+        let sealed_sha256 = self.sealed_hash(id)?;
+        let mut shredded = false;
+        if let (Some(dir), Some(path)) = (self.data_keys.as_ref(), self.data_key_path(id)) {
+            match fs::remove_file(&path) {
+                Ok(()) => {
+                    sync_dir(dir)?;
+                    shredded = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // Out of the listing at once (a rename is atomic), then removed.
+        let suffix: u64 = rand::thread_rng().gen();
+        let doomed = self.root.join(format!(".erasing-{id}-{suffix:016x}"));
+        fs::rename(&folder, &doomed)?;
+        sync_dir(&self.root)?;
+        fs::remove_dir_all(&doomed)?;
+        let mut log = fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(self.root.join(ERASED))?;
+        log.write_all(format!("{id}\n").as_bytes())?;
+        log.sync_all()?;
+        sync_dir(&self.root)?;
+        Ok(Erased {
+            id: id.to_owned(),
+            sealed_sha256,
+            shredded,
+        })
+    }
+
+    /// SHA-256 over a document's sealed items as stored (nothing is opened).
+    pub fn sealed_hash(&self, id: &str) -> Result<String, StoreError> {
+        use sha2::{Digest, Sha256};
+        check_id(id)?;
+        let folder = self.root.join(id);
+        let meta = self.meta(id)?;
+        let mut items = vec![folder.join("meta.sf"), folder.join("submission.sf")];
+        items.extend((0..meta.files).map(|n| folder.join("files").join(format!("{n}.sf"))));
+        let mut h = Sha256::new();
+        for item in items {
+            match fs::File::open(&item) {
+                Ok(mut f) => {
+                    io::copy(&mut f, &mut h)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+
+    /// The ids erased from this store (see [`DocumentStore::erase`]).
+    pub fn erased_ids(&self) -> Result<Vec<String>, StoreError> {
+        match fs::read_to_string(self.root.join(ERASED)) {
+            Ok(text) => Ok(text
+                .lines()
+                .filter(|l| check_id(l).is_ok())
+                .map(str::to_owned)
+                .collect()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -182,14 +350,23 @@ impl DocumentStore {
         let id = submission.id.as_str();
         // A folder costs an inode like an item: only submissions with files get `files/`.
         create_private_dir(dir)?;
+        let ring = self.sealing_ring(id)?;
         let json = zeroize::Zeroizing::new(serde_json::to_vec(submission)?);
-        self.write_item(dir, id, "submission", &mut &json[..], recipients, signer)?;
+        self.write_item(
+            &ring,
+            dir,
+            id,
+            "submission",
+            &mut &json[..],
+            recipients,
+            signer,
+        )?;
         if !submission.files.is_empty() {
             create_private_dir(&dir.join("files"))?;
             for index in 0..submission.files.len() {
                 let mut reader = files.open(index).map_err(StoreError::Source)?;
                 let item = format!("files/{index}");
-                self.write_item(dir, id, &item, &mut reader, recipients, signer)?;
+                self.write_item(&ring, dir, id, &item, &mut reader, recipients, signer)?;
             }
         }
         let meta = DocumentMeta {
@@ -207,8 +384,10 @@ impl DocumentStore {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn write_item(
         &self,
+        ring: &KeyRing,
         dir: &Path,
         id: &str,
         item: &str,
@@ -220,13 +399,13 @@ impl DocumentStore {
         let ctx = context(id, item);
         match recipients {
             None => {
-                seal_to_file_unsynced_with(&self.keys, &ctx, &path, |w| {
+                seal_to_file_unsynced_with(ring, &ctx, &path, |w| {
                     io::copy(&mut SourceReader(input), w)
                 })
                 .map_err(unwrap_source)?;
             }
             Some(recipients) => {
-                seal_to_file_unsynced_with(&self.keys, &ctx, &path, |w| {
+                seal_to_file_unsynced_with(ring, &ctx, &path, |w| {
                     pgp::encrypt(recipients, signer, false, &mut SourceReader(input), w)
                         .map_err(|e| io::Error::other(StoreError::Pgp(e.to_string())))
                 })
@@ -260,7 +439,8 @@ impl DocumentStore {
         if !path.exists() {
             return Err(StoreError::NotFound(id.to_owned()));
         }
-        Ok(open_file(&self.keys, &context(id, &name), &path)?)
+        let ring = self.opening_ring(id)?;
+        Ok(open_file(&ring, &context(id, &name), &path)?)
     }
 
     /// Reads one item through to its end, keeping nothing: fails unless every segment
@@ -393,5 +573,84 @@ pub(crate) mod tests {
         let report = store.verify().unwrap();
         assert!(report.is_clean(), "{report:?}");
         assert_eq!(report.intact, 2);
+    }
+
+    #[test]
+    fn an_erased_document_does_not_open_from_a_copy_taken_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        let keys_dir = dir.path().join("data-keys");
+        let keys = Arc::new(KeyRing::generate().unwrap());
+        let store = DocumentStore::open(&root, Arc::clone(&keys))
+            .unwrap()
+            .with_data_keys(keys_dir.clone());
+        for seed in 0..2 {
+            let files = MemoryFiles(vec![file_bytes()]);
+            store.put(&submission(seed), &files, None, None).unwrap();
+        }
+        let (gone, kept) = (submission(0).id, submission(1).id);
+        assert!(keys_dir.join(format!("{gone}.key")).exists());
+        // The backup: a copy of the store taken before the erasure.
+        let copy = dir.path().join("copy");
+        let status = std::process::Command::new("cp")
+            .args(["-a", root.to_str().unwrap(), copy.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let before = store.sealed_hash(&gone).unwrap();
+        let erased = store.erase(&gone).unwrap();
+        assert!(erased.shredded);
+        assert_eq!(erased.sealed_sha256, before);
+        assert!(!keys_dir.join(format!("{gone}.key")).exists());
+        assert!(!root.join(&gone).exists());
+        let ids: Vec<_> = store
+            .list(None)
+            .unwrap()
+            .documents
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(ids, vec![kept.clone()]);
+        assert!(matches!(store.erase(&gone), Err(StoreError::NotFound(_))));
+        let report = store.verify().unwrap();
+        assert!(
+            report.is_clean(),
+            "an erased document is not missing: {report:?}"
+        );
+
+        // The copy, with the same key-encryption key and key folder: the erased document's
+        // items no longer open; the other's do.
+        let old = DocumentStore::open_reader(&copy, keys).with_data_keys(keys_dir);
+        let mut out = Vec::new();
+        let err = old
+            .read_item(&gone, DocumentItem::Submission, None, &mut out)
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Seal(SealError::UnknownKey(_))),
+            "{err:?}"
+        );
+        assert!(old.authenticate(&gone, DocumentItem::File(0)).is_err());
+        assert_eq!(
+            old.authenticate(&kept, DocumentItem::File(0)).unwrap(),
+            200 * 1024
+        );
+    }
+
+    #[test]
+    fn documents_sealed_before_data_keys_still_open_and_erase() {
+        let (dir, store) = store_with(1);
+        let keys = Arc::clone(&store.keys);
+        drop(store);
+        let id = submission(0).id;
+        let store = DocumentStore::open(dir.path(), keys)
+            .unwrap()
+            .with_data_keys(dir.path().join("keys"));
+        assert_eq!(
+            store.authenticate(&id, DocumentItem::File(0)).unwrap(),
+            200 * 1024
+        );
+        let erased = store.erase(&id).unwrap();
+        assert!(!erased.shredded);
+        assert!(store.list(None).unwrap().documents.is_empty());
     }
 }
