@@ -160,7 +160,13 @@ fn token_new_writes_a_working_configuration() {
             .unwrap();
         assert_eq!(again.status(), 201);
     }
-    let log = server.log_text();
+    // The log is read by another thread: wait (generously) until both lines have arrived.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut log = server.log_text();
+    while log.matches("idempotent repeat").count() < 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        log = server.log_text();
+    }
     assert_eq!(log.matches("accepted via the API").count(), 2, "{log}");
     assert_eq!(log.matches("idempotent repeat").count(), 1, "{log}");
     // The file serves the embedded default's store: the data folder beside it.

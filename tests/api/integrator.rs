@@ -171,12 +171,17 @@ timeout_secs = 3
     api.wait_state(reader, &id, "docs", |d| {
         d["state"] == "delivered" && d["receipt"]["kind"] == "document"
     });
-    let retrying = api.wait_state(reader, &id, "upload", |d| d["state"] == "retrying");
-    assert!(
-        retrying["last_error"].as_str().unwrap().len() > 3,
-        "{retrying}"
-    );
-    assert!(retrying["next_attempt_at"].is_string());
+    // The retrying window lasts one short backoff: a poll under load may see "dead" first.
+    let failing = api.wait_state(reader, &id, "upload", |d| {
+        d["state"] == "retrying" || d["state"] == "dead"
+    });
+    if failing["state"] == "retrying" {
+        assert!(
+            failing["last_error"].as_str().unwrap().len() > 3,
+            "{failing}"
+        );
+        assert!(failing["next_attempt_at"].is_string(), "{failing}");
+    }
     let dead = api.wait_state(reader, &id, "upload", |d| d["state"] == "dead");
     assert!(
         dead["reason"].as_str().unwrap().contains("attempts"),
