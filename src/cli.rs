@@ -1,4 +1,5 @@
-//! The command line: `serve`, `check`, `keygen`, `docs list|get|verify`, `token`, `mysql`.
+//! The command line: `serve`, `check`, `keygen`, `docs list|get|delete|verify`, `token`,
+//! `mysql`, `audit verify|export`.
 //!
 //! Standard output is written with `out!` (see `lib.rs`), never `println!` (denied below): it panics
 //! when the reader has gone (`secureform docs list | head`), while `out!` returns the error and
@@ -13,6 +14,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::service;
 
+pub(crate) mod audit;
 mod token;
 
 #[derive(Parser)]
@@ -76,6 +78,31 @@ pub enum Command {
     Mysql {
         #[command(subcommand)]
         command: MysqlCommand,
+    },
+    /// Checks and exports the hash-chained audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Walks the hash chain; exits 1 naming the first entry that was edited or follows a
+    /// removed one.
+    Verify {
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Writes the entries as JSON lines, oldest first.
+    Export {
+        /// Only entries after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -156,6 +183,20 @@ pub enum DocsCommand {
         /// (submission.json.pgp, files/N.pgp), to open with any OpenPGP tool.
         #[arg(long, conflicts_with = "pgp_key")]
         pgp_raw: bool,
+        /// Replace files already in DIR (refused otherwise).
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Erases documents by crypto-shredding (their data keys are destroyed, then their items),
+    /// from every documents sink's store or the one named; each erasure is an audit entry.
+    Delete {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Only this documents sink's store.
+        #[arg(long)]
+        sink: Option<String>,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -211,11 +252,21 @@ pub async fn run(cli: Cli) -> i32 {
                     write,
                 },
         } => report(token::new(&name, &scopes, &forms, write.as_deref())),
-        Command::Docs { command } => docs(command),
+        Command::Docs { command } => docs(command).await,
+        Command::Audit { command } => match command {
+            AuditCommand::Verify { json, config } => match load(config.as_deref()) {
+                Ok(c) => report(audit::verify(&c, json).await),
+                Err(code) => code,
+            },
+            AuditCommand::Export { after, config } => match load(config.as_deref()) {
+                Ok(c) => report(audit::export(&c, after).await),
+                Err(code) => code,
+            },
+        },
     }
 }
 
-fn docs(command: DocsCommand) -> i32 {
+async fn docs(command: DocsCommand) -> i32 {
     match command {
         DocsCommand::List {
             form,
@@ -237,16 +288,21 @@ fn docs(command: DocsCommand) -> i32 {
             sink,
             pgp_key,
             pgp_raw,
+            force,
             config,
         } => match load(config.as_deref()) {
-            Ok(c) => report(crate::docs_cli::get(
-                &c,
-                sink.as_deref(),
-                &id,
-                &out,
-                pgp_key.as_deref(),
-                pgp_raw,
-            )),
+            Ok(c) => {
+                let options = crate::docs_cli::GetOptions {
+                    pgp_key: pgp_key.as_deref(),
+                    pgp_raw,
+                    force,
+                };
+                report(crate::docs_cli::get(&c, sink.as_deref(), &id, &out, options).await)
+            }
+            Err(code) => code,
+        },
+        DocsCommand::Delete { ids, sink, config } => match load(config.as_deref()) {
+            Ok(c) => report(crate::docs_cli::delete(&c, sink.as_deref(), &ids).await),
             Err(code) => code,
         },
         DocsCommand::Verify { sink, json, config } => match load(config.as_deref()) {
@@ -428,6 +484,19 @@ async fn mysql(command: MysqlCommand) -> i32 {
                 let c = mysql_config(&config, &sink)?;
                 let rows = secureform_mysql::read_rows(c, &config.base_dir, form.as_deref(), limit)
                     .await?;
+                // Recorded before anything is shown: who read which submission.
+                let log = crate::spool::AuditLog::open(&config).await?;
+                for row in &rows {
+                    let id = row.get("id").and_then(|v| v.as_str()).unwrap_or("");
+                    audit::record_in(
+                        &log,
+                        "cli_mysql_read",
+                        id,
+                        None,
+                        Some(format!("sink={sink}")),
+                    )
+                    .await?;
+                }
                 out!("{}", serde_json::to_string_pretty(&rows)?)?;
                 Ok(())
             };
@@ -447,7 +516,11 @@ async fn mysql(command: MysqlCommand) -> i32 {
             let result = async {
                 let c = mysql_config(&config, &sink)?;
                 match secureform_mysql::read_file(c, &config.base_dir, &id, index).await? {
-                    Some(bytes) => std::fs::write(&out, bytes)?,
+                    Some(bytes) => {
+                        let detail = format!("sink={sink} file={index}");
+                        audit::record(&config, "cli_mysql_file", &id, None, Some(detail)).await?;
+                        std::fs::write(&out, bytes)?
+                    }
                     None => anyhow::bail!("no file {index} of submission {id} in sink `{sink}`"),
                 }
                 Ok(())

@@ -39,6 +39,43 @@ impl Clock for SystemClock {
     }
 }
 
+/// The environment variable that shifts the service's clock by a number of seconds (negative:
+/// into the past). For black-box tests of time-driven behaviour (retention) only; the service
+/// warns at start when it is set.
+pub const OFFSET_ENV: &str = "SECUREFORM_TEST_CLOCK_OFFSET_SECS";
+
+/// The system's clock shifted by a fixed number of seconds.
+pub struct ShiftedClock(i64);
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> SystemTime {
+        let now = SystemTime::now();
+        let by = std::time::Duration::from_secs(self.0.unsigned_abs());
+        if self.0 >= 0 {
+            now.checked_add(by).unwrap_or(now)
+        } else {
+            now.checked_sub(by).unwrap_or(now)
+        }
+    }
+}
+
+/// The service's clock: the system's, shifted when [`OFFSET_ENV`] is set to a whole number.
+pub fn service_clock() -> std::sync::Arc<dyn Clock> {
+    match std::env::var(OFFSET_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+    {
+        Some(secs) if secs != 0 => {
+            tracing::warn!(
+                offset_secs = secs,
+                "the clock is shifted ({OFFSET_ENV}): for tests only"
+            );
+            std::sync::Arc::new(ShiftedClock(secs))
+        }
+        _ => std::sync::Arc::new(SystemClock),
+    }
+}
+
 /// A clock that stands still until a test moves it.
 #[cfg(test)]
 pub struct ManualClock(std::sync::Mutex<SystemTime>);

@@ -35,6 +35,33 @@ struct RawConfig {
     tokens: BTreeMap<String, TokenConfig>,
     #[serde(default)]
     console: crate::console::ConsoleConfig,
+    #[serde(default)]
+    retention: RetentionConfig,
+}
+
+/// `[retention]`: how long documents and spooled submissions are kept (docs/retention.md).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days a submission is kept when its form says nothing; 0 keeps it.
+    #[serde(default)]
+    pub default_days: u32,
+    /// Seconds between sweeps (the first runs at start).
+    #[serde(default = "default_sweep_secs")]
+    pub sweep_secs: u64,
+}
+
+fn default_sweep_secs() -> u64 {
+    3600
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            default_days: 0,
+            sweep_secs: default_sweep_secs(),
+        }
+    }
 }
 
 /// What an API token may do.
@@ -178,6 +205,9 @@ pub struct FormConfig {
     pub captcha: Option<CaptchaConfig>,
     /// A post sooner than this after its challenge was issued is refused (needs `captcha`).
     pub min_submit_secs: Option<u64>,
+    /// Days its submissions are kept, then erased (overrides `[retention] default_days`; 0
+    /// keeps them).
+    pub retain_days: Option<u32>,
 }
 
 /// `[forms.NAME] captcha = { provider = "altcha", secret_env = "…" }`: challenges are issued by
@@ -286,6 +316,8 @@ pub struct Config {
     pub create_key: bool,
     /// Where the spool keeps its records (`[storage] backend`).
     pub spool_backend: crate::storage_backend::SpoolBackendConfig,
+    /// `[retention]`: how long submissions are kept.
+    pub retention: RetentionConfig,
 }
 
 /// A configuration error, naming the file, the table and the key.
@@ -331,6 +363,7 @@ impl Config {
                 rate_per_minute: None,
                 captcha: None,
                 min_submit_secs: None,
+                retain_days: None,
             },
         );
         let mut sinks = BTreeMap::new();
@@ -354,6 +387,7 @@ impl Config {
             tokens: BTreeMap::new(),
             console: crate::console::ConsoleConfig::default(),
             create_key: true,
+            retention: RetentionConfig::default(),
         }
     }
 
@@ -535,6 +569,9 @@ impl Config {
         raw.limits
             .validate()
             .map_err(|(key, msg)| err("limits", key, msg))?;
+        if !(1..=7 * 86_400).contains(&raw.retention.sweep_secs) {
+            return Err(err("retention", "sweep_secs", "must be 1 to 604800"));
+        }
         if raw.dispatch.max_attempts == 0 || raw.dispatch.concurrency == 0 {
             return Err(err(
                 "dispatch",
@@ -588,7 +625,17 @@ impl Config {
             console: raw.console,
             create_key,
             spool_backend,
+            retention: raw.retention,
         })
+    }
+
+    /// How many days `form`'s submissions are kept; `None`: kept until erased by request.
+    pub fn retain_days(&self, form: &str) -> Option<u32> {
+        let days = match self.forms.get(form).and_then(|f| f.retain_days) {
+            Some(days) => days,
+            None => self.retention.default_days,
+        };
+        (days > 0).then_some(days)
     }
 
     /// The at-rest status of each of a form's sinks, in the form's order.

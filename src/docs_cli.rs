@@ -1,4 +1,8 @@
-//! `secureform docs list|get|verify`: reading the documents sinks' stores from the command line.
+//! `secureform docs list|get|delete|verify`: the documents sinks' stores from the command line.
+//!
+//! `docs get` and `docs delete` are audit entries (actor `cli:<OS user>`), recorded before
+//! anything is written out or removed. `docs get` writes into a folder it creates mode 0700,
+//! files mode 0600, and refuses to replace a file already there unless `--force`.
 //!
 //! `docs get` never leaves plaintext that did not authenticate: each item is written under a
 //! temporary name (mode 0600) and renamed to its name only once its last segment (and, for a PGP
@@ -61,24 +65,69 @@ pub fn list(
     Ok(())
 }
 
+/// How `docs get` writes.
+pub struct GetOptions<'a> {
+    /// A recipient's secret key, for PGP documents.
+    pub pgp_key: Option<&'a Path>,
+    /// Write PGP documents' OpenPGP messages as they are.
+    pub pgp_raw: bool,
+    /// Replace files already there.
+    pub force: bool,
+}
+
 /// `docs get`: the submission and its files into `out`, each only once it authenticated.
-pub fn get(
+pub async fn get(
     config: &Config,
     sink: Option<&str>,
     id: &str,
     out: &Path,
-    pgp_key: Option<&Path>,
-    pgp_raw: bool,
+    options: GetOptions<'_>,
 ) -> anyhow::Result<()> {
-    let store = pick(&stores(config)?, sink)?;
+    let GetOptions {
+        pgp_key,
+        pgp_raw,
+        force,
+    } = options;
+    let stores = stores(config)?;
+    let (sink_name, _) = stores
+        .pick(sink)
+        .map_err(|e| anyhow::anyhow!("{e} (--sink NAME)"))?;
+    let sink_name = sink_name.to_owned();
+    let store = pick(&stores, sink)?;
     let meta = store.meta(id)?;
     if pgp_raw && !meta.pgp {
         anyhow::bail!("document {id} is not PGP-encrypted; --pgp-raw does not apply");
     }
+    let suffix = if pgp_raw { ".pgp" } else { "" };
+    let mut targets = vec![(
+        DocumentItem::Submission,
+        out.join(format!("submission.json{suffix}")),
+    )];
+    targets.extend((0..meta.files).map(|n| {
+        (
+            DocumentItem::File(n),
+            out.join("files").join(format!("{n}{suffix}")),
+        )
+    }));
+    if !force {
+        if let Some((_, taken)) = targets.iter().find(|(_, p)| p.exists()) {
+            anyhow::bail!(
+                "{} already exists: choose another --out folder, or pass --force to replace it",
+                taken.display()
+            );
+        }
+    }
+    crate::cli::audit::record(
+        config,
+        "cli_read_document",
+        id,
+        None,
+        Some(format!("sink={sink_name}")),
+    )
+    .await?;
     create_private_dir(&out.join("files"))
         .with_context(|| format!("cannot create {}", out.display()))?;
-    let suffix = if pgp_raw { ".pgp" } else { "" };
-    let write = |item: DocumentItem, path: PathBuf| -> anyhow::Result<()> {
+    for (item, path) in targets {
         write_verified(&path, |file| {
             if pgp_raw {
                 std::io::copy(&mut store.open_item(id, item)?, file)?;
@@ -86,23 +135,51 @@ pub fn get(
                 store.read_item(id, item, pgp_key, file)?;
             }
             Ok(())
-        })
-    };
-    write(
-        DocumentItem::Submission,
-        out.join(format!("submission.json{suffix}")),
-    )?;
-    for n in 0..meta.files {
-        write(
-            DocumentItem::File(n),
-            out.join("files").join(format!("{n}{suffix}")),
-        )?;
+        })?;
     }
     out!(
         "wrote submission {id} and {} file(s) to {}",
         meta.files,
         out.display()
     )?;
+    Ok(())
+}
+
+/// `docs delete`: erases each id from the chosen stores, each erasure an audit entry.
+pub async fn delete(config: &Config, sink: Option<&str>, ids: &[String]) -> anyhow::Result<()> {
+    let stores = stores(config)?;
+    let log = crate::spool::AuditLog::open(config).await?;
+    let mut missing = 0;
+    for id in ids {
+        match crate::erasure::erase_document(&stores, sink, id) {
+            Ok(erased) => {
+                for (name, e) in &erased {
+                    crate::cli::audit::record_in(
+                        &log,
+                        "erase_document",
+                        id,
+                        Some(crate::audit::Reason::Request.as_str()),
+                        Some(crate::erasure::detail(name, e)),
+                    )
+                    .await?;
+                    let how = if e.shredded {
+                        "data key destroyed, items removed"
+                    } else {
+                        "sealed before data keys: items removed"
+                    };
+                    out!("erased {id} from sink {name} ({how})")?;
+                }
+            }
+            Err(crate::erasure::EraseError::NotFound(_)) => {
+                eprintln!("warning: no document {id}");
+                missing += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if missing > 0 {
+        anyhow::bail!("{missing} of {} document(s) not found", ids.len());
+    }
     Ok(())
 }
 

@@ -24,6 +24,43 @@ pub fn store_root(data_dir: &Path, name: &str) -> PathBuf {
     data_dir.join("sinks").join(name)
 }
 
+/// Where sink `name` keeps its documents' data keys: its `data_keys_dir` when set, else
+/// `<data_dir>-keys/<name>` beside the data folder. Outside the data folder on purpose: erasing
+/// destroys a document's data key, and a backup of the data folder taken before must not hold
+/// it (see docs/retention.md).
+pub fn data_keys_dir(config: &Config, name: &str) -> PathBuf {
+    if let Some(SinkConfig::Documents(c)) = config.sinks.get(name) {
+        if let Some(dir) = &c.data_keys_dir {
+            return config.base_dir.join(dir);
+        }
+    }
+    let data_dir = &config.data_dir;
+    let keys = match (data_dir.parent(), data_dir.file_name()) {
+        (Some(parent), Some(folder)) => {
+            let mut folder = folder.to_owned();
+            folder.push("-keys");
+            parent.join(folder)
+        }
+        // A data folder at the root of the filesystem: its keys beside it, named alike.
+        _ => PathBuf::from("/secureform-data-keys"),
+    };
+    keys.join(name)
+}
+
+/// Gives every documents sink its data-key folder (see [`data_keys_dir`]), so that building
+/// the sinks seals new documents under per-document keys.
+pub fn resolve_data_keys(config: &mut Config) {
+    let dirs: Vec<(String, PathBuf)> = sink_names(config)
+        .into_iter()
+        .map(|n| (n.to_owned(), data_keys_dir(config, n)))
+        .collect();
+    for (name, dir) in dirs {
+        if let Some(SinkConfig::Documents(c)) = config.sinks.get_mut(&name) {
+            c.data_keys_dir = Some(dir);
+        }
+    }
+}
+
 /// The single store of versions before per-sink stores.
 pub fn legacy_root(data_dir: &Path) -> PathBuf {
     data_dir.join("documents")
@@ -125,7 +162,8 @@ impl DocumentStores {
             .iter()
             .map(|name| {
                 let root = read_root(config, name, only_one);
-                let store = DocumentStore::open_reader(&root, Arc::clone(keys));
+                let store = DocumentStore::open_reader(&root, Arc::clone(keys))
+                    .with_data_keys(data_keys_dir(config, name));
                 ((*name).to_owned(), Arc::new(store))
             })
             .collect();

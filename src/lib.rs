@@ -20,6 +20,7 @@ macro_rules! out {
     }};
 }
 
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -28,6 +29,7 @@ pub mod datadir;
 pub mod dispatch;
 pub mod docs_cli;
 pub mod documents;
+pub mod erasure;
 pub mod error;
 pub mod health;
 pub mod http;
@@ -35,6 +37,7 @@ pub mod ingest;
 pub mod limits;
 pub mod metrics;
 pub mod normalize;
+pub mod retention;
 pub mod service;
 pub mod sinks;
 pub mod spool;

@@ -78,6 +78,7 @@ mod tests {
             rate_per_minute: None,
             captcha: None,
             min_submit_secs: None,
+            retain_days: None,
         }
     }
 

@@ -8,7 +8,6 @@ use anyhow::Context;
 use secureform_crypto::pgp::Signer;
 use secureform_crypto::KeyRing;
 
-use crate::clock::SystemClock;
 use crate::config::{Config, KeySource};
 use crate::datadir;
 use crate::http::{self, AppState};
@@ -106,7 +105,9 @@ fn log_startup(config: &Config, keys: &KeyRing) {
 }
 
 /// Runs the service until it is stopped.
-pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config, listen: Option<String>) -> anyhow::Result<()> {
+    crate::documents::resolve_data_keys(&mut config);
+    let clock = crate::clock::service_clock();
     let first_start = !config.data_dir.exists();
     // Held until the server stops: a second `serve` on this folder fails at once.
     let _lock = datadir::prepare(&config.data_dir)?;
@@ -119,14 +120,14 @@ pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()>
             &config.data_dir,
             Arc::clone(&keys),
             &sink_names,
-            Arc::new(SystemClock),
+            Arc::clone(&clock),
         )
         .context("opening the spool")?,
         Some(options) => Spool::open_postgres(
             &config.data_dir,
             &options,
             Arc::clone(&keys),
-            Arc::new(SystemClock),
+            Arc::clone(&clock),
         )
         .await
         .context("opening the spool on PostgreSQL")?,
@@ -157,10 +158,32 @@ pub async fn serve(config: Config, listen: Option<String>) -> anyhow::Result<()>
         std::time::Duration::from_secs(config.limits.pdf_parse_secs.saturating_mul(5)),
     )?);
     let documents = Arc::new(crate::documents::DocumentStores::open(&config, &keys));
+    spool
+        .audit_entry(
+            "service",
+            "service_start",
+            "",
+            None,
+            Some(format!(
+                "version={} forms={} sinks={} tokens={}",
+                env!("CARGO_PKG_VERSION"),
+                config.forms.len(),
+                config.sinks.len(),
+                config.tokens.len()
+            )),
+        )
+        .await
+        .context("recording the start in the audit log")?;
+    let config = Arc::new(config);
+    crate::retention::start(
+        Arc::clone(&spool),
+        Arc::clone(&documents),
+        Arc::clone(&config),
+    );
     let altcha = Arc::new(http::altcha::Altcha::from_config(&config).map_err(anyhow::Error::msg)?);
     let state = AppState {
         tokens: http::known_tokens(&config),
-        config: Arc::new(config),
+        config,
         spool,
         dispatch,
         metrics,

@@ -108,6 +108,7 @@ fn form() -> FormConfig {
         rate_per_minute: None,
         captcha: None,
         min_submit_secs: None,
+        retain_days: None,
     }
 }
 

@@ -53,6 +53,7 @@ pub fn thanks(
     message: Option<&str>,
     id: Option<&str>,
     back: Option<&str>,
+    retention: Option<&str>,
 ) -> String {
     let title = title.unwrap_or("Thank you");
     let message = message.unwrap_or("Your submission was received and stored securely.");
@@ -71,11 +72,15 @@ pub fn thanks(
         ),
         None => String::new(),
     };
+    let retention = match retention {
+        Some(text) => format!("<p id=\"retention\">{}</p>", escape(text)),
+        None => String::new(),
+    };
     page(
         "ok",
         title,
         &format!(
-            "<h1>{}</h1><p>{}</p>{receipt}{back}",
+            "<h1>{}</h1><p>{}</p>{receipt}{retention}{back}",
             escape(title),
             escape(message)
         ),
@@ -146,6 +151,7 @@ mod tests {
             Some("a & b"),
             Some("\"><script>"),
             Some("http://h/\"><script>"),
+            Some("<kept>"),
         );
         assert!(html.contains("&lt;T&gt;") && html.contains("a &amp; b"));
         assert!(!html.contains("<script>"));
@@ -155,7 +161,7 @@ mod tests {
     #[test]
     fn pages_load_nothing_and_run_nothing() {
         for html in [
-            thanks(None, None, None, None),
+            thanks(None, None, None, None, None),
             error(422, "The field \u{201c}email\u{201d} is required."),
         ] {
             assert!(html.contains("default-src 'none'"));

@@ -438,6 +438,7 @@ pub async fn thanks(
         .get(header::REFERER)
         .and_then(|v| v.to_str().ok())
         .and_then(|referer| super::pages::same_origin_referer(referer, info.scheme(), info.host()));
+    let retention = crate::retention::statement(state.config.retain_days(&form_name));
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -446,5 +447,6 @@ pub async fn thanks(
             form.thanks_message.as_deref(),
             id,
             back,
+            Some(&retention),
         ))
 }

@@ -87,6 +87,7 @@ fn form() -> FormConfig {
         rate_per_minute: None,
         captcha: None,
         min_submit_secs: None,
+        retain_days: None,
     }
 }
 

@@ -8,8 +8,9 @@
 use async_trait::async_trait;
 
 use super::idempotency::Acceptance;
-use super::store::{AuditEntry, DeliveryRow, NewSubmission, Outcome};
+use super::store::{DeliveryRow, NewSubmission, Outcome};
 use super::SpoolError;
+use crate::audit::{Entry as AuditEntry, NewEntry};
 
 /// The spool's operations on its database.
 #[async_trait]
@@ -22,8 +23,15 @@ pub(crate) trait SpoolBackend: Send + Sync {
     /// commits.
     async fn accept(&self, record: NewSubmission) -> Result<Acceptance, SpoolError>;
 
-    /// Durably records one audit entry.
-    async fn audit(&self, entry: AuditEntry) -> Result<(), SpoolError>;
+    /// Durably records one audit entry, chained to the last (see `crate::audit`).
+    async fn audit(&self, entry: NewEntry) -> Result<(), SpoolError>;
+
+    /// Ends a submission's open deliveries as dead with reason `erased` and removes its sealed
+    /// payload and local files; returns how many deliveries it ended.
+    async fn erase(&self, id: &str, now_ms: i64) -> Result<usize, SpoolError>;
+
+    /// Submissions with a payload and no open delivery: `(id, form, accepted_ms)`.
+    async fn erasable(&self) -> Result<Vec<(String, String, i64)>, SpoolError>;
 
     /// Records the outcome of one delivery attempt. Once every delivery of the submission is
     /// done, its sealed payload goes, and its local files with it.
@@ -62,7 +70,10 @@ pub(crate) trait SpoolBackend: Send + Sync {
     async fn sealed_of(&self, id: &str) -> Result<Option<Vec<u8>>, SpoolError>;
 
     /// The newest audit entries, newest first.
-    async fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, SpoolError>;
+    async fn audit_newest(&self, limit: usize) -> Result<Vec<AuditEntry>, SpoolError>;
+
+    /// Audit entries with a sequence number above `after`, oldest first.
+    async fn audit_after(&self, after: i64, limit: usize) -> Result<Vec<AuditEntry>, SpoolError>;
 
     /// The form and received_at of a known submission.
     async fn form_of(&self, id: &str) -> Result<Option<(String, String)>, SpoolError>;

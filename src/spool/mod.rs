@@ -16,6 +16,9 @@
 //!   `delivered` or `dead`. When every sink has a submission, its sealed payload and files are
 //!   removed from the spool (the row and its delivery states stay, for the status API).
 
+mod audit_access;
+mod audit_pg;
+mod audit_sqlite;
 mod backend;
 mod direct;
 mod files;
@@ -25,11 +28,14 @@ mod postgres;
 mod sqlite;
 mod store;
 
+pub use audit_access::AuditLog;
 pub use files::{SpoolFileUpload, SpoolFileWriter, SpoolFiles};
 pub use guard::UploadGuard;
 pub use idempotency::Acceptance;
 pub use postgres::PostgresOptions;
-pub use store::{AuditEntry, DeliveryRow, DeliveryState, Outcome};
+pub use store::{DeliveryRow, DeliveryState, Outcome};
+
+use crate::audit::{Entry as AuditEntry, NewEntry as NewAuditEntry};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -87,8 +93,14 @@ pub(crate) enum Command {
         done: oneshot::Sender<Result<Acceptance, WriteError>>,
     },
     Audit {
-        entry: AuditEntry,
+        entry: NewAuditEntry,
         done: oneshot::Sender<Result<(), WriteError>>,
+    },
+    /// Erases a submission's payload: open deliveries dead (`erased`), payload and files gone.
+    Erase {
+        id: String,
+        now_ms: i64,
+        done: oneshot::Sender<Result<usize, WriteError>>,
     },
     Outcome {
         id: String,
@@ -227,26 +239,67 @@ impl Spool {
         self.backend.accept(record).await
     }
 
-    /// Records, durably, that a token read a document (before the document is served).
+    /// Records, durably, that `actor` read a document (before the document is served).
     pub async fn audit(
         &self,
-        token: &str,
+        actor: &str,
         action: &str,
         document_id: &str,
     ) -> Result<(), SpoolError> {
+        self.audit_entry(actor, action, document_id, None, None)
+            .await
+    }
+
+    /// Records, durably, one entry of the audit trail (see `crate::audit`).
+    pub async fn audit_entry(
+        &self,
+        actor: &str,
+        action: &str,
+        id: &str,
+        reason: Option<&str>,
+        detail: Option<String>,
+    ) -> Result<(), SpoolError> {
         self.backend
-            .audit(AuditEntry {
+            .audit(NewAuditEntry {
                 at_ms: self.clock.now_ms(),
-                token: token.to_owned(),
+                actor: actor.to_owned(),
                 action: action.to_owned(),
-                document_id: document_id.to_owned(),
+                id: id.to_owned(),
+                reason: reason.map(str::to_owned),
+                detail,
             })
             .await
     }
 
     /// The newest audit entries, newest first.
     pub async fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, SpoolError> {
-        self.backend.audit_log(limit).await
+        self.backend.audit_newest(limit).await
+    }
+
+    /// Audit entries after sequence number `after`, oldest first.
+    pub async fn audit_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, SpoolError> {
+        self.backend.audit_after(after, limit).await
+    }
+
+    /// Erases a submission from the spool: its open deliveries become dead with reason
+    /// `erased`, its sealed payload and files are removed (the row with its delivery states
+    /// stays, for the status API). Returns how many deliveries it ended; `NotFound` when the
+    /// id is unknown.
+    pub async fn erase(&self, id: &str) -> Result<usize, SpoolError> {
+        if self.backend.form_of(id).await?.is_none() {
+            return Err(SpoolError::NotFound(id.to_owned()));
+        }
+        self.backend.erase(id, self.clock.now_ms()).await
+    }
+
+    /// Submissions whose payload is still here and whose deliveries are all done: `(id, form,
+    /// accepted_ms)`, what retention may erase.
+    pub async fn erasable(&self) -> Result<Vec<(String, String, i64)>, SpoolError> {
+        self.backend.erasable().await
     }
 
     /// The form and received_at of a known submission.

@@ -24,10 +24,12 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use tokio::sync::broadcast;
 
+use super::audit_pg;
 use super::backend::SpoolBackend;
 use super::idempotency::{Acceptance, IDEMPOTENCY_MS};
-use super::store::{AuditEntry, DeliveryRow, DeliveryState, NewSubmission, Outcome};
+use super::store::{DeliveryRow, DeliveryState, NewSubmission, Outcome};
 use super::SpoolError;
+use crate::audit::{Entry as AuditEntry, NewEntry};
 
 /// The channel acceptances are announced on.
 const CHANNEL: &str = "secureform_spool";
@@ -94,6 +96,7 @@ impl PostgresBackend {
     ) -> Result<Self, SpoolError> {
         let pool = pool(options)?;
         migrate(&pool, options.migrate).await?;
+        audit_pg::chain_legacy(&pool).await?;
         let (wakeups, _) = broadcast::channel(1024);
         let backend = PostgresBackend {
             pool: pool.clone(),
@@ -268,17 +271,40 @@ impl SpoolBackend for PostgresBackend {
         Ok(self.accept_tx(&record).await?)
     }
 
-    async fn audit(&self, entry: AuditEntry) -> Result<(), SpoolError> {
-        sqlx::query(
-            "INSERT INTO audit (at_ms, token, action, document_id) VALUES ($1, $2, $3, $4)",
+    async fn audit(&self, entry: NewEntry) -> Result<(), SpoolError> {
+        audit_pg::append(&self.pool, &entry).await.map(|_| ())
+    }
+
+    async fn erase(&self, id: &str, now_ms: i64) -> Result<usize, SpoolError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE deliveries SET state = 'dead', last_error = 'erased', updated_ms = $2,
+                 claimed_by = NULL, lease_until = NULL
+             WHERE submission_id = $1 AND state != 'delivered'",
         )
-        .bind(entry.at_ms)
-        .bind(&entry.token)
-        .bind(&entry.action)
-        .bind(&entry.document_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .bind(id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("UPDATE submissions SET sealed = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.remove_files(id);
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    async fn erasable(&self) -> Result<Vec<(String, String, i64)>, SpoolError> {
+        Ok(sqlx::query_as(
+            "SELECT s.id, s.form, s.accepted_ms FROM submissions s
+             WHERE s.sealed IS NOT NULL AND NOT EXISTS (
+                 SELECT 1 FROM deliveries d
+                 WHERE d.submission_id = s.id AND d.state IN ('pending', 'retrying'))",
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn record(
@@ -294,7 +320,8 @@ impl SpoolBackend for PostgresBackend {
                 "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,
                      last_error = NULL, receipt_kind = $3, receipt_value = $4, updated_ms = $5,
                      claimed_by = NULL, lease_until = NULL
-                 WHERE submission_id = $1 AND sink = $2",
+                 WHERE submission_id = $1 AND sink = $2
+                   AND last_error IS DISTINCT FROM 'erased'",
             )
             .bind(id)
             .bind(sink)
@@ -308,7 +335,8 @@ impl SpoolBackend for PostgresBackend {
                 "UPDATE deliveries SET state = 'retrying', attempts = attempts + 1,
                      last_error = $3, next_attempt_ms = $4, updated_ms = $5,
                      claimed_by = NULL, lease_until = NULL
-                 WHERE submission_id = $1 AND sink = $2 AND state != 'delivered'",
+                 WHERE submission_id = $1 AND sink = $2 AND state != 'delivered'
+                   AND last_error IS DISTINCT FROM 'erased'",
             )
             .bind(id)
             .bind(sink)
@@ -318,7 +346,8 @@ impl SpoolBackend for PostgresBackend {
             Outcome::Dead { reason } => sqlx::query(
                 "UPDATE deliveries SET state = 'dead', attempts = attempts + 1,
                      last_error = $3, updated_ms = $4, claimed_by = NULL, lease_until = NULL
-                 WHERE submission_id = $1 AND sink = $2 AND state != 'delivered'",
+                 WHERE submission_id = $1 AND sink = $2 AND state != 'delivered'
+                   AND last_error IS DISTINCT FROM 'erased'",
             )
             .bind(id)
             .bind(sink)
@@ -346,7 +375,8 @@ impl SpoolBackend for PostgresBackend {
         let n = sqlx::query(
             "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = $2,
                  updated_ms = $2, claimed_by = NULL, lease_until = NULL
-             WHERE submission_id = $1 AND state = 'dead'",
+             WHERE submission_id = $1 AND state = 'dead'
+                   AND last_error IS DISTINCT FROM 'erased'",
         )
         .bind(id)
         .bind(now_ms)
@@ -441,24 +471,12 @@ impl SpoolBackend for PostgresBackend {
         Ok(found.flatten())
     }
 
-    async fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, SpoolError> {
-        let rows = sqlx::query(
-            "SELECT at_ms, token, action, document_id FROM audit ORDER BY seq DESC LIMIT $1",
-        )
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    at_ms: r.try_get(0)?,
-                    token: r.try_get(1)?,
-                    action: r.try_get(2)?,
-                    document_id: r.try_get(3)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(SpoolError::from)
+    async fn audit_newest(&self, limit: usize) -> Result<Vec<AuditEntry>, SpoolError> {
+        audit_pg::newest(&self.pool, i64::try_from(limit).unwrap_or(i64::MAX)).await
+    }
+
+    async fn audit_after(&self, after: i64, limit: usize) -> Result<Vec<AuditEntry>, SpoolError> {
+        audit_pg::entries_after(&self.pool, after, i64::try_from(limit).unwrap_or(i64::MAX)).await
     }
 
     async fn form_of(&self, id: &str) -> Result<Option<(String, String)>, SpoolError> {

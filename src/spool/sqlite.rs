@@ -8,10 +8,12 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::audit_sqlite;
 use super::backend::SpoolBackend;
 use super::idempotency::Acceptance;
-use super::store::{self, AuditEntry, DeliveryRow, NewSubmission, Outcome};
+use super::store::{self, DeliveryRow, NewSubmission, Outcome};
 use super::{files, Command, SpoolError, WriteError};
+use crate::audit::{Entry as AuditEntry, NewEntry};
 
 pub(crate) struct SqliteBackend {
     writer: Mutex<mpsc::Sender<Command>>,
@@ -22,7 +24,7 @@ pub(crate) struct SqliteBackend {
 /// Creates the database file mode 0600 before SQLite does (SQLite would make it 0644, and gives
 /// its `-wal` and `-shm` files the database file's mode), and takes group and others' access
 /// away from the files of a spool made before.
-fn make_db_private(db: &Path) -> std::io::Result<()> {
+pub(crate) fn make_db_private(db: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     std::fs::OpenOptions::new()
         .write(true)
@@ -116,8 +118,21 @@ impl SpoolBackend for SqliteBackend {
         self.call(|done| Command::Accept { record, done }).await
     }
 
-    async fn audit(&self, entry: AuditEntry) -> Result<(), SpoolError> {
+    async fn audit(&self, entry: NewEntry) -> Result<(), SpoolError> {
         self.call(|done| Command::Audit { entry, done }).await
+    }
+
+    async fn erase(&self, id: &str, now_ms: i64) -> Result<usize, SpoolError> {
+        self.call(|done| Command::Erase {
+            id: id.to_owned(),
+            now_ms,
+            done,
+        })
+        .await
+    }
+
+    async fn erasable(&self) -> Result<Vec<(String, String, i64)>, SpoolError> {
+        self.read(store::erasable).await
     }
 
     async fn record(
@@ -181,8 +196,15 @@ impl SpoolBackend for SqliteBackend {
         self.read(move |c| store::sealed_of(c, &id)).await
     }
 
-    async fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, SpoolError> {
-        self.read(move |c| store::audit_log(c, limit)).await
+    async fn audit_newest(&self, limit: usize) -> Result<Vec<AuditEntry>, SpoolError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| audit_sqlite::newest(c, limit)).await
+    }
+
+    async fn audit_after(&self, after: i64, limit: usize) -> Result<Vec<AuditEntry>, SpoolError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| audit_sqlite::entries_after(c, after, limit))
+            .await
     }
 
     async fn form_of(&self, id: &str) -> Result<Option<(String, String)>, SpoolError> {

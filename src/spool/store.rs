@@ -34,15 +34,6 @@ pub(crate) struct NewSubmission {
     pub idempotency: Option<Idempotency>,
 }
 
-/// One read of the Documents store, for the audit log.
-#[derive(Clone, Debug, Serialize)]
-pub struct AuditEntry {
-    pub at_ms: i64,
-    pub token: String,
-    pub action: String,
-    pub document_id: String,
-}
-
 /// What a command did.
 #[derive(Debug)]
 pub(crate) enum Reply {
@@ -146,6 +137,7 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
              document_id TEXT NOT NULL
          );",
     )?;
+    super::audit_sqlite::migrate(conn)?;
     idempotency::migrate(conn)
 }
 
@@ -240,7 +232,7 @@ pub(crate) fn writer_loop(
                 Command::Outcome { done, .. } | Command::Audit { done, .. } => {
                     let _ = done.send(result.map(|_| ()));
                 }
-                Command::Requeue { done, .. } => {
+                Command::Requeue { done, .. } | Command::Erase { done, .. } => {
                     let _ = done.send(result.map(|r| match r {
                         Reply::Done(n) => n,
                         Reply::Accepted(_) => 0,
@@ -276,7 +268,10 @@ fn apply_batch_whole(
     batch: &[Command],
     commit_time: &mut CommitTime,
 ) -> Option<BatchResult> {
-    let tx = conn.transaction().ok()?;
+    // Immediate: the write lock first, since the command line may append to the audit log.
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .ok()?;
     let mut results = Vec::with_capacity(batch.len());
     let mut purged = Vec::new();
     for cmd in batch {
@@ -293,7 +288,7 @@ fn apply_batch_one_by_one(conn: &mut Connection, batch: &[Command]) -> BatchResu
         let e = WriteError::from(e);
         (batch.iter().map(|_| Err(e.clone())).collect(), Vec::new())
     };
-    let mut tx = match conn.transaction() {
+    let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => return fail_all(e),
     };
@@ -351,17 +346,22 @@ fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite
             }
             Ok(Reply::Accepted(Acceptance::Stored))
         }
-        Command::Audit { entry, .. } => conn
-            .prepare_cached(
-                "INSERT INTO audit (at_ms, token, action, document_id) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![
-                entry.at_ms,
-                entry.token,
-                entry.action,
-                entry.document_id
-            ])
-            .map(Reply::Done),
+        Command::Audit { entry, .. } => {
+            super::audit_sqlite::append(conn, entry)?;
+            Ok(Reply::Done(1))
+        }
+        Command::Erase { id, now_ms, .. } => {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE deliveries SET state = 'dead', last_error = 'erased', updated_ms = ?2
+                     WHERE submission_id = ?1 AND state != 'delivered'",
+                )?
+                .execute(params![id, now_ms])?;
+            conn.prepare_cached("UPDATE submissions SET sealed = NULL WHERE id = ?1")?
+                .execute([id])?;
+            purged.push(id.clone());
+            Ok(Reply::Done(n))
+        }
         Command::Outcome {
             id,
             sink,
@@ -374,7 +374,7 @@ fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite
                     .prepare_cached(
                         "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,
                          last_error = NULL, receipt_kind = ?3, receipt_value = ?4, updated_ms = ?5
-                     WHERE submission_id = ?1 AND sink = ?2",
+                     WHERE submission_id = ?1 AND sink = ?2 AND last_error IS NOT 'erased'",
                     )?
                     .execute(params![id, sink, kind, value, now])?,
                 Outcome::Retry {
@@ -384,14 +384,14 @@ fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite
                     .prepare_cached(
                         "UPDATE deliveries SET state = 'retrying', attempts = attempts + 1,
                          last_error = ?3, next_attempt_ms = ?4, updated_ms = ?5
-                     WHERE submission_id = ?1 AND sink = ?2",
+                     WHERE submission_id = ?1 AND sink = ?2 AND last_error IS NOT 'erased'",
                     )?
                     .execute(params![id, sink, error, next_attempt_ms, now])?,
                 Outcome::Dead { reason } => conn
                     .prepare_cached(
                         "UPDATE deliveries SET state = 'dead', attempts = attempts + 1,
                          last_error = ?3, updated_ms = ?4
-                     WHERE submission_id = ?1 AND sink = ?2",
+                     WHERE submission_id = ?1 AND sink = ?2 AND last_error IS NOT 'erased'",
                     )?
                     .execute(params![id, sink, reason, now])?,
             };
@@ -421,7 +421,7 @@ fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite
             .prepare_cached(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = ?2,
                      updated_ms = ?2
-                 WHERE submission_id = ?1 AND state = 'dead'",
+                 WHERE submission_id = ?1 AND state = 'dead' AND last_error IS NOT 'erased'",
             )?
             .execute(params![id, now_ms])
             .map(Reply::Done),
@@ -499,18 +499,16 @@ pub(crate) fn sealed_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<
     .map(Option::flatten)
 }
 
-pub(crate) fn audit_log(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<AuditEntry>> {
+/// Submissions whose payload is still in the spool and whose deliveries are all done
+/// (delivered or dead), with their form and acceptance time: what retention may erase.
+pub(crate) fn erasable(conn: &Connection) -> rusqlite::Result<Vec<(String, String, i64)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT at_ms, token, action, document_id FROM audit ORDER BY seq DESC LIMIT ?1",
+        "SELECT s.id, s.form, s.accepted_ms FROM submissions s
+         WHERE s.sealed IS NOT NULL AND NOT EXISTS (
+             SELECT 1 FROM deliveries d
+             WHERE d.submission_id = s.id AND d.state IN ('pending', 'retrying'))",
     )?;
-    let rows = stmt.query_map([limit as i64], |r| {
-        Ok(AuditEntry {
-            at_ms: r.get(0)?,
-            token: r.get(1)?,
-            action: r.get(2)?,
-            document_id: r.get(3)?,
-        })
-    })?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     rows.collect()
 }
 

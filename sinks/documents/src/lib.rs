@@ -37,7 +37,7 @@ mod store;
 mod sync;
 
 pub use scan::{Damaged, Listing, Verification};
-pub use store::{DocumentItem, DocumentMeta, DocumentStore, StoreError};
+pub use store::{DocumentItem, DocumentMeta, DocumentStore, Erased, StoreError};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,6 +54,11 @@ pub struct Config {
     /// OpenPGP certificates: when set, every item is first encrypted to them (double encryption).
     #[serde(default)]
     pub pgp_recipients: Vec<PathBuf>,
+    /// Where each document's data key is kept, wrapped by the key-encryption key (see
+    /// [`DocumentStore::with_data_keys`]); relative to the configuration's folder. The service
+    /// gives a sink without one `<data_dir>-keys/<sink name>`, outside the data folder, so that
+    /// a backup of the data folder does not hold the keys an erasure destroys.
+    pub data_keys_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -105,8 +110,11 @@ impl DocumentsSink {
                 ConfigError::new("pgp_recipients", e.to_string())
             })?))
         };
-        let store = DocumentStore::open(root, keys)
+        let mut store = DocumentStore::open(root, keys)
             .map_err(|e| ConfigError::new("data_dir", e.to_string()))?;
+        if let Some(dir) = &config.data_keys_dir {
+            store = store.with_data_keys(base_dir.join(dir));
+        }
         Ok(DocumentsSink {
             store: Arc::new(store),
             recipients,

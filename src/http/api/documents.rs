@@ -310,12 +310,90 @@ pub async fn file(
     reply(result.await)
 }
 
+/// `DELETE /api/v1/documents/{id}`: erases a document (scope `admin`) from the documents sink
+/// named by `sink`, or from every one holding it. 204; 404 when no store holds it (so a second
+/// delete is 404). Each store's erasure is an audit entry (reason `request`).
+pub async fn delete(
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<ItemQuery>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let id = path.into_inner();
+    let result = async {
+        let caller = guard(&req, &state, &[Scope::Admin])?;
+        if ulid::Ulid::from_string(&id).is_err() {
+            return Err(not_found("document"));
+        }
+        let erased = erase_documents(&state, &caller, query.sink.clone(), &id).await?;
+        if erased == 0 {
+            return Err(not_found("document"));
+        }
+        Ok(HttpResponse::NoContent()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish())
+    };
+    reply(result.await)
+}
+
+/// Erases `id` from the chosen documents stores for `caller`, one audit entry per store;
+/// returns how many stores held it (0: none, or not a form the token may touch).
+pub(super) async fn erase_documents(
+    state: &web::Data<AppState>,
+    caller: &Caller<'_>,
+    sink: Option<String>,
+    id: &str,
+) -> Result<usize, ClientError> {
+    use crate::erasure::{self, EraseError};
+    let (stores, owned, chosen) = (Arc::clone(&state.documents), id.to_owned(), sink.clone());
+    let form = web::block(move || erasure::form_of(&stores, chosen.as_deref(), &owned))
+        .await
+        .map_err(|e| internal("store task failed", e))?;
+    let form = match form {
+        Ok(Some(form)) => form,
+        Ok(None) => return Ok(0),
+        Err(EraseError::Pick(PickError::Unknown(_))) => return Err(not_found("documents sink")),
+        Err(e) => return Err(internal("erasing a document failed", e)),
+    };
+    // A damaged document (form unknown) is erased only by a token for every form.
+    if !caller.token.allows_form(&form) {
+        return Ok(0);
+    }
+    let (stores, owned) = (Arc::clone(&state.documents), id.to_owned());
+    let erased = web::block(move || erasure::erase_document(&stores, sink.as_deref(), &owned))
+        .await
+        .map_err(|e| internal("store task failed", e))?;
+    let erased = match erased {
+        Ok(erased) => erased,
+        Err(EraseError::NotFound(_)) => return Ok(0),
+        Err(e) => return Err(internal("erasing a document failed", e)),
+    };
+    for (sink, e) in &erased {
+        state
+            .spool
+            .audit_entry(
+                caller.name,
+                "erase_document",
+                id,
+                Some(crate::audit::Reason::Request.as_str()),
+                Some(erasure::detail(sink, e)),
+            )
+            .await
+            .map_err(|e| internal("recording the audit entry failed", e))?;
+        tracing::info!(document = %id, sink = %sink, token = %caller.name, shredded = e.shredded, "document erased");
+    }
+    Ok(erased.len())
+}
+
 #[derive(Deserialize)]
 pub struct AuditQuery {
     limit: Option<usize>,
+    /// Entries after this sequence number, oldest first (the `next_after` of the last page).
+    after: Option<i64>,
 }
 
-/// `GET /api/v1/audit`: the newest document reads, newest first.
+/// `GET /api/v1/audit`: without `after`, the newest entries, newest first; with `after=SEQ`,
+/// the entries after SEQ, oldest first, and `next_after` for the next page (null at the end).
 pub async fn audit(
     req: HttpRequest,
     query: web::Query<AuditQuery>,
@@ -324,18 +402,30 @@ pub async fn audit(
     let result = async {
         guard(&req, &state, &[Scope::Admin])?;
         let limit = page_size(query.limit, 100, 1000)?;
-        let entries = state
-            .spool
-            .audit_log(limit)
-            .await
-            .map_err(|e| internal("reading the audit log failed", e))?;
+        let entries = match query.after {
+            None => state.spool.audit_log(limit).await,
+            Some(after) => state.spool.audit_after(after, limit).await,
+        }
+        .map_err(|e| internal("reading the audit log failed", e))?;
+        let next_after = match query.after {
+            Some(_) if entries.len() == limit => entries.last().map(|e| e.seq),
+            _ => None,
+        };
         let entries: Vec<_> = entries
             .into_iter()
             .map(|e| {
-                json!({"at": rfc3339_ms(e.at_ms), "token": e.token, "action": e.action, "document_id": e.document_id})
+                json!({
+                    "seq": e.seq, "at": rfc3339_ms(e.at_ms), "actor": e.actor, "token": e.actor,
+                    "action": e.action, "document_id": e.id, "reason": e.reason,
+                    "detail": e.detail, "prev_hash": e.prev_hash, "hash": e.hash,
+                })
             })
             .collect();
-        Ok(HttpResponse::Ok().json(json!({ "entries": entries })))
+        let mut body = json!({ "entries": entries });
+        if query.after.is_some() {
+            body["next_after"] = json!(next_after);
+        }
+        Ok(HttpResponse::Ok().json(body))
     };
     reply(result.await)
 }

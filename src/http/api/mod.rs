@@ -195,9 +195,12 @@ async fn forms(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
                     .into_iter()
                     .map(|(_, a)| a)
                     .collect();
+                let retain_days = config.retain_days(name);
                 json!({
                     "name": name,
                     "sinks": sinks,
+                    "retain_days": retain_days,
+                    "retention": crate::retention::statement(retain_days),
                     "at_rest": secureform_contract::AtRest::weakest(&levels),
                     "warnings": state.warnings(name),
                 })
@@ -223,14 +226,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::post().to(submissions::create))
                     .default_service(not_allowed("POST")),
             )
-            .service(get("/submissions/{id}", web::get().to(submissions::status)))
+            .service(
+                web::resource("/submissions/{id}")
+                    .route(web::get().to(submissions::status))
+                    .route(web::delete().to(submissions::erase))
+                    .default_service(not_allowed("GET, DELETE")),
+            )
             .service(
                 web::resource("/submissions/{id}/retry")
                     .route(web::post().to(submissions::retry))
                     .default_service(not_allowed("POST")),
             )
             .service(get("/documents", web::get().to(documents::list)))
-            .service(get("/documents/{id}", web::get().to(documents::get)))
+            .service(
+                web::resource("/documents/{id}")
+                    .route(web::get().to(documents::get))
+                    .route(web::delete().to(documents::delete))
+                    .default_service(not_allowed("GET, DELETE")),
+            )
             .service(get(
                 "/documents/{id}/files/{n}",
                 web::get().to(documents::file),

@@ -188,6 +188,48 @@ pub async fn retry(
     reply(result.await)
 }
 
+/// `DELETE /api/v1/submissions/{id}`: erases a submission everywhere this service holds it
+/// (scope `admin`): in the spool its open deliveries become dead with reason `erased` and its
+/// sealed payload and files are removed (its delivery states stay); in every documents sink's
+/// store the document is crypto-shredded. Each erasure is an audit entry (reason `request`).
+/// 200 with what was done; repeating it is 200 again, with nothing left to do; 404 for an id
+/// the spool does not know.
+pub async fn erase(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let id = path.into_inner();
+    let result = async {
+        let caller = guard(&req, &state, &[Scope::Admin])?;
+        submission_form(&state, &caller, &id).await?;
+        let ended = match state.spool.erase(&id).await {
+            Ok(n) => n,
+            Err(crate::spool::SpoolError::NotFound(_)) => return Err(not_found("submission")),
+            Err(e) => return Err(internal("erasing from the spool failed", e)),
+        };
+        state
+            .spool
+            .audit_entry(
+                caller.name,
+                "erase_submission",
+                &id,
+                Some(crate::audit::Reason::Request.as_str()),
+                Some(format!("deliveries_ended={ended}")),
+            )
+            .await
+            .map_err(|e| internal("recording the audit entry failed", e))?;
+        let documents = super::documents::erase_documents(&state, &caller, None, &id).await?;
+        tracing::info!(submission = %id, deliveries_ended = ended, documents, token = %caller.name, "submission erased");
+        Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({
+                "id": id, "erased": true, "deliveries_ended": ended, "documents_erased": documents
+            })))
+    };
+    reply(result.await)
+}
+
 /// Unix milliseconds as RFC 3339 UTC.
 pub fn rfc3339_ms(ms: i64) -> String {
     use time::format_description::well_known::Rfc3339;

@@ -1,0 +1,8 @@
+-- The audit trail becomes a hash chain (issue 17): each entry holds the SHA-256 of the previous
+-- entry's canonical form and its own (see src/audit.rs). The `token` column holds the actor (a
+-- token name, `cli:<OS user>`, `service`); `document_id` the document or submission id.
+-- Entries written before this migration are chained once, by the service, at its next start.
+ALTER TABLE audit ADD COLUMN reason TEXT;
+ALTER TABLE audit ADD COLUMN detail TEXT;
+ALTER TABLE audit ADD COLUMN prev_hash TEXT;
+ALTER TABLE audit ADD COLUMN hash TEXT;
