@@ -20,6 +20,7 @@ mod pdf_forms;
 mod pgp_documents;
 mod postgres;
 mod readme;
+mod retention;
 mod spam;
 mod spool_hardening;
 mod support;
