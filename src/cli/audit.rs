@@ -2,7 +2,6 @@
 #![deny(clippy::print_stdout)]
 
 use crate::audit::{cli_actor, NewEntry, Walker};
-use crate::clock::Clock;
 use crate::config::Config;
 use crate::spool::AuditLog;
 
