@@ -399,3 +399,79 @@ fn migrate_and_check_test_the_database_and_a_newer_schema_is_refused() {
         String::from_utf8_lossy(&serve.stderr)
     );
 }
+
+/// Issue 17 on PostgreSQL: erasing a spooled submission, and the audit chain shared by the
+/// instances, verified, then an edited and a removed row detected.
+#[test]
+fn erasure_and_the_audit_chain_on_postgres() {
+    let db = Db::create();
+    let dir = tempdir();
+    let path = config(&dir, &db, None, 120);
+    const ADMIN: &str = "pg-admin-token-0123456789abcdef";
+    let admin_hash = hex::encode(sha2::Sha256::digest(ADMIN.as_bytes()));
+    let mut toml = std::fs::read_to_string(&path).unwrap();
+    toml.push_str(&format!(
+        "\n[tokens.ops]\nsha256 = \"{admin_hash}\"\nscopes = [\"admin\", \"read\"]\nforms = [\"*\"]\n"
+    ));
+    std::fs::write(&path, toml).unwrap();
+    let server = Server::start_in(&dir, Some(path.clone()));
+    let (s, v) = post(&server, r#"{"name":"Gil"}"#, None);
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    server.wait_for_doc(&id);
+    let resp = client()
+        .get(server.url(&format!("/api/v1/documents/{id}")))
+        .bearer_auth(ADMIN)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let resp = client()
+        .delete(server.url(&format!("/api/v1/submissions/{id}")))
+        .bearer_auth(ADMIN)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(server.doc_ids().is_empty());
+    let actions = db.query("SELECT action FROM audit ORDER BY seq");
+    assert_eq!(
+        actions.lines().collect::<Vec<_>>(),
+        [
+            "service_start",
+            "read_submission",
+            "erase_submission",
+            "erase_document"
+        ],
+        "{actions}"
+    );
+
+    let verify = || server.cli(&["audit", "verify"]);
+    let out = verify();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seqs: Vec<i64> = db
+        .query("SELECT seq FROM audit ORDER BY seq")
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    db.query(&format!(
+        "UPDATE audit SET document_id = 'x' WHERE seq = {}",
+        seqs[2]
+    ));
+    let out = verify();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(&format!("audit entry {}", seqs[2])), "{err}");
+    db.query(&format!(
+        "UPDATE audit SET document_id = '{id}' WHERE seq = {}",
+        seqs[2]
+    ));
+    assert!(verify().status.success());
+    db.query(&format!("DELETE FROM audit WHERE seq = {}", seqs[1]));
+    let out = verify();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(&format!("audit entry {}", seqs[2])), "{err}");
+}
