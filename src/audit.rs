@@ -45,7 +45,7 @@ impl Reason {
 #[derive(Clone, Debug)]
 pub struct NewEntry {
     pub at_ms: i64,
-    /// A token name, `cli:<OS user>`, `console:<token>` or `service`.
+    /// A token name (API and console), `cli:<OS user>`, or `service`.
     pub actor: String,
     pub action: String,
     /// The document or submission the entry is about (empty for service events).

@@ -6,3 +6,7 @@ ALTER TABLE audit ADD COLUMN reason TEXT;
 ALTER TABLE audit ADD COLUMN detail TEXT;
 ALTER TABLE audit ADD COLUMN prev_hash TEXT;
 ALTER TABLE audit ADD COLUMN hash TEXT;
+
+-- When a submission was erased (issue 17): its sealed payload is gone, its open deliveries are
+-- dead with reason `erased`, and the API no longer shows it.
+ALTER TABLE submissions ADD COLUMN erased_ms BIGINT;

@@ -12,16 +12,24 @@ use crate::audit::{hash_of, Entry, NewEntry, GENESIS};
 /// entries written before, once: only while no entry is chained yet, so that a row inserted
 /// later by hand is never legitimized.
 pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('audit')")?;
+    for column in ["reason", "detail", "prev_hash", "hash"] {
+        add_column(conn, "audit", column, "TEXT")?;
+    }
+    // When a submission was erased (its status is then gone from the API).
+    add_column(conn, "submissions", "erased_ms", "INTEGER")?;
+    chain_legacy(conn)
+}
+
+/// Adds a column to a table made before it (names are constants of this file, never input).
+fn add_column(conn: &Connection, table: &str, column: &str, kind: &str) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
     let columns: Vec<String> = stmt
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    for column in ["reason", "detail", "prev_hash", "hash"] {
-        if !columns.iter().any(|c| c == column) {
-            conn.execute_batch(&format!("ALTER TABLE audit ADD COLUMN {column} TEXT"))?;
-        }
+    if !columns.iter().any(|c| c == column) {
+        conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
     }
-    chain_legacy(conn)
+    Ok(())
 }
 
 fn chain_legacy(conn: &Connection) -> rusqlite::Result<()> {

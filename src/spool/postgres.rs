@@ -287,8 +287,9 @@ impl SpoolBackend for PostgresBackend {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        sqlx::query("UPDATE submissions SET sealed = NULL WHERE id = $1")
+        sqlx::query("UPDATE submissions SET sealed = NULL, erased_ms = $2 WHERE id = $1")
             .bind(id)
+            .bind(now_ms)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -299,7 +300,7 @@ impl SpoolBackend for PostgresBackend {
     async fn erasable(&self) -> Result<Vec<(String, String, i64)>, SpoolError> {
         Ok(sqlx::query_as(
             "SELECT s.id, s.form, s.accepted_ms FROM submissions s
-             WHERE s.sealed IS NOT NULL AND NOT EXISTS (
+             WHERE s.sealed IS NOT NULL AND s.erased_ms IS NULL AND NOT EXISTS (
                  SELECT 1 FROM deliveries d
                  WHERE d.submission_id = s.id AND d.state IN ('pending', 'retrying'))",
         )
@@ -480,12 +481,12 @@ impl SpoolBackend for PostgresBackend {
     }
 
     async fn form_of(&self, id: &str) -> Result<Option<(String, String)>, SpoolError> {
-        Ok(
-            sqlx::query_as("SELECT form, received_at FROM submissions WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
+        Ok(sqlx::query_as(
+            "SELECT form, received_at FROM submissions WHERE id = $1 AND erased_ms IS NULL",
         )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn ready(&self) -> bool {

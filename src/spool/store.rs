@@ -357,8 +357,10 @@ fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite
                      WHERE submission_id = ?1 AND state != 'delivered'",
                 )?
                 .execute(params![id, now_ms])?;
-            conn.prepare_cached("UPDATE submissions SET sealed = NULL WHERE id = ?1")?
-                .execute([id])?;
+            conn.prepare_cached(
+                "UPDATE submissions SET sealed = NULL, erased_ms = ?2 WHERE id = ?1",
+            )?
+            .execute(params![id, now_ms])?;
             purged.push(id.clone());
             Ok(Reply::Done(n))
         }
@@ -504,7 +506,7 @@ pub(crate) fn sealed_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<
 pub(crate) fn erasable(conn: &Connection) -> rusqlite::Result<Vec<(String, String, i64)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT s.id, s.form, s.accepted_ms FROM submissions s
-         WHERE s.sealed IS NOT NULL AND NOT EXISTS (
+         WHERE s.sealed IS NOT NULL AND s.erased_ms IS NULL AND NOT EXISTS (
              SELECT 1 FROM deliveries d
              WHERE d.submission_id = s.id AND d.state IN ('pending', 'retrying'))",
     )?;
@@ -514,7 +516,7 @@ pub(crate) fn erasable(conn: &Connection) -> rusqlite::Result<Vec<(String, Strin
 
 pub(crate) fn form_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<(String, String)>> {
     conn.query_row(
-        "SELECT form, received_at FROM submissions WHERE id = ?1",
+        "SELECT form, received_at FROM submissions WHERE id = ?1 AND erased_ms IS NULL",
         [id],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )

@@ -300,8 +300,6 @@ timeout_secs = 3
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["deliveries_ended"], 1, "{v}");
     assert_eq!(v["documents_erased"], 1, "{v}");
-    let (s, v) = call(&server, "GET", READER, &path, None);
-    assert_eq!(s, 200, "{v}");
     let upload = v["deliveries"]
         .as_array()
         .unwrap()
@@ -315,9 +313,37 @@ timeout_secs = 3
         "{v}"
     );
     assert!(server.doc_ids().is_empty());
-    // The spool no longer holds its payload: a retry puts nothing back in the queue.
-    let (s, v) = call(&server, "POST", ADMIN, &format!("{path}/retry"), Some("{}"));
-    assert_eq!((s, v["requeued"].as_u64()), (200, Some(0)), "{v}");
+    // From then on the submission is gone from the API: status, retry and a second erasure.
+    assert_eq!(call(&server, "GET", READER, &path, None).0, 404);
+    assert_eq!(
+        call(&server, "POST", ADMIN, &format!("{path}/retry"), Some("{}")).0,
+        404
+    );
+    assert_eq!(call(&server, "DELETE", ADMIN, &path, None).0, 404);
+    // In the spool's database its pending delivery is dead with reason `erased`, its payload
+    // gone, and it is marked erased.
+    let db = server
+        .dir
+        .join("secureform-data")
+        .join("spool")
+        .join("spool.db");
+    let out = run(
+        "sqlite3",
+        "sqlite3",
+        &[
+            db.to_str().unwrap(),
+            &format!(
+                "SELECT d.state, d.last_error, s.sealed IS NULL, s.erased_ms IS NOT NULL \
+                 FROM deliveries d JOIN submissions s ON s.id = d.submission_id \
+                 WHERE d.submission_id = '{id}' AND d.sink = 'upload'"
+            ),
+        ],
+        Path::new("/"),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "dead|erased|1|1"
+    );
     let unknown = "/api/v1/submissions/01JZZZZZZZZZZZZZZZZZZZZZZZ";
     assert_eq!(call(&server, "DELETE", ADMIN, unknown, None).0, 404);
 }

@@ -341,6 +341,36 @@ def documents(r: Recorder, ids: dict):
     r.call("an unknown method", "DELETE", FORMS + "/contact", expect=404, token=ADMIN)
 
 
+def erasure(r: Recorder, ids: dict):
+    """DELETE of a document and of a submission (issue 17), last: it removes what it touches."""
+    sid = ids["urlencoded"]
+    IN_DOCS = {"sink": "docs"}  # noqa: N806 (as in documents())
+    r.call("erase document, read token", "DELETE", DOC, {"id": sid}, params=IN_DOCS, expect=403,
+           token=READER)
+    r.call("erase document, no token", "DELETE", DOC, {"id": sid}, params=IN_DOCS, expect=401)
+    r.call("erase document, unknown", "DELETE", DOC, {"id": UNKNOWN_ID}, params=IN_DOCS,
+           expect=404, token=ADMIN)
+    r.call("erase document", "DELETE", DOC, {"id": sid}, params=IN_DOCS, expect=204, token=ADMIN)
+    r.call("erase document, again", "DELETE", DOC, {"id": sid}, params=IN_DOCS, expect=404,
+           token=ADMIN)
+    r.call("the erased document", "GET", DOC, {"id": sid}, params=IN_DOCS, expect=404, token=ADMIN)
+    r.call("erase submission, read token", "DELETE", STATUS, {"id": sid}, expect=403, token=READER)
+    r.call("erase submission, unknown", "DELETE", STATUS, {"id": UNKNOWN_ID}, expect=404,
+           token=ADMIN)
+    resp = r.call("erase submission", "DELETE", STATUS, {"id": sid}, expect=200, token=ADMIN)
+    r.check("the erasure says what it did", STATUS, "DELETE",
+            resp.status_code == 200 and resp.json().get("erased") is True, resp.text)
+    r.call("erase submission, again", "DELETE", STATUS, {"id": sid}, expect=404, token=ADMIN)
+    r.call("an erased submission's status", "GET", STATUS, {"id": sid}, expect=404, token=ADMIN)
+    r.call("audit, after below 0", "GET", AUDIT, expect=400, token=ADMIN, params={"after": -1})
+    resp = r.call("audit, paged", "GET", AUDIT, expect=200, token=ADMIN,
+                  params={"after": 0, "limit": 1000})
+    entries = resp.json().get("entries", []) if resp.status_code == 200 else []
+    r.check("the erasures are audited", AUDIT, "GET",
+            {("admin", "erase_document", sid), ("admin", "erase_submission", sid)}
+            <= {(e["actor"], e["action"], e["document_id"]) for e in entries}, str(entries[-5:]))
+
+
 def operations(r: Recorder):
     r.call("the root, as a page", "GET", "/", expect=200)
     r.call("the root, as JSON", "GET", "/", expect=200, headers={"Accept": "application/json"})
@@ -368,6 +398,7 @@ def main() -> int:
     if all(ids.get(k) for k in ("json", "multipart", "sealed", "outbox", "PDF", "urlencoded")):
         api_states(r, ids)
         documents(r, ids)
+        erasure(r, ids)
     else:
         r.check("submissions needed by the API checks", F, "POST", False, str(ids))
     operations(r)

@@ -402,6 +402,12 @@ pub async fn audit(
     let result = async {
         guard(&req, &state, &[Scope::Admin])?;
         let limit = page_size(query.limit, 100, 1000)?;
+        if query.after.is_some_and(|a| a < 0) {
+            return Err(ClientError::malformed(
+                "invalid_query",
+                "`after` must be a sequence number (0 or more).",
+            ));
+        }
         let entries = match query.after {
             None => state.spool.audit_log(limit).await,
             Some(after) => state.spool.audit_after(after, limit).await,

@@ -141,29 +141,33 @@ pub async fn status(
             .deliveries(&id)
             .await
             .map_err(|e| internal("reading the spool failed", e))?;
-        let deliveries: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                let mut d = json!({"sink": r.sink, "state": r.state, "attempts": r.attempts});
-                match r.state {
-                    DeliveryState::Delivered => {
-                        d["receipt"] = json!({"kind": r.receipt_kind, "value": r.receipt_value});
-                    }
-                    DeliveryState::Retrying => {
-                        d["next_attempt_at"] = json!(rfc3339_ms(r.next_attempt_ms));
-                        d["last_error"] = json!(r.last_error);
-                    }
-                    DeliveryState::Dead => d["reason"] = json!(r.last_error),
-                    DeliveryState::Pending => {}
-                }
-                d
-            })
-            .collect();
+        let deliveries = render(&rows);
         Ok(HttpResponse::Ok().json(json!({
             "id": id, "form": form, "received_at": received_at, "deliveries": deliveries
         })))
     };
     reply(result.await)
+}
+
+/// The delivery states as the API shows them.
+fn render(rows: &[crate::spool::DeliveryRow]) -> Vec<serde_json::Value> {
+    rows.iter()
+        .map(|r| {
+            let mut d = json!({"sink": r.sink, "state": r.state, "attempts": r.attempts});
+            match r.state {
+                DeliveryState::Delivered => {
+                    d["receipt"] = json!({"kind": r.receipt_kind, "value": r.receipt_value});
+                }
+                DeliveryState::Retrying => {
+                    d["next_attempt_at"] = json!(rfc3339_ms(r.next_attempt_ms));
+                    d["last_error"] = json!(r.last_error);
+                }
+                DeliveryState::Dead => d["reason"] = json!(r.last_error),
+                DeliveryState::Pending => {}
+            }
+            d
+        })
+        .collect()
 }
 
 /// `POST /api/v1/submissions/{id}/retry`: puts dead deliveries back in their queues.
@@ -190,10 +194,10 @@ pub async fn retry(
 
 /// `DELETE /api/v1/submissions/{id}`: erases a submission everywhere this service holds it
 /// (scope `admin`): in the spool its open deliveries become dead with reason `erased` and its
-/// sealed payload and files are removed (its delivery states stay); in every documents sink's
-/// store the document is crypto-shredded. Each erasure is an audit entry (reason `request`).
-/// 200 with what was done; repeating it is 200 again, with nothing left to do; 404 for an id
-/// the spool does not know.
+/// sealed payload and files are removed; in every documents sink's store the document is
+/// crypto-shredded. Each erasure is an audit entry (reason `request`). 200 with the final
+/// delivery states; from then on the submission is 404 (its rows stay in the spool's
+/// database, marked erased, so that no delivery attempt in flight can revive it).
 pub async fn erase(
     req: HttpRequest,
     path: web::Path<String>,
@@ -220,11 +224,17 @@ pub async fn erase(
             .await
             .map_err(|e| internal("recording the audit entry failed", e))?;
         let documents = super::documents::erase_documents(&state, &caller, None, &id).await?;
+        let rows = state
+            .spool
+            .deliveries(&id)
+            .await
+            .map_err(|e| internal("reading the spool failed", e))?;
         tracing::info!(submission = %id, deliveries_ended = ended, documents, token = %caller.name, "submission erased");
         Ok(HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(json!({
-                "id": id, "erased": true, "deliveries_ended": ended, "documents_erased": documents
+                "id": id, "erased": true, "deliveries_ended": ended,
+                "documents_erased": documents, "deliveries": render(&rows),
             })))
     };
     reply(result.await)
