@@ -7,7 +7,7 @@ use super::SpoolError;
 use crate::audit::{hash_of, Entry, NewEntry, GENESIS};
 
 /// The advisory lock that orders appends across instances.
-const CHAIN_LOCK: i64 = 0x5346_4155_4449_54; // "SFAUDIT"
+const CHAIN_LOCK: i64 = 0x0053_4641_5544_4954; // "SFAUDIT"
 
 const COLUMNS: &str = "seq, at_ms, token, action, document_id, reason, detail, prev_hash, hash";
 

@@ -126,11 +126,9 @@ fn an_erased_document_is_gone_and_a_copy_taken_before_no_longer_opens_it() {
     let copy_config = server.dir.join("copy.toml");
     std::fs::write(
         &copy_config,
-        format!(
-            "[storage]\ndata_dir = \"backup\"\nmaster_key_file = \"backup/master.key\"\n\n\
-             [forms.contact]\nsinks = [\"docs\"]\n\n[sinks.docs]\ntype = \"documents\"\n\
-             data_keys_dir = \"secureform-data-keys/docs\"\n"
-        ),
+        "[storage]\ndata_dir = \"backup\"\nmaster_key_file = \"backup/master.key\"\n\n\
+         [forms.contact]\nsinks = [\"docs\"]\n\n[sinks.docs]\ntype = \"documents\"\n\
+         data_keys_dir = \"secureform-data-keys/docs\"\n",
     )
     .unwrap();
     let out_dir = server.dir.join("from-backup");
