@@ -194,6 +194,7 @@ pub async fn serve(mut config: Config, listen: Option<String>) -> anyhow::Result
         pdf_gate,
         console: crate::console::Sessions::default(),
         altcha,
+        signer: signer.clone(),
     };
     let (server, bound) = http::start(state, listener)?;
     if first_start && no_tokens {

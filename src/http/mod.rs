@@ -49,6 +49,8 @@ pub struct AppState {
     pub console: crate::console::Sessions,
     /// The forms' proof-of-work keys and used challenges.
     pub altcha: Arc<altcha::Altcha>,
+    /// The service's PGP signing key (`[storage] pgp_signing_key`): signs deletion reports.
+    pub signer: Option<Arc<secureform_crypto::pgp::Signer>>,
 }
 
 impl AppState {

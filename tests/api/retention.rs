@@ -474,3 +474,88 @@ fn audit_verify_detects_an_edited_and_a_removed_entry() {
         "{err}"
     );
 }
+
+#[test]
+fn the_deletion_report_is_signed_and_gpg_verifies_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let home = gpg_home_with_key(&dir, "SecureForm <forms@example.com>");
+    let key = dir.join("service.key");
+    let out = gpg(
+        &home,
+        &["--armor", "--export-secret-keys", "forms@example.com"],
+    );
+    std::fs::write(&key, out.stdout).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = dir.join("secureform.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\npgp_signing_key = \"service.key\"\n\n[forms.contact]\nsinks = [\"docs\"]\n\n\
+             [sinks.docs]\ntype = \"documents\"\n\n{}",
+            tokens()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_in(&dir, Some(config));
+    let id = submit(&server, r#"{"name":"Hal"}"#);
+    server.wait_for_doc(&id);
+    let (s, _) = call(
+        &server,
+        "DELETE",
+        ADMIN,
+        &format!("/api/v1/documents/{id}"),
+        None,
+    );
+    assert_eq!(s, 204);
+    assert_eq!(
+        call(&server, "GET", READER, "/api/v1/erasures", None).0,
+        403
+    );
+    let (s, v) = call(&server, "GET", ADMIN, "/api/v1/erasures?after=0", None);
+    assert_eq!(s, 200, "{v}");
+    let text = v["report"].as_str().unwrap();
+    let report: Value = serde_json::from_str(text).unwrap();
+    let erasure = &report["erasures"][0];
+    assert_eq!(erasure["id"], id.as_str(), "{report}");
+    assert!(erasure["detail"]
+        .as_str()
+        .unwrap()
+        .contains("sealed_sha256="));
+    std::fs::write(dir.join("report.json"), text).unwrap();
+    std::fs::write(
+        dir.join("report.json.asc"),
+        v["signature"].as_str().unwrap(),
+    )
+    .unwrap();
+    let verify = || {
+        run(
+            "gpg",
+            "gnupg",
+            &[
+                "--homedir",
+                home.to_str().unwrap(),
+                "--batch",
+                "--verify",
+                "report.json.asc",
+                "report.json",
+            ],
+            &dir,
+        )
+    };
+    let out = verify();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(
+        dir.join("report.json"),
+        text.replace(&id, "01JZZZZZZZZZZZZZZZZZZZZZZZ"),
+    )
+    .unwrap();
+    assert!(
+        !verify().status.success(),
+        "an edited report does not verify"
+    );
+}

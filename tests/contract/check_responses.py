@@ -363,6 +363,13 @@ def erasure(r: Recorder, ids: dict):
     r.call("erase submission, again", "DELETE", STATUS, {"id": sid}, expect=404, token=ADMIN)
     r.call("an erased submission's status", "GET", STATUS, {"id": sid}, expect=404, token=ADMIN)
     r.call("audit, after below 0", "GET", AUDIT, expect=400, token=ADMIN, params={"after": -1})
+    resp = r.call("deletion report", "GET", "/api/v1/erasures", expect=200, token=ADMIN)
+    r.check("the report names the erasures", "/api/v1/erasures", "GET",
+            resp.status_code == 200 and sid in resp.json().get("report", ""), resp.text[:300])
+    r.call("deletion report, bad limit", "GET", "/api/v1/erasures", expect=400, token=ADMIN,
+           params={"limit": 0})
+    r.call("deletion report, read token", "GET", "/api/v1/erasures", expect=403, token=READER)
+    r.call("deletion report, no token", "GET", "/api/v1/erasures", expect=401)
     resp = r.call("audit, paged", "GET", AUDIT, expect=200, token=ADMIN,
                   params={"after": 0, "limit": 1000})
     entries = resp.json().get("entries", []) if resp.status_code == 200 else []

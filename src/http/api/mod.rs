@@ -7,6 +7,7 @@
 //! its scope or forms is 403.
 
 mod documents;
+mod erasures;
 mod submissions;
 
 use actix_web::http::{header, StatusCode};
@@ -249,6 +250,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::get().to(documents::file),
             ))
             .service(get("/audit", web::get().to(documents::audit)))
+            .service(get("/erasures", web::get().to(erasures::report)))
             .default_service(web::to(|| async { error(&not_found("API endpoint")) })),
     );
 }

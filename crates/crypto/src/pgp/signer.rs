@@ -123,6 +123,35 @@ impl Signer {
     }
 
     /// The certificate's (primary key's) fingerprint, upper-case hex without spaces.
+    /// An ASCII-armored detached signature over `data`, which `gpg --verify SIG FILE` checks
+    /// against this key's public certificate.
+    pub fn sign_detached(&self, data: &[u8]) -> Result<String, PgpError> {
+        use openpgp::serialize::stream::{Armorer, Message};
+        use std::io::Write;
+        let sign = |what: &str, e: anyhow::Error| {
+            PgpError::Encrypt(format!("signing, {what}: {}", chain(&e)))
+        };
+        let policy = StandardPolicy::new();
+        let pair = signing_keypair(&self.cert, &policy).map_err(|why| {
+            PgpError::Encrypt(format!("signing key 0x{}: {why}", self.fingerprint()))
+        })?;
+        let mut out = Vec::new();
+        let message = Armorer::new(Message::new(&mut out))
+            .kind(openpgp::armor::Kind::Signature)
+            .build()
+            .map_err(|e| sign("starting the armor", e))?;
+        let mut signer = openpgp::serialize::stream::Signer::new(message, pair)
+            .map_err(|e| sign("starting", e))?
+            .detached()
+            .build()
+            .map_err(|e| sign("starting", e))?;
+        signer
+            .write_all(data)
+            .map_err(|e| sign("writing", e.into()))?;
+        signer.finalize().map_err(|e| sign("finishing", e))?;
+        String::from_utf8(out).map_err(|e| PgpError::Encrypt(format!("armor is not UTF-8: {e}")))
+    }
+
     pub fn fingerprint(&self) -> String {
         fpr_hex(&self.cert.fingerprint())
     }
