@@ -189,6 +189,15 @@ pub enum DocsCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Finds the submissions of a data subject through the keyed blind index of the forms'
+    /// `subject_fields` (no plaintext index exists); prints their ids. Audited.
+    Find {
+        /// FIELD=VALUE, e.g. email=ann@example.com (case and surrounding space ignored).
+        #[arg(long)]
+        field: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Erases documents by crypto-shredding (their data keys are destroyed, then their items),
     /// from every documents sink's store or the one named; each erasure is an audit entry.
     Delete {
@@ -299,6 +308,10 @@ async fn docs(command: DocsCommand) -> i32 {
                 };
                 report(crate::docs_cli::get(&c, sink.as_deref(), &id, &out, options).await)
             }
+            Err(code) => code,
+        },
+        DocsCommand::Find { field, config } => match load(config.as_deref()) {
+            Ok(c) => report(crate::docs_cli::find(&c, &field).await),
             Err(code) => code,
         },
         DocsCommand::Delete { ids, sink, config } => match load(config.as_deref()) {

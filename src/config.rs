@@ -208,6 +208,10 @@ pub struct FormConfig {
     /// Days its submissions are kept, then erased (overrides `[retention] default_days`; 0
     /// keeps them).
     pub retain_days: Option<u32>,
+    /// Fields that identify the person who submitted (e.g. `["email"]`): kept in a keyed blind
+    /// index so that their submissions can be found and erased on request (`crate::subjects`).
+    #[serde(default)]
+    pub subject_fields: Vec<String>,
 }
 
 /// `[forms.NAME] captcha = { provider = "altcha", secret_env = "…" }`: challenges are issued by
@@ -364,6 +368,7 @@ impl Config {
                 captcha: None,
                 min_submit_secs: None,
                 retain_days: None,
+                subject_fields: Vec::new(),
             },
         );
         let mut sinks = BTreeMap::new();
@@ -497,6 +502,17 @@ impl Config {
                     }
                     Some(_) => {}
                 }
+            }
+            if form
+                .subject_fields
+                .iter()
+                .any(|f| f.is_empty() || f.len() > 256)
+            {
+                return Err(err(
+                    &table,
+                    "subject_fields",
+                    "field names must be 1 to 256 bytes",
+                ));
             }
             if let Some(charset) = &form.charset {
                 if encoding_rs::Encoding::for_label(charset.as_bytes()).is_none() {

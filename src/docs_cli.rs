@@ -145,6 +145,25 @@ pub async fn get(
     Ok(())
 }
 
+/// `docs find --field F=V`: the ids of the submissions whose subject field F holds V.
+pub async fn find(config: &Config, field_value: &str) -> anyhow::Result<()> {
+    let Some((field, value)) = field_value.split_once('=') else {
+        anyhow::bail!("--field takes FIELD=VALUE, e.g. email=ann@example.com");
+    };
+    let keys = service::load_keys(config, false)?;
+    let log = crate::spool::AuditLog::open(config).await?;
+    let ids = log
+        .subject_ids(crate::subjects::lookup(&keys, field, value))
+        .await?;
+    // The value is personal data: the entry names the field and the count only.
+    let detail = format!("field={field} matches={}", ids.len());
+    crate::cli::audit::record_in(&log, "cli_find_subject", "", None, Some(detail)).await?;
+    for id in ids {
+        out!("{id}")?;
+    }
+    Ok(())
+}
+
 /// `docs delete`: erases each id from the chosen stores, each erasure an audit entry.
 pub async fn delete(config: &Config, sink: Option<&str>, ids: &[String]) -> anyhow::Result<()> {
     let stores = stores(config)?;

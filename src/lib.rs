@@ -42,3 +42,4 @@ pub mod service;
 pub mod sinks;
 pub mod spool;
 pub mod storage_backend;
+pub mod subjects;

@@ -79,6 +79,7 @@ mod tests {
             captcha: None,
             min_submit_secs: None,
             retain_days: None,
+            subject_fields: Vec::new(),
         }
     }
 

@@ -109,6 +109,7 @@ fn form() -> FormConfig {
         captcha: None,
         min_submit_secs: None,
         retain_days: None,
+        subject_fields: Vec::new(),
     }
 }
 

@@ -10,3 +10,12 @@ ALTER TABLE audit ADD COLUMN hash TEXT;
 -- When a submission was erased (issue 17): its sealed payload is gone, its open deliveries are
 -- dead with reason `erased`, and the API no longer shows it.
 ALTER TABLE submissions ADD COLUMN erased_ms BIGINT;
+
+-- The keyed blind index of data subjects (src/subjects.rs): HMAC-SHA-256 digests of the
+-- normalized values of each form's `subject_fields`, never the values.
+CREATE TABLE subject_index (
+    digest BYTEA NOT NULL,
+    submission_id TEXT NOT NULL,
+    PRIMARY KEY (digest, submission_id)
+);
+CREATE INDEX subject_index_submission ON subject_index (submission_id);

@@ -263,7 +263,7 @@ pub async fn finish(
     };
     let acceptance = state
         .spool
-        .accept(&submission, &form.sinks, idempotency)
+        .accept_indexed(&submission, &form.sinks, idempotency, &form.subject_fields)
         .await
         .map_err(|e| {
             tracing::error!(submission = %id, error = %e, "spooling failed");

@@ -51,6 +51,21 @@ impl AuditLog {
         }
     }
 
+    /// The submissions (not erased) whose subject index holds one of `digests`.
+    pub async fn subject_ids(&self, digests: Vec<Vec<u8>>) -> Result<Vec<String>, SpoolError> {
+        match self {
+            AuditLog::Postgres(pool) => Ok(sqlx::query_scalar(
+                "SELECT DISTINCT i.submission_id FROM subject_index i
+                 JOIN submissions s ON s.id = i.submission_id
+                 WHERE i.digest = ANY($1) AND s.erased_ms IS NULL ORDER BY 1",
+            )
+            .bind(&digests)
+            .fetch_all(pool)
+            .await?),
+            AuditLog::Sqlite(conn) => Ok(store::subject_ids(conn, &digests)?),
+        }
+    }
+
     /// Entries after sequence number `after`, oldest first.
     pub async fn page(&self, after: i64, limit: i64) -> Result<Vec<Entry>, SpoolError> {
         match self {

@@ -17,6 +17,15 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     }
     // When a submission was erased (its status is then gone from the API).
     add_column(conn, "submissions", "erased_ms", "INTEGER")?;
+    // The keyed blind index of data subjects (`crate::subjects`).
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS subject_index (
+             digest BLOB NOT NULL,
+             submission_id TEXT NOT NULL,
+             PRIMARY KEY (digest, submission_id)
+         );
+         CREATE INDEX IF NOT EXISTS subject_index_submission ON subject_index (submission_id);",
+    )?;
     chain_legacy(conn)
 }
 

@@ -30,6 +30,9 @@ pub(crate) trait SpoolBackend: Send + Sync {
     /// payload and local files; returns how many deliveries it ended.
     async fn erase(&self, id: &str, now_ms: i64) -> Result<usize, SpoolError>;
 
+    /// Submissions (not erased) whose subject index holds one of `digests`.
+    async fn subject_ids(&self, digests: Vec<Vec<u8>>) -> Result<Vec<String>, SpoolError>;
+
     /// Submissions with a payload and no open delivery: `(id, form, accepted_ms)`.
     async fn erasable(&self) -> Result<Vec<(String, String, i64)>, SpoolError>;
 

@@ -218,6 +218,18 @@ impl Spool {
         sinks: &[String],
         idempotency: Option<(String, String)>,
     ) -> Result<Acceptance, SpoolError> {
+        self.accept_indexed(submission, sinks, idempotency, &[])
+            .await
+    }
+
+    /// [`Spool::accept`], also indexing the values of `subject_fields` (see `crate::subjects`).
+    pub async fn accept_indexed(
+        &self,
+        submission: &Submission,
+        sinks: &[String],
+        idempotency: Option<(String, String)>,
+        subject_fields: &[String],
+    ) -> Result<Acceptance, SpoolError> {
         self.arrivals.fetch_add(1, Ordering::Relaxed);
         let json = zeroize::Zeroizing::new(serde_json::to_vec(submission)?);
         let sealed =
@@ -235,6 +247,7 @@ impl Spool {
                     idempotency::Idempotency::new(&self.keys, token, key, submission)
                 })
                 .transpose()?,
+            subjects: crate::subjects::index(&self.keys, submission, subject_fields),
         };
         self.backend.accept(record).await
     }
@@ -294,6 +307,12 @@ impl Spool {
             return Err(SpoolError::NotFound(id.to_owned()));
         }
         self.backend.erase(id, self.clock.now_ms()).await
+    }
+
+    /// The submissions (not erased) whose subject field `field` holds `value`.
+    pub async fn find_subject(&self, field: &str, value: &str) -> Result<Vec<String>, SpoolError> {
+        let digests = crate::subjects::lookup(&self.keys, field, value);
+        self.backend.subject_ids(digests).await
     }
 
     /// Submissions whose payload is still here and whose deliveries are all done: `(id, form,

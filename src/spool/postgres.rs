@@ -175,6 +175,16 @@ impl PostgresBackend {
         .bind(&record.sinks)
         .execute(&mut *tx)
         .await?;
+        if !record.subjects.is_empty() {
+            sqlx::query(
+                "INSERT INTO subject_index (digest, submission_id)
+                 SELECT d, $2 FROM unnest($1::bytea[]) AS d ON CONFLICT DO NOTHING",
+            )
+            .bind(&record.subjects)
+            .bind(&record.id)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query("SELECT pg_notify($1, sink) FROM unnest($2::text[]) AS sink")
             .bind(CHANNEL)
             .bind(&record.sinks)
@@ -292,9 +302,24 @@ impl SpoolBackend for PostgresBackend {
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM subject_index WHERE submission_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         self.remove_files(id);
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    async fn subject_ids(&self, digests: Vec<Vec<u8>>) -> Result<Vec<String>, SpoolError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT i.submission_id FROM subject_index i
+             JOIN submissions s ON s.id = i.submission_id
+             WHERE i.digest = ANY($1) AND s.erased_ms IS NULL ORDER BY 1",
+        )
+        .bind(&digests)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn erasable(&self) -> Result<Vec<(String, String, i64)>, SpoolError> {

@@ -131,6 +131,10 @@ impl SpoolBackend for SqliteBackend {
         .await
     }
 
+    async fn subject_ids(&self, digests: Vec<Vec<u8>>) -> Result<Vec<String>, SpoolError> {
+        self.read(move |c| store::subject_ids(c, &digests)).await
+    }
+
     async fn erasable(&self) -> Result<Vec<(String, String, i64)>, SpoolError> {
         self.read(store::erasable).await
     }

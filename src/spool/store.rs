@@ -32,6 +32,8 @@ pub(crate) struct NewSubmission {
     pub now_ms: i64,
     /// The API's Idempotency-Key, checked per (token, form) (see `idempotency.rs`).
     pub idempotency: Option<Idempotency>,
+    /// Keyed digests of the fields that identify its data subject (`crate::subjects`).
+    pub subjects: Vec<Vec<u8>>,
 }
 
 /// What a command did.
@@ -344,6 +346,12 @@ fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite
             for sink in &record.sinks {
                 stmt.execute(params![record.id, sink, record.now_ms])?;
             }
+            let mut stmt = conn.prepare_cached(
+                "INSERT OR IGNORE INTO subject_index (digest, submission_id) VALUES (?1, ?2)",
+            )?;
+            for digest in &record.subjects {
+                stmt.execute(params![digest, record.id])?;
+            }
             Ok(Reply::Accepted(Acceptance::Stored))
         }
         Command::Audit { entry, .. } => {
@@ -361,6 +369,8 @@ fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite
                 "UPDATE submissions SET sealed = NULL, erased_ms = ?2 WHERE id = ?1",
             )?
             .execute(params![id, now_ms])?;
+            conn.prepare_cached("DELETE FROM subject_index WHERE submission_id = ?1")?
+                .execute([id])?;
             purged.push(id.clone());
             Ok(Reply::Done(n))
         }
@@ -501,6 +511,24 @@ pub(crate) fn sealed_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<
     .map(Option::flatten)
 }
 
+/// The submissions (not erased) whose subject index holds one of `digests`.
+pub(crate) fn subject_ids(conn: &Connection, digests: &[Vec<u8>]) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT i.submission_id FROM subject_index i JOIN submissions s ON s.id = i.submission_id
+         WHERE i.digest = ?1 AND s.erased_ms IS NULL",
+    )?;
+    let mut ids = Vec::new();
+    for d in digests {
+        let rows = stmt.query_map([d], |r| r.get::<_, String>(0))?;
+        for id in rows {
+            ids.push(id?);
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
 /// Submissions whose payload is still in the spool and whose deliveries are all done
 /// (delivered or dead), with their form and acceptance time: what retention may erase.
 pub(crate) fn erasable(conn: &Connection) -> rusqlite::Result<Vec<(String, String, i64)>> {
@@ -562,6 +590,7 @@ mod tests {
                 sinks: vec!["documents".to_owned()],
                 now_ms: 1,
                 idempotency: None,
+                subjects: Vec::new(),
             },
             done,
         }

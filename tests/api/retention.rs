@@ -559,3 +559,80 @@ fn the_deletion_report_is_signed_and_gpg_verifies_it() {
         "an edited report does not verify"
     );
 }
+
+#[test]
+fn a_subject_is_found_and_erased_among_many_through_the_blind_index() {
+    let config = format!(
+        "[forms.contact]\nsinks = [\"docs\"]\nsubject_fields = [\"email\"]\n\n\
+         [sinks.docs]\ntype = \"documents\"\n\n{}",
+        tokens()
+    );
+    let server = Server::with_config(&config);
+    let mut ann = Vec::new();
+    let mut last = String::new();
+    for n in 0..150 {
+        let email = match n {
+            7 => "ann@example.com".to_owned(),
+            70 => " Ann@Example.com".to_owned(),
+            140 => "ANN@EXAMPLE.COM".to_owned(),
+            _ => format!("person{n}@example.com"),
+        };
+        last = submit(&server, &format!(r#"{{"email":"{email}","n":{n}}}"#));
+        if email.trim().eq_ignore_ascii_case("ann@example.com") {
+            ann.push(last.clone());
+        }
+    }
+    server.wait_for_doc(&last);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.doc_ids().len() < 150 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    ann.sort();
+    let find = || {
+        let out = server.cli(&["docs", "find", "--field", "email=Ann@example.com"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(find(), ann);
+    // No plaintext index: the address is nowhere in the spool's database.
+    let db = std::fs::read(server.dir.join("secureform-data/spool/spool.db")).unwrap();
+    assert!(!contains(&db, b"ann@example.com"));
+
+    let path = "/api/v1/subjects?field=email&value=ann%40example.com";
+    assert_eq!(call(&server, "DELETE", READER, path, None).0, 403);
+    let (s, v) = call(&server, "DELETE", ADMIN, path, None);
+    assert_eq!(s, 200, "{v}");
+    let mut erased: Vec<String> = v["erased"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap().to_owned())
+        .collect();
+    erased.sort();
+    assert_eq!(erased, ann);
+    assert!(find().is_empty());
+    let ids = server.doc_ids();
+    assert_eq!(ids.len(), 147);
+    assert!(ann.iter().all(|a| !ids.contains(a)));
+    let entries = audit_entries(&server);
+    let subject_erasures = entries
+        .iter()
+        .filter(|e| e["action"] == "erase_document" && e["reason"] == "subject")
+        .count();
+    assert_eq!(subject_erasures, 3, "{entries:?}");
+    assert!(entries
+        .iter()
+        .any(|e| e["action"] == "cli_find_subject" && e["detail"] == "field=email matches=3"));
+    let log = server.log_text();
+    assert!(!log.to_lowercase().contains("ann@example.com"), "{log}");
+}

@@ -344,6 +344,17 @@ pub(super) async fn erase_documents(
     sink: Option<String>,
     id: &str,
 ) -> Result<usize, ClientError> {
+    erase_documents_for(state, caller, sink, id, crate::audit::Reason::Request).await
+}
+
+/// [`erase_documents`], for `reason`.
+pub(super) async fn erase_documents_for(
+    state: &web::Data<AppState>,
+    caller: &Caller<'_>,
+    sink: Option<String>,
+    id: &str,
+    reason: crate::audit::Reason,
+) -> Result<usize, ClientError> {
     use crate::erasure::{self, EraseError};
     let (stores, owned, chosen) = (Arc::clone(&state.documents), id.to_owned(), sink.clone());
     let form = web::block(move || erasure::form_of(&stores, chosen.as_deref(), &owned))
@@ -375,7 +386,7 @@ pub(super) async fn erase_documents(
                 caller.name,
                 "erase_document",
                 id,
-                Some(crate::audit::Reason::Request.as_str()),
+                Some(reason.as_str()),
                 Some(erasure::detail(sink, e)),
             )
             .await

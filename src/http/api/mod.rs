@@ -251,6 +251,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             ))
             .service(get("/audit", web::get().to(documents::audit)))
             .service(get("/erasures", web::get().to(erasures::report)))
+            .service(
+                web::resource("/subjects")
+                    .route(web::delete().to(submissions::erase_subject))
+                    .default_service(not_allowed("DELETE")),
+            )
             .default_service(web::to(|| async { error(&not_found("API endpoint")) })),
     );
 }

@@ -207,23 +207,8 @@ pub async fn erase(
     let result = async {
         let caller = guard(&req, &state, &[Scope::Admin])?;
         submission_form(&state, &caller, &id).await?;
-        let ended = match state.spool.erase(&id).await {
-            Ok(n) => n,
-            Err(crate::spool::SpoolError::NotFound(_)) => return Err(not_found("submission")),
-            Err(e) => return Err(internal("erasing from the spool failed", e)),
-        };
-        state
-            .spool
-            .audit_entry(
-                caller.name,
-                "erase_submission",
-                &id,
-                Some(crate::audit::Reason::Request.as_str()),
-                Some(format!("deliveries_ended={ended}")),
-            )
-            .await
-            .map_err(|e| internal("recording the audit entry failed", e))?;
-        let documents = super::documents::erase_documents(&state, &caller, None, &id).await?;
+        let (ended, documents) =
+            erase_one(&state, &caller, &id, crate::audit::Reason::Request).await?;
         let rows = state
             .spool
             .deliveries(&id)
@@ -236,6 +221,87 @@ pub async fn erase(
                 "id": id, "erased": true, "deliveries_ended": ended,
                 "documents_erased": documents, "deliveries": render(&rows),
             })))
+    };
+    reply(result.await)
+}
+
+/// Erases one submission from the spool and the documents stores, with its audit entries;
+/// returns the deliveries ended and the documents stores erased from.
+async fn erase_one(
+    state: &web::Data<AppState>,
+    caller: &super::Caller<'_>,
+    id: &str,
+    reason: crate::audit::Reason,
+) -> Result<(usize, usize), ClientError> {
+    let ended = match state.spool.erase(id).await {
+        Ok(n) => n,
+        Err(crate::spool::SpoolError::NotFound(_)) => return Err(not_found("submission")),
+        Err(e) => return Err(internal("erasing from the spool failed", e)),
+    };
+    state
+        .spool
+        .audit_entry(
+            caller.name,
+            "erase_submission",
+            id,
+            Some(reason.as_str()),
+            Some(format!("deliveries_ended={ended}")),
+        )
+        .await
+        .map_err(|e| internal("recording the audit entry failed", e))?;
+    let documents = super::documents::erase_documents_for(state, caller, None, id, reason).await?;
+    Ok((ended, documents))
+}
+
+#[derive(serde::Deserialize)]
+pub struct SubjectQuery {
+    field: String,
+    value: String,
+}
+
+/// `DELETE /api/v1/subjects?field=F&value=V` (scope `admin`): erases every submission whose
+/// subject field F (one of its form's `subject_fields`) holds V, found through the keyed blind
+/// index (`crate::subjects`), as `DELETE /api/v1/submissions/{id}` does, with reason `subject`.
+/// Submissions of forms the token may not touch are left alone. 200 with the ids erased (an
+/// empty list when none matched). The value is never logged.
+pub async fn erase_subject(
+    req: HttpRequest,
+    query: web::Query<SubjectQuery>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let result = async {
+        let caller = guard(&req, &state, &[Scope::Admin])?;
+        if query.field.is_empty() || query.value.trim().is_empty() {
+            return Err(ClientError::malformed(
+                "invalid_query",
+                "`field` and `value` must not be empty.",
+            ));
+        }
+        let ids = state
+            .spool
+            .find_subject(&query.field, &query.value)
+            .await
+            .map_err(|e| internal("reading the subject index failed", e))?;
+        let mut erased = Vec::new();
+        for id in ids {
+            let Some((form, _)) = state
+                .spool
+                .form_of(&id)
+                .await
+                .map_err(|e| internal("reading the spool failed", e))?
+            else {
+                continue;
+            };
+            if !caller.token.allows_form(&form) {
+                continue;
+            }
+            erase_one(&state, &caller, &id, crate::audit::Reason::Subject).await?;
+            erased.push(id);
+        }
+        tracing::info!(erased = erased.len(), token = %caller.name, "subject erased");
+        Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({"erased": erased})))
     };
     reply(result.await)
 }
