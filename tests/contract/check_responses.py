@@ -370,6 +370,15 @@ def erasure(r: Recorder, ids: dict):
            params={"limit": 0})
     r.call("deletion report, read token", "GET", "/api/v1/erasures", expect=403, token=READER)
     r.call("deletion report, no token", "GET", "/api/v1/erasures", expect=401)
+    subjects = "/api/v1/subjects"
+    resp = r.call("erase a subject nobody is", "DELETE", subjects, expect=200, token=ADMIN,
+                  params={"field": "email", "value": "nobody@example.com"})
+    r.check("nothing erased", subjects, "DELETE",
+            resp.status_code == 200 and resp.json().get("erased") == [], resp.text)
+    r.call("erase a subject, no value", "DELETE", subjects, expect=400, token=ADMIN,
+           params={"field": "email", "value": " "})
+    r.call("erase a subject, read token", "DELETE", subjects, expect=403, token=READER,
+           params={"field": "email", "value": "x"})
     resp = r.call("audit, paged", "GET", AUDIT, expect=200, token=ADMIN,
                   params={"after": 0, "limit": 1000})
     entries = resp.json().get("entries", []) if resp.status_code == 200 else []
