@@ -123,7 +123,12 @@ pub async fn sweep(
         if !expired(config, &form, accepted_ms, now_ms) {
             continue;
         }
-        let ended = spool.erase(&id).await?;
+        let ended = match spool.erase(&id).await {
+            Ok(n) => n,
+            // Erased meanwhile (by a request, or another instance on a shared spool).
+            Err(crate::spool::SpoolError::NotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
         spool
             .audit_entry(
                 "service",

@@ -63,7 +63,7 @@ mod tests {
         let keys = KeyRing::generate().unwrap();
         let mut fields = secureform_contract::Fields::new();
         fields.insert(
-            "email".into(),
+            "email",
             FieldValue::One(secureform_contract::Scalar::Text(" Ann@Example.com".into())),
         );
         let s = Submission {
