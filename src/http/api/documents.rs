@@ -41,7 +41,7 @@ pub struct ListQuery {
 #[derive(Deserialize)]
 pub struct ItemQuery {
     /// The documents sink to read; needed only when there are several.
-    sink: Option<String>,
+    pub(super) sink: Option<String>,
 }
 
 /// The store the request names (or the only one).
@@ -62,7 +62,11 @@ const MAX_PAGE: usize = 500;
 
 /// A `limit` query parameter: `default` when absent, 400 outside 1 to `max` (as `openapi.yaml`
 /// says: a silently shortened page would look like the last one).
-fn page_size(limit: Option<usize>, default: usize, max: usize) -> Result<usize, ClientError> {
+pub(super) fn page_size(
+    limit: Option<usize>,
+    default: usize,
+    max: usize,
+) -> Result<usize, ClientError> {
     match limit {
         None => Ok(default),
         Some(n) if (1..=max).contains(&n) => Ok(n),
@@ -306,143 +310,6 @@ pub async fn file(
             resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
         }
         Ok(resp)
-    };
-    reply(result.await)
-}
-
-/// `DELETE /api/v1/documents/{id}`: erases a document (scope `admin`) from the documents sink
-/// named by `sink`, or from every one holding it. 204; 404 when no store holds it (so a second
-/// delete is 404). Each store's erasure is an audit entry (reason `request`).
-pub async fn delete(
-    req: HttpRequest,
-    path: web::Path<String>,
-    query: web::Query<ItemQuery>,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let id = path.into_inner();
-    let result = async {
-        let caller = guard(&req, &state, &[Scope::Admin])?;
-        if ulid::Ulid::from_string(&id).is_err() {
-            return Err(not_found("document"));
-        }
-        let erased = erase_documents(&state, &caller, query.sink.clone(), &id).await?;
-        if erased == 0 {
-            return Err(not_found("document"));
-        }
-        Ok(HttpResponse::NoContent()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .finish())
-    };
-    reply(result.await)
-}
-
-/// Erases `id` from the chosen documents stores for `caller`, one audit entry per store;
-/// returns how many stores held it (0: none, or not a form the token may touch).
-pub(super) async fn erase_documents(
-    state: &web::Data<AppState>,
-    caller: &Caller<'_>,
-    sink: Option<String>,
-    id: &str,
-) -> Result<usize, ClientError> {
-    erase_documents_for(state, caller, sink, id, crate::audit::Reason::Request).await
-}
-
-/// [`erase_documents`], for `reason`.
-pub(super) async fn erase_documents_for(
-    state: &web::Data<AppState>,
-    caller: &Caller<'_>,
-    sink: Option<String>,
-    id: &str,
-    reason: crate::audit::Reason,
-) -> Result<usize, ClientError> {
-    use crate::erasure::{self, EraseError};
-    let (stores, owned, chosen) = (Arc::clone(&state.documents), id.to_owned(), sink.clone());
-    let form = web::block(move || erasure::form_of(&stores, chosen.as_deref(), &owned))
-        .await
-        .map_err(|e| internal("store task failed", e))?;
-    let form = match form {
-        Ok(Some(form)) => form,
-        Ok(None) => return Ok(0),
-        Err(EraseError::Pick(PickError::Unknown(_))) => return Err(not_found("documents sink")),
-        Err(e) => return Err(internal("erasing a document failed", e)),
-    };
-    // A damaged document (form unknown) is erased only by a token for every form.
-    if !caller.token.allows_form(&form) {
-        return Ok(0);
-    }
-    let (stores, owned) = (Arc::clone(&state.documents), id.to_owned());
-    let erased = web::block(move || erasure::erase_document(&stores, sink.as_deref(), &owned))
-        .await
-        .map_err(|e| internal("store task failed", e))?;
-    let erased = match erased {
-        Ok(erased) => erased,
-        Err(EraseError::NotFound(_)) => return Ok(0),
-        Err(e) => return Err(internal("erasing a document failed", e)),
-    };
-    for (sink, e) in &erased {
-        state
-            .spool
-            .audit_entry(
-                caller.name,
-                "erase_document",
-                id,
-                Some(reason.as_str()),
-                Some(erasure::detail(sink, e)),
-            )
-            .await
-            .map_err(|e| internal("recording the audit entry failed", e))?;
-        tracing::info!(document = %id, sink = %sink, token = %caller.name, shredded = e.shredded, "document erased");
-    }
-    Ok(erased.len())
-}
-
-#[derive(Deserialize)]
-pub struct AuditQuery {
-    limit: Option<usize>,
-    /// Entries after this sequence number, oldest first (the `next_after` of the last page).
-    after: Option<i64>,
-}
-
-/// `GET /api/v1/audit`: without `after`, the newest entries, newest first; with `after=SEQ`,
-/// the entries after SEQ, oldest first, and `next_after` for the next page (null at the end).
-pub async fn audit(
-    req: HttpRequest,
-    query: web::Query<AuditQuery>,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let result = async {
-        guard(&req, &state, &[Scope::Admin])?;
-        let limit = page_size(query.limit, 100, 1000)?;
-        if query.after.is_some_and(|a| a < 0) {
-            return Err(ClientError::malformed(
-                "invalid_query",
-                "`after` must be a sequence number (0 or more).",
-            ));
-        }
-        let entries = match query.after {
-            None => state.spool.audit_log(limit).await,
-            Some(after) => state.spool.audit_after(after, limit).await,
-        }
-        .map_err(|e| internal("reading the audit log failed", e))?;
-        let next_after = match query.after {
-            Some(_) if entries.len() == limit => entries.last().map(|e| e.seq),
-            _ => None,
-        };
-        let entries: Vec<_> = entries
-            .into_iter()
-            .map(|e| {
-                json!({
-                    "seq": e.seq, "at": rfc3339_ms(e.at_ms), "actor": e.actor, "token": e.actor,
-                    "action": e.action, "document_id": e.id, "reason": e.reason,
-                    "detail": e.detail, "prev_hash": e.prev_hash, "hash": e.hash,
-                })
-            })
-            .collect();
-        let mut body = json!({ "entries": entries });
-        if query.after.is_some() {
-            body["next_after"] = json!(next_after);
-        }
-        Ok(HttpResponse::Ok().json(body))
     };
     reply(result.await)
 }

@@ -6,6 +6,7 @@
 //! with every configured hash in constant time. No token or a wrong one is 401; a token outside
 //! its scope or forms is 403.
 
+mod audit;
 mod documents;
 mod erasures;
 mod submissions;
@@ -242,14 +243,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(
                 web::resource("/documents/{id}")
                     .route(web::get().to(documents::get))
-                    .route(web::delete().to(documents::delete))
+                    .route(web::delete().to(erasures::delete))
                     .default_service(not_allowed("GET, DELETE")),
             )
             .service(get(
                 "/documents/{id}/files/{n}",
                 web::get().to(documents::file),
             ))
-            .service(get("/audit", web::get().to(documents::audit)))
+            .service(get("/audit", web::get().to(audit::audit)))
             .service(get("/erasures", web::get().to(erasures::report)))
             .service(
                 web::resource("/subjects")

@@ -249,7 +249,7 @@ async fn erase_one(
         )
         .await
         .map_err(|e| internal("recording the audit entry failed", e))?;
-    let documents = super::documents::erase_documents_for(state, caller, None, id, reason).await?;
+    let documents = super::erasures::erase_documents_for(state, caller, None, id, reason).await?;
     Ok((ended, documents))
 }
 
