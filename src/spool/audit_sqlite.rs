@@ -162,3 +162,58 @@ pub(crate) fn newest(conn: &Connection, limit: i64) -> rusqlite::Result<Vec<Entr
     let rows = stmt.query_map([limit], row)?;
     rows.collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Walker;
+
+    /// A spool from before the chain: its `audit` table gains the columns in place, its entries
+    /// are chained once, and new entries follow them.
+    #[test]
+    fn an_older_audit_table_is_upgraded_and_chained_in_place() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE submissions (id TEXT PRIMARY KEY, form TEXT NOT NULL,
+                 received_at TEXT NOT NULL, accepted_ms INTEGER NOT NULL,
+                 file_count INTEGER NOT NULL, sealed BLOB);
+             CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL,
+                 token TEXT NOT NULL, action TEXT NOT NULL, document_id TEXT NOT NULL);
+             INSERT INTO audit (at_ms, token, action, document_id)
+                 VALUES (1, 'ops', 'read_submission', '01J00000000000000000000001'),
+                        (2, 'ops', 'read_file', '01J00000000000000000000001');",
+        )
+        .unwrap();
+        crate::spool::store::migrate(&conn).unwrap();
+        append(
+            &conn,
+            &NewEntry {
+                at_ms: 3,
+                actor: "cli:ann".into(),
+                action: "erase_document".into(),
+                id: "01J00000000000000000000001".into(),
+                reason: Some("request".into()),
+                detail: None,
+            },
+        )
+        .unwrap();
+        // Migrating again changes nothing.
+        crate::spool::store::migrate(&conn).unwrap();
+        let entries = entries_after(&conn, 0, 100).unwrap();
+        assert_eq!(entries.len(), 3);
+        assert_eq!(entries[0].prev_hash.as_deref(), Some(GENESIS));
+        let mut walker = Walker::default();
+        for e in &entries {
+            walker.check(e).unwrap();
+        }
+        assert_eq!(walker.finish().head_seq, Some(3));
+        let erased: Option<i64> = conn
+            .query_row("SELECT erased_ms FROM submissions LIMIT 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .unwrap()
+            .flatten();
+        assert_eq!(erased, None, "the column exists");
+    }
+}
