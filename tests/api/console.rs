@@ -701,7 +701,17 @@ fn an_admin_retries_dead_deliveries_with_csrf() {
     );
     assert_eq!(resp.status(), 303);
     assert_eq!(resp.headers()["location"], path.as_str());
-    assert!(server
+    // The log line is read from the server's stderr by another thread: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !server
         .log_text()
-        .contains("console: dead deliveries re-queued"));
+        .contains("console: dead deliveries re-queued")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            server.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
