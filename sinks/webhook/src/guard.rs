@@ -157,7 +157,7 @@ impl Resolve for GuardedResolver {
 }
 
 /// Whether `error` (or one of its sources) is the guard's refusal.
-pub fn refusal(error: &(dyn Error + 'static)) -> Option<&Refused> {
+pub fn refusal<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a Refused> {
     let mut current = Some(error);
     while let Some(e) = current {
         if let Some(r) = e.downcast_ref::<Refused>() {
