@@ -223,12 +223,18 @@ mod tests {
             key("url = \"https://h.example/\"\nsecret_env = \"A\"\nsecret_file = \"f\""),
             "secret_file"
         );
-        assert_eq!(key("url = \"https://h.example/\"\nsecret_env = \"\""), "secret_env");
+        assert_eq!(
+            key("url = \"https://h.example/\"\nsecret_env = \"\""),
+            "secret_env"
+        );
         let with = |extra: &str| parse(extra).unwrap().validate().unwrap_err().key;
         assert_eq!(with("timeout_secs = 0"), "timeout_secs");
         assert_eq!(with("inline_file_bytes = 999999999"), "inline_file_bytes");
         assert_eq!(with("pgp_recipients = []"), "pgp_recipients");
-        assert_eq!(with("api_file_url = \"https://x.example/{id}\""), "api_file_url");
+        assert_eq!(
+            with("api_file_url = \"https://x.example/{id}\""),
+            "api_file_url"
+        );
         with_url("ftp://h.example/");
         with_url("http://hooks.example.com/");
         with_url("https://user:pw@hooks.example.com/");

@@ -147,7 +147,9 @@ impl Sink for WebhookSink {
         let (body, content_type) =
             tokio::task::spawn_blocking(move || inner.render.render(&submission, files.as_ref()))
                 .await
-                .map_err(|_| DeliveryError::Retryable("rendering the webhook body was lost".into()))??;
+                .map_err(|_| {
+                    DeliveryError::Retryable("rendering the webhook body was lost".into())
+                })??;
         let id = d.submission.id.as_str();
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)

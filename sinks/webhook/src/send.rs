@@ -33,8 +33,8 @@ pub fn client(
         .dns_resolver(Arc::new(GuardedResolver { allow_private }));
     if let Some(path) = ca_file {
         let shown = path.display();
-        let pem =
-            std::fs::read(path).map_err(|e| ConfigError::new("ca_file", format!("{shown}: {e}")))?;
+        let pem = std::fs::read(path)
+            .map_err(|e| ConfigError::new("ca_file", format!("{shown}: {e}")))?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|e| ConfigError::new("ca_file", format!("{shown}: {e}")))?;
         if certs.is_empty() {
@@ -95,7 +95,8 @@ pub async fn probe(client: &Client, url: &reqwest::Url) -> Result<(), DeliveryEr
 async fn classify(response: Response) -> Result<Receipt, DeliveryError> {
     let status = response.status();
     let retry_after = retry_after(response.headers(), SystemTime::now());
-    let location = response.status().is_redirection() && response.headers().contains_key("location");
+    let location =
+        response.status().is_redirection() && response.headers().contains_key("location");
     let excerpt = excerpt(response).await;
     let shown = shown_status(status);
     if status.is_success() {

@@ -161,7 +161,13 @@ mod tests {
 
     #[test]
     fn refuses_bad_secrets() {
-        for text in ["", "  \n", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_!!", "whsec_AAAA"] {
+        for text in [
+            "",
+            "  \n",
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "whsec_!!",
+            "whsec_AAAA",
+        ] {
             let err = Keys::parse(text, "secret_env").unwrap_err();
             assert_eq!(err.key, "secret_env", "{text}");
         }

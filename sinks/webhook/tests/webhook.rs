@@ -63,7 +63,11 @@ async fn delivers_json_verified_by_standardwebhooks() {
     assert_eq!(sink.at_rest().level, AtRestLevel::Plaintext);
     let receipt = deliver(&sink).await.unwrap();
     assert_eq!(receipt.kind, "http_status");
-    assert!(receipt.value.starts_with("HTTP 200 OK"), "{}", receipt.value);
+    assert!(
+        receipt.value.starts_with("HTTP 200 OK"),
+        "{}",
+        receipt.value
+    );
     let r = rx.request(1);
     assert_eq!(r.verified_with, [0]);
     assert_eq!(r.headers["webhook-id"], "01JDWEBHOOKTEST0000000000A");
@@ -111,7 +115,13 @@ async fn pgp_body_decrypts_with_gpg() {
             .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
             .args(args))
     };
-    gpg(&["--quick-gen-key", "Webhook Receiver <rx@example.com>", "default", "default", "never"]);
+    gpg(&[
+        "--quick-gen-key",
+        "Webhook Receiver <rx@example.com>",
+        "default",
+        "default",
+        "never",
+    ]);
     let cert = gpg(&["--armor", "--export", "rx@example.com"]);
     std::fs::write(env.path("rx.asc"), cert).unwrap();
     let rx = env.receiver(free_port(), &env.secrets, "rx");
@@ -126,7 +136,11 @@ async fn pgp_body_decrypts_with_gpg() {
     assert_eq!(sink.at_rest().level, AtRestLevel::Encrypted);
     deliver(&sink).await.unwrap();
     let r = rx.request(1);
-    assert_eq!(r.verified_with, [0], "the signature covers the encrypted bytes");
+    assert_eq!(
+        r.verified_with,
+        [0],
+        "the signature covers the encrypted bytes"
+    );
     assert_eq!(r.headers["content-type"], "application/pgp-encrypted");
     assert!(r.body.starts_with(b"-----BEGIN PGP MESSAGE-----"));
     let canary = b"canary-7f3a";
@@ -165,16 +179,30 @@ async fn server_error_is_retried_with_the_same_webhook_id() {
     let sink = build(&env.config(&rx.url(), "")).await;
     let err = deliver(&sink).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
-    assert!(err.reason().contains("HTTP 500") && err.reason().contains("database  down"), "{err}");
+    assert!(
+        err.reason().contains("HTTP 500") && err.reason().contains("database  down"),
+        "{err}"
+    );
     let err = deliver(&sink).await.unwrap_err();
-    assert!(err.is_retryable() && err.reason().contains("retry after 30 s"), "{err}");
+    assert!(
+        err.is_retryable() && err.reason().contains("retry after 30 s"),
+        "{err}"
+    );
     let err = deliver(&sink).await.unwrap_err();
-    assert!(err.is_retryable() && err.reason().contains("retry after 5 s"), "{err}");
+    assert!(
+        err.is_retryable() && err.reason().contains("retry after 5 s"),
+        "{err}"
+    );
     let receipt = deliver(&sink).await.unwrap();
     assert_eq!(receipt.value, "HTTP 200 OK: {\"accepted\":true}");
     assert_eq!(rx.count(), 4);
-    let ids: Vec<_> = (1..=4).map(|n| rx.request(n).headers["webhook-id"].clone()).collect();
-    assert!(ids.iter().all(|id| id == "01JDWEBHOOKTEST0000000000A"), "{ids:?}");
+    let ids: Vec<_> = (1..=4)
+        .map(|n| rx.request(n).headers["webhook-id"].clone())
+        .collect();
+    assert!(
+        ids.iter().all(|id| id == "01JDWEBHOOKTEST0000000000A"),
+        "{ids:?}"
+    );
     assert!((1..=4).all(|n| rx.request(n).body == rx.request(1).body));
 }
 
@@ -188,10 +216,20 @@ async fn gone_and_redirects_are_permanent() {
     ]));
     let sink = build(&env.config(&rx.url(), "")).await;
     let err = deliver(&sink).await.unwrap_err();
-    assert!(!err.is_retryable() && err.reason().contains("HTTP 410 Gone"), "{err}");
-    assert!(err.reason().len() < 600, "the excerpt is bounded: {}", err.reason().len());
+    assert!(
+        !err.is_retryable() && err.reason().contains("HTTP 410 Gone"),
+        "{err}"
+    );
+    assert!(
+        err.reason().len() < 600,
+        "the excerpt is bounded: {}",
+        err.reason().len()
+    );
     let err = deliver(&sink).await.unwrap_err();
-    assert!(!err.is_retryable() && err.reason().contains("HTTP 302"), "{err}");
+    assert!(
+        !err.is_retryable() && err.reason().contains("HTTP 302"),
+        "{err}"
+    );
     assert!(err.reason().contains("not followed"), "{err}");
     assert_eq!(rx.count(), 2, "the redirect was not followed");
 }
@@ -204,7 +242,10 @@ async fn slow_receiver_times_out_as_retryable() {
     let sink = build(&env.config(&rx.url(), "timeout_secs = 1")).await;
     let started = std::time::Instant::now();
     let err = deliver(&sink).await.unwrap_err();
-    assert!(err.is_retryable() && err.reason().contains("timed out"), "{err}");
+    assert!(
+        err.is_retryable() && err.reason().contains("timed out"),
+        "{err}"
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
     // The next attempt is answered in time and carries the same id.
     deliver(&sink).await.unwrap();

@@ -96,12 +96,36 @@ impl Env {
         );
         let s = |p: &Path| p.to_str().unwrap().to_owned();
         run(Command::new("openssl").args([
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-days", "2", "-subj", "/CN=webhook test CA", "-keyout", &s(&ca_key), "-out", &s(&ca),
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=webhook test CA",
+            "-keyout",
+            &s(&ca_key),
+            "-out",
+            &s(&ca),
         ]));
         run(Command::new("openssl").args([
-            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-subj", "/CN=localhost", "-keyout", &s(&key), "-out", &s(&csr),
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            &s(&key),
+            "-out",
+            &s(&csr),
         ]));
         fs::write(
             &ext,
@@ -109,8 +133,21 @@ impl Env {
         )
         .unwrap();
         run(Command::new("openssl").args([
-            "x509", "-req", "-in", &s(&csr), "-CA", &s(&ca), "-CAkey", &s(&ca_key),
-            "-CAcreateserial", "-days", "2", "-extfile", &s(&ext), "-out", &s(&cert),
+            "x509",
+            "-req",
+            "-in",
+            &s(&csr),
+            "-CA",
+            &s(&ca),
+            "-CAkey",
+            &s(&ca_key),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &s(&ext),
+            "-out",
+            &s(&cert),
         ]));
         let secrets = (1..=n).map(secret).collect();
         Some(Env {
