@@ -248,3 +248,38 @@ mod tests {
         assert!(cut.len() <= EXCERPT_BYTES && cut.len() >= EXCERPT_BYTES - 1);
     }
 }
+
+#[cfg(test)]
+mod guard_tests {
+    use super::*;
+
+    /// At delivery time the client's own resolver refuses a name resolving to loopback, before
+    /// any connection, and the refusal is permanent.
+    #[tokio::test]
+    async fn the_client_refuses_a_name_resolving_to_loopback() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let client = client(None, Duration::from_secs(5), false).unwrap();
+        let url: reqwest::Url = format!("https://localhost:{port}/hook").parse().unwrap();
+        let err = post(
+            &client,
+            Request {
+                url: &url,
+                id: "01J",
+                timestamp: 1,
+                signature: "v1,x".into(),
+                content_type: "application/json",
+                body: b"{}".to_vec(),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(!err.is_retryable(), "{err}");
+        assert!(err.reason().starts_with("SSRF guard:"), "{err}");
+        assert!(listener.accept().is_err(), "no connection was made");
+        // Plain http is refused by the client too without allow_private.
+        let url: reqwest::Url = format!("http://localhost:{port}/hook").parse().unwrap();
+        assert!(probe(&client, &url).await.is_err());
+    }
+}
