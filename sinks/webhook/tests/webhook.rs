@@ -132,7 +132,22 @@ async fn pgp_body_decrypts_with_gpg() {
             env.path("rx.asc").display()
         ),
     );
-    let sink = build(&config).await;
+    // The service's signing key, made by sequoia; its certificate is imported into gpg.
+    let (service_secret, service_public) =
+        secureform_crypto::pgp::generate("SecureForm <forms@example.com>").unwrap();
+    let service_key = env.path("service.sec");
+    std::fs::write(&service_key, service_secret).unwrap();
+    std::fs::set_permissions(
+        &service_key,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::write(env.path("service.asc"), service_public).unwrap();
+    gpg(&["--import", env.path("service.asc").to_str().unwrap()]);
+    let signer = std::sync::Arc::new(secureform_crypto::pgp::Signer::load(&service_key).unwrap());
+    let sink = WebhookSink::build("hook", &config, Path::new("/"), Some(signer))
+        .await
+        .unwrap();
     assert_eq!(sink.at_rest().level, AtRestLevel::Encrypted);
     deliver(&sink).await.unwrap();
     let r = rx.request(1);
@@ -146,7 +161,18 @@ async fn pgp_body_decrypts_with_gpg() {
     let canary = b"canary-7f3a";
     assert!(!r.body.windows(canary.len()).any(|w| w == canary));
     std::fs::write(env.path("body.asc"), &r.body).unwrap();
-    let plain = gpg(&["--decrypt", env.path("body.asc").to_str().unwrap()]);
+    let status = env.path("status");
+    let plain = gpg(&[
+        "--status-file",
+        status.to_str().unwrap(),
+        "--decrypt",
+        env.path("body.asc").to_str().unwrap(),
+    ]);
+    let status = String::from_utf8_lossy(&std::fs::read(status).unwrap()).into_owned();
+    assert!(
+        status.contains("GOODSIG"),
+        "signed by the service: {status}"
+    );
     let body: serde_json::Value = serde_json::from_slice(&plain).unwrap();
     assert_eq!(body, expected_json(false));
 }
