@@ -11,7 +11,7 @@ bash scripts/deps.sh test
 # and an OpenAPI validator check the HTTP contract). When the python3 on PATH lacks them, they go
 # into a virtualenv outside the clone (Debian's own python3 refuses system-wide pip installs),
 # which then comes first on PATH for the tests.
-py_ok() { python3 -c 'import cryptography, schemathesis, openapi_schema_validator, yaml, requests' 2>/dev/null; }
+py_ok() { python3 -c 'import cryptography, schemathesis, openapi_schema_validator, yaml, requests, standardwebhooks' 2>/dev/null; }
 if ! py_ok; then
   venv="${SECUREFORM_VENV:-/var/tmp/secureform-test-venv}"
   if [ ! -x "$venv/bin/python3" ]; then
@@ -20,8 +20,8 @@ if ! py_ok; then
   fi
   export PATH="$venv/bin:$PATH"
   if ! py_ok; then
-    echo "test: pip install cryptography -r tests/contract/requirements.txt" >&2
-    python3 -m pip install --quiet cryptography -r tests/contract/requirements.txt
+    echo "test: pip install cryptography standardwebhooks -r tests/contract/requirements.txt" >&2
+    python3 -m pip install --quiet cryptography standardwebhooks -r tests/contract/requirements.txt
   fi
 fi
 
