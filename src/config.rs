@@ -259,6 +259,7 @@ pub enum SinkConfig {
     Sftp(secureform_sftp::Config),
     Mysql(secureform_mysql::Config),
     Email(secureform_email::Config),
+    Webhook(secureform_webhook::Config),
 }
 
 impl SinkConfig {
@@ -269,6 +270,7 @@ impl SinkConfig {
             SinkConfig::Sftp(_) => "sftp",
             SinkConfig::Mysql(_) => "mysql",
             SinkConfig::Email(_) => "email",
+            SinkConfig::Webhook(_) => "webhook",
         }
     }
 
@@ -279,6 +281,7 @@ impl SinkConfig {
             SinkConfig::Sftp(c) => c.at_rest(),
             SinkConfig::Mysql(c) => c.at_rest(),
             SinkConfig::Email(c) => c.at_rest(),
+            SinkConfig::Webhook(c) => c.at_rest(),
         }
     }
 
@@ -288,6 +291,7 @@ impl SinkConfig {
             SinkConfig::Sftp(c) => c.validate(),
             SinkConfig::Mysql(c) => c.validate(),
             SinkConfig::Email(c) => c.validate(),
+            SinkConfig::Webhook(c) => c.validate(),
         }
     }
 }

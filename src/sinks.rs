@@ -10,6 +10,7 @@ use secureform_documents::DocumentsSink;
 use secureform_email::EmailSink;
 use secureform_mysql::MysqlSink;
 use secureform_sftp::SftpSink;
+use secureform_webhook::WebhookSink;
 
 use crate::config::{Config, SinkConfig};
 
@@ -19,6 +20,7 @@ pub enum BuiltSink {
     Sftp(SftpSink),
     Mysql(Box<MysqlSink>),
     Email(Box<EmailSink>),
+    Webhook(Box<WebhookSink>),
 }
 
 impl BuiltSink {
@@ -59,6 +61,10 @@ impl BuiltSink {
                 .await
                 .map(|s| BuiltSink::Email(Box::new(s)))
                 .map_err(named),
+            SinkConfig::Webhook(c) => WebhookSink::build(name, c, &config.base_dir, signer)
+                .await
+                .map(|s| BuiltSink::Webhook(Box::new(s)))
+                .map_err(named),
         }
     }
 
@@ -69,6 +75,7 @@ impl BuiltSink {
             BuiltSink::Sftp(s) => s.at_rest(),
             BuiltSink::Mysql(s) => s.at_rest(),
             BuiltSink::Email(s) => s.at_rest(),
+            BuiltSink::Webhook(s) => s.at_rest(),
         }
     }
 
@@ -83,6 +90,7 @@ impl BuiltSink {
                 .await
                 .map_err(|e| format!("{}: {}", e.key, e.message)),
             BuiltSink::Email(s) => s.healthcheck().await.map_err(|e| e.reason().to_owned()),
+            BuiltSink::Webhook(s) => s.healthcheck().await.map_err(|e| e.reason().to_owned()),
         }
     }
 
@@ -92,6 +100,7 @@ impl BuiltSink {
             BuiltSink::Sftp(s) => s.deliver(delivery).await,
             BuiltSink::Mysql(s) => s.deliver(delivery).await,
             BuiltSink::Email(s) => s.deliver(delivery).await,
+            BuiltSink::Webhook(s) => s.deliver(delivery).await,
         }
     }
 }
@@ -131,6 +140,8 @@ pub async fn check_offline(
             }
             // Building connects to the database: check what needs no connection.
             SinkConfig::Mysql(c) => c.validate().map_err(named)?,
+            // Building resolves the receiver's host name: check the configuration only.
+            SinkConfig::Webhook(c) => c.validate().map_err(named)?,
         }
     }
     Ok(())
