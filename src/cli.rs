@@ -386,7 +386,7 @@ async fn check(path: Option<&Path>, online: bool) -> i32 {
             return EXIT_INVALID;
         }
     };
-    if let Err(e) = crate::sinks::check_offline(&config, Arc::clone(&keys), &signer).await {
+    if let Err(e) = crate::registry::check_offline(&config, Arc::clone(&keys), &signer).await {
         eprintln!("error: {e}");
         return EXIT_INVALID;
     }
@@ -427,14 +427,19 @@ async fn check_online(
     }
     let mut failing = Vec::new();
     for (name, sink) in &config.sinks {
-        if matches!(sink, crate::config::SinkConfig::Documents(_)) {
+        if sink.is_local() {
             out!("sink {name}: local store, nothing to reach")?;
             continue;
         }
-        let built =
-            crate::sinks::BuiltSink::build(name, sink, config, Arc::clone(&keys), signer.clone())
-                .await
-                .map_err(anyhow::Error::msg)?;
+        let built = crate::registry::BuiltSink::build(
+            name,
+            sink,
+            config,
+            Arc::clone(&keys),
+            signer.clone(),
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
         match crate::health::check(&built).await {
             crate::health::Health::Failing { reason } => {
                 out!("sink {name}: FAILING: {reason}")?;

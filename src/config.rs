@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use secureform_contract::{AtRest, ConfigError};
+use secureform_contract::AtRest;
 use serde::Deserialize;
 
 use crate::limits::Limits;
@@ -251,50 +251,7 @@ fn default_captcha_field() -> String {
     "altcha".to_owned()
 }
 
-/// `[sinks.NAME]`: one variant per sink kind, keyed by `type`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum SinkConfig {
-    Documents(secureform_documents::Config),
-    Sftp(secureform_sftp::Config),
-    Mysql(secureform_mysql::Config),
-    Email(secureform_email::Config),
-    Webhook(secureform_webhook::Config),
-}
-
-impl SinkConfig {
-    /// The sink's kind, as written in `type`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            SinkConfig::Documents(_) => "documents",
-            SinkConfig::Sftp(_) => "sftp",
-            SinkConfig::Mysql(_) => "mysql",
-            SinkConfig::Email(_) => "email",
-            SinkConfig::Webhook(_) => "webhook",
-        }
-    }
-
-    /// At-rest status from the configuration alone.
-    pub fn at_rest(&self) -> AtRest {
-        match self {
-            SinkConfig::Documents(c) => c.at_rest(),
-            SinkConfig::Sftp(c) => c.at_rest(),
-            SinkConfig::Mysql(c) => c.at_rest(),
-            SinkConfig::Email(c) => c.at_rest(),
-            SinkConfig::Webhook(c) => c.at_rest(),
-        }
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        match self {
-            SinkConfig::Documents(c) => c.validate(),
-            SinkConfig::Sftp(c) => c.validate(),
-            SinkConfig::Mysql(c) => c.validate(),
-            SinkConfig::Email(c) => c.validate(),
-            SinkConfig::Webhook(c) => c.validate(),
-        }
-    }
-}
+pub use crate::registry::SinkConfig;
 
 /// Where the key-encryption keys come from.
 #[derive(Clone, Debug)]

@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 
 use crate::config::DispatchConfig;
 use crate::metrics::Metrics;
-use crate::sinks::BuiltSink;
+use crate::registry::BuiltSink;
 use crate::spool::{DeliveryRow, Outcome, Spool, SpoolError};
 
 /// This many submissions arriving while a worker delivered its last batch means ingestion is

@@ -19,9 +19,9 @@ use secureform_documents::DocumentStore;
 
 use crate::config::{Config, SinkConfig};
 
-/// The store of the documents sink `name`.
+/// The store of the documents sink `name`: its state folder.
 pub fn store_root(data_dir: &Path, name: &str) -> PathBuf {
-    data_dir.join("sinks").join(name)
+    crate::registry::state_dir(data_dir, name)
 }
 
 /// Where sink `name` keeps its documents' data keys: its `data_keys_dir` when set, else

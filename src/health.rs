@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::sinks::BuiltSink;
+use crate::registry::BuiltSink;
 
 /// How long one sink's check may take before it counts as failing.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
@@ -66,7 +66,9 @@ impl SinkHealth {
 pub async fn check(sink: &BuiltSink) -> Health {
     match tokio::time::timeout(CHECK_TIMEOUT, sink.healthcheck()).await {
         Ok(Ok(())) => Health::Ok,
-        Ok(Err(reason)) => Health::Failing { reason },
+        Ok(Err(e)) => Health::Failing {
+            reason: e.reason().to_owned(),
+        },
         Err(_) => Health::Failing {
             reason: format!("no answer within {} s", CHECK_TIMEOUT.as_secs()),
         },

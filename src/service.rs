@@ -12,7 +12,7 @@ use crate::config::{Config, KeySource};
 use crate::datadir;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
-use crate::sinks::BuiltSink;
+use crate::registry::BuiltSink;
 use crate::spool::Spool;
 
 /// Loads the key-encryption keys.
@@ -70,6 +70,8 @@ pub async fn build_sinks(
     keys: &Arc<KeyRing>,
     signer: &Option<Arc<Signer>>,
 ) -> anyhow::Result<BTreeMap<String, Arc<BuiltSink>>> {
+    // An earlier version's single Documents store moves to its sink's folder first.
+    crate::documents::migrate_legacy(config)?;
     let mut sinks = BTreeMap::new();
     for (name, sink) in &config.sinks {
         let built = BuiltSink::build(name, sink, config, Arc::clone(keys), signer.clone())

@@ -19,6 +19,9 @@ use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod spec;
+pub use spec::{BuildContext, SinkSpec};
+
 /// The body format a submission arrived in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -490,15 +493,19 @@ impl ConfigError {
 /// What every sink implements. Sinks are a closed set in the service (an enum with exhaustive
 /// matches); this trait only keeps their shape the same.
 pub trait Sink: Send + Sync {
-    /// The at-rest status, as derived from the configuration.
-    fn at_rest(&self) -> AtRest;
-
     /// Delivers one submission. Must be idempotent on `submission.id`: a redelivery of the same
     /// submission must not produce a second copy where the destination can tell.
     fn deliver(
         &self,
         delivery: &Delivery<'_>,
     ) -> impl Future<Output = Result<Receipt, DeliveryError>> + Send;
+
+    /// Reaches the sink's peer as a delivery would, delivering nothing: for the start-up report,
+    /// `secureform check --online` and `/readyz`. A sink with no peer (a local store) is healthy
+    /// once built, the default.
+    fn healthcheck(&self) -> impl Future<Output = Result<(), DeliveryError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 #[cfg(test)]

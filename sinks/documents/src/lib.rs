@@ -42,7 +42,9 @@ pub use store::{DocumentItem, DocumentMeta, DocumentStore, Erased, StoreError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use secureform_contract::{AtRest, ConfigError, Delivery, DeliveryError, Receipt, Sink};
+use secureform_contract::{
+    AtRest, BuildContext, ConfigError, Delivery, DeliveryError, Receipt, Sink, SinkSpec,
+};
 use secureform_crypto::pgp::{Recipients, Signer};
 use secureform_crypto::KeyRing;
 use serde::Deserialize;
@@ -85,7 +87,6 @@ pub struct DocumentsSink {
     store: Arc<DocumentStore>,
     recipients: Option<Arc<Recipients>>,
     signer: Option<Arc<Signer>>,
-    at_rest: AtRest,
 }
 
 impl DocumentsSink {
@@ -119,16 +120,61 @@ impl DocumentsSink {
             store: Arc::new(store),
             recipients,
             signer,
-            at_rest: config.at_rest(),
         })
     }
 }
 
-impl Sink for DocumentsSink {
-    fn at_rest(&self) -> AtRest {
-        self.at_rest.clone()
+/// `type = "documents"`: the store lives in the sink's state folder, its documents' data keys in
+/// its key folder unless `data_keys_dir` says otherwise.
+pub struct Spec;
+
+impl SinkSpec for Spec {
+    type Config = Config;
+    type Sink = DocumentsSink;
+    const LOCAL: bool = true;
+
+    fn validate(config: &Config) -> Result<(), ConfigError> {
+        config.validate()
     }
 
+    fn at_rest(config: &Config) -> AtRest {
+        config.at_rest()
+    }
+
+    /// Loads the recipients' certificates; the store is not opened, since opening creates it.
+    async fn check_offline(config: &Config, context: &BuildContext<'_>) -> Result<(), ConfigError> {
+        if !config.pgp_recipients.is_empty() {
+            let paths: Vec<PathBuf> = config
+                .pgp_recipients
+                .iter()
+                .map(|p| context.resolve(p))
+                .collect();
+            Recipients::load(&paths)
+                .map_err(|e| ConfigError::new("pgp_recipients", e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    async fn build(
+        config: &Config,
+        context: BuildContext<'_>,
+    ) -> Result<DocumentsSink, ConfigError> {
+        let mut config = config.clone();
+        if config.data_keys_dir.is_none() {
+            config.data_keys_dir = Some(context.key_dir.clone());
+        }
+        let BuildContext {
+            base_dir,
+            state_dir,
+            keys,
+            signer,
+            ..
+        } = context;
+        DocumentsSink::build(&config, base_dir, &state_dir, keys, signer)
+    }
+}
+
+impl Sink for DocumentsSink {
     async fn deliver(&self, delivery: &Delivery<'_>) -> Result<Receipt, DeliveryError> {
         let store = Arc::clone(&self.store);
         let submission = Arc::clone(delivery.submission);

@@ -37,6 +37,7 @@ use std::time::Duration;
 use lettre::Address;
 use secrecy::SecretString;
 use secureform_contract::{AtRest, ConfigError, Delivery, DeliveryError, Receipt, Sink};
+use secureform_contract::{BuildContext, SinkSpec};
 use secureform_crypto::{pgp, smime};
 
 pub use config::{Config, Mode, SmimeCipher};
@@ -46,7 +47,6 @@ use transport::{Smtp, SmtpSettings};
 /// A built email sink, ready to deliver.
 pub struct EmailSink {
     name: String,
-    at_rest: AtRest,
     protection: Protection,
     envelope: Arc<Envelope>,
     from: Address,
@@ -58,7 +58,6 @@ impl std::fmt::Debug for EmailSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmailSink")
             .field("name", &self.name)
-            .field("at_rest", &self.at_rest)
             .finish_non_exhaustive()
     }
 }
@@ -138,20 +137,12 @@ impl EmailSink {
         };
         Ok(EmailSink {
             name: sink_name.to_owned(),
-            at_rest: config.at_rest(),
             protection,
             envelope: Arc::new(envelope),
             from,
             to,
             smtp,
         })
-    }
-
-    /// Connects to the SMTP server as a delivery would (TLS verified, STARTTLS required unless
-    /// the URL says implicit TLS, AUTH) and quits, sending no message: for the start-up report,
-    /// `secureform check --online` and `/readyz`.
-    pub async fn healthcheck(&self) -> Result<(), DeliveryError> {
-        self.smtp.probe().await
     }
 }
 
@@ -194,9 +185,39 @@ fn password(config: &Config, base_dir: &Path) -> Result<SecretString, ConfigErro
     Ok(SecretString::from(text.to_owned()))
 }
 
+/// `type = "email"`.
+pub struct Spec;
+
+impl SinkSpec for Spec {
+    type Config = Config;
+    type Sink = EmailSink;
+
+    fn validate(config: &Config) -> Result<(), ConfigError> {
+        config.validate()
+    }
+
+    fn at_rest(config: &Config) -> AtRest {
+        config.at_rest()
+    }
+
+    /// Building connects nowhere: it loads and checks the certificates, keys and secrets.
+    async fn check_offline(config: &Config, context: &BuildContext<'_>) -> Result<(), ConfigError> {
+        EmailSink::build(context.name, config, context.base_dir, None)
+            .await
+            .map(drop)
+    }
+
+    async fn build(config: &Config, context: BuildContext<'_>) -> Result<EmailSink, ConfigError> {
+        EmailSink::build(context.name, config, context.base_dir, context.signer).await
+    }
+}
+
 impl Sink for EmailSink {
-    fn at_rest(&self) -> AtRest {
-        self.at_rest.clone()
+    /// Connects to the SMTP server as a delivery would (TLS verified, STARTTLS required unless
+    /// the URL says implicit TLS, AUTH) and quits, sending no message: for the start-up report,
+    /// `secureform check --online` and `/readyz`.
+    async fn healthcheck(&self) -> Result<(), DeliveryError> {
+        self.smtp.probe().await
     }
 
     async fn deliver(&self, d: &Delivery<'_>) -> Result<Receipt, DeliveryError> {

@@ -160,7 +160,7 @@ async fn pgp_mime_decrypts_with_gpg_for_every_recipient_and_the_signature_verifi
     let sink = EmailSink::build("mail", &cfg, d, Some(signer))
         .await
         .unwrap();
-    assert_eq!(sink.at_rest().level, AtRestLevel::Encrypted);
+    assert_eq!(cfg.at_rest().level, AtRestLevel::Encrypted);
 
     let canary = format!("CANARY-{}", new_id());
     let (s, files) = rich_submission(&canary);
@@ -230,8 +230,8 @@ async fn smime_decrypts_with_openssl_cms_in_cbc_and_gcm() {
              to = [\"alice@example.com\", \"bob@example.com\"]\nrecipient_keys = [{}, {}]\n\
              ca_file = {}\nsmime_cipher = \"{cipher}\"\n", q(&alice.0), q(&bob.0), q(&pki.ca)));
         let sink = EmailSink::build("mail", &cfg, d, None).await.unwrap();
-        assert_eq!(sink.at_rest().level, AtRestLevel::Encrypted);
-        assert!(sink
+        assert_eq!(cfg.at_rest().level, AtRestLevel::Encrypted);
+        assert!(cfg
             .at_rest()
             .detail
             .contains(&cipher.to_uppercase().replace("AES256", "AES-256")));
@@ -280,7 +280,7 @@ async fn field_values_cannot_add_headers_and_tls_mode_is_plaintext_at_rest() {
          to = [\"alice@example.com\"]\nca_file = {}\nsubject = \"New request: {{topic}} ({{id}})\"\n\
          subject_fields = [\"topic\"]\n", q(&pki.ca)));
     let sink = EmailSink::build("mail", &cfg, d, None).await.unwrap();
-    let at_rest = sink.at_rest();
+    let at_rest = cfg.at_rest();
     assert_eq!(at_rest.level, AtRestLevel::Plaintext);
     assert!(at_rest.needs_warning());
     assert!(at_rest

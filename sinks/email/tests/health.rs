@@ -6,6 +6,7 @@ mod support;
 
 use std::path::Path;
 
+use secureform_contract::Sink;
 use secureform_email::EmailSink;
 use support::*;
 

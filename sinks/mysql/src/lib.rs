@@ -87,4 +87,4 @@ pub use config::{
 pub use gcm::{aad, file_row_key, open_value, ValueError, AAD_LABEL, VERSION};
 pub use read::{read_file, read_rows, ReadError};
 pub use secrets::MIN_MYSQL_AES_KEY;
-pub use sink::MysqlSink;
+pub use sink::{MysqlSink, Spec};

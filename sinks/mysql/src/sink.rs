@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use secureform_contract::{AtRest, ConfigError, Delivery, DeliveryError, Receipt, Sink};
+use secureform_contract::{
+    AtRest, BuildContext, ConfigError, Delivery, DeliveryError, Receipt, Sink, SinkSpec,
+};
 use sqlx::mysql::MySqlPool;
 use tokio::sync::OnceCell;
 
@@ -62,7 +64,6 @@ pub struct MysqlSink {
     key: Arc<ValueKey>,
     create_table: bool,
     files_max_bytes: u64,
-    at_rest: AtRest,
     prepared: OnceCell<Prepared>,
 }
 
@@ -84,7 +85,7 @@ enum Outcome {
 impl MysqlSink {
     /// Loads the key and the password, reads the CA file, and prepares the pool, without
     /// connecting: a database that is down or slow never holds up the service's start. The
-    /// first delivery (or [`MysqlSink::healthcheck`]) connects, finds the server's kind, creates
+    /// first delivery (or [`MysqlSink::check_table`]) connects, finds the server's kind, creates
     /// the table when `create_table = true` and checks that the table fits; until that works,
     /// deliveries stay retryable.
     pub async fn build(
@@ -102,7 +103,6 @@ impl MysqlSink {
             key: Arc::new(key),
             create_table: config.create_table,
             files_max_bytes: config.files_max_bytes,
-            at_rest: config.at_rest(),
             prepared: OnceCell::new(),
         })
     }
@@ -111,7 +111,7 @@ impl MysqlSink {
     /// start-up's report, `secureform check --online` and `/readyz`: a table that does not
     /// fit names its key (`table`, `columns`, `files_max_bytes`); a database that cannot be
     /// reached or refuses the login is reported under `url`.
-    pub async fn healthcheck(&self) -> Result<(), ConfigError> {
+    pub async fn check_table(&self) -> Result<(), ConfigError> {
         match self.prepare().await {
             Ok(_) => Ok(()),
             Err(PrepareError::Schema(e)) => Err(e),
@@ -344,19 +344,40 @@ impl From<DeliveryError> for Failure {
     }
 }
 
+/// `type = "mysql"`.
+pub struct Spec;
+
+impl SinkSpec for Spec {
+    type Config = Config;
+    type Sink = MysqlSink;
+
+    fn validate(config: &Config) -> Result<(), ConfigError> {
+        config.validate()
+    }
+
+    fn at_rest(config: &Config) -> AtRest {
+        config.at_rest()
+    }
+
+    /// Building connects nowhere: it loads the key and the password and reads the CA file.
+    async fn check_offline(config: &Config, context: &BuildContext<'_>) -> Result<(), ConfigError> {
+        MysqlSink::build(context.name, config, context.base_dir)
+            .await
+            .map(drop)
+    }
+
+    async fn build(config: &Config, context: BuildContext<'_>) -> Result<MysqlSink, ConfigError> {
+        MysqlSink::build(context.name, config, context.base_dir).await
+    }
+}
+
 impl Sink for MysqlSink {
-    /// The configuration's status, made exact once the server is known (AES-256-CBC where
-    /// `block_encryption_mode` is available).
-    fn at_rest(&self) -> AtRest {
-        match self.prepared.get() {
-            Some(p) if p.cbc => AtRest::weak(format!(
-                "rows of table `{}` use the database's AES_ENCRYPT as AES-256-CBC with a random \
-                 IV per value (block_encryption_mode): not authenticated, and the key and the \
-                 values travel to the server with every insert",
-                self.layout.table
-            )),
-            _ => self.at_rest.clone(),
-        }
+    /// Connects and checks (or creates) the table, as [`MysqlSink::check_table`]; the reason
+    /// names the configuration key at fault.
+    async fn healthcheck(&self) -> Result<(), DeliveryError> {
+        self.check_table()
+            .await
+            .map_err(|e| DeliveryError::Permanent(format!("{}: {}", e.key, e.message)))
     }
 
     async fn deliver(&self, d: &Delivery<'_>) -> Result<Receipt, DeliveryError> {

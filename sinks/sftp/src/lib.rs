@@ -40,7 +40,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use secureform_contract::{
-    AtRest, ConfigError, Delivery, DeliveryError, FileSource, Receipt, Sink, Submission,
+    AtRest, BuildContext, ConfigError, Delivery, DeliveryError, FileSource, Receipt, Sink,
+    SinkSpec, Submission,
 };
 use secureform_crypto::pgp::{Recipients, Signer};
 
@@ -56,7 +57,6 @@ pub struct SftpSink {
 
 struct Inner {
     name: String,
-    at_rest: AtRest,
     target: Target,
     layout: Layout,
     /// The session reused across deliveries; `None` until the first one, or after a failure.
@@ -102,7 +102,6 @@ impl SftpSink {
         Ok(SftpSink {
             inner: Arc::new(Inner {
                 name: sink_name.to_owned(),
-                at_rest: config.at_rest(),
                 target: Target {
                     host: config.host.clone(),
                     port: config.port,
@@ -125,10 +124,39 @@ impl SftpSink {
     pub fn name(&self) -> &str {
         &self.inner.name
     }
+}
 
+/// `type = "sftp"`.
+pub struct Spec;
+
+impl SinkSpec for Spec {
+    type Config = Config;
+    type Sink = SftpSink;
+
+    fn validate(config: &Config) -> Result<(), ConfigError> {
+        config.validate()
+    }
+
+    fn at_rest(config: &Config) -> AtRest {
+        config.at_rest()
+    }
+
+    /// Building connects nowhere: it loads and checks the key, secrets and certificates.
+    async fn check_offline(config: &Config, context: &BuildContext<'_>) -> Result<(), ConfigError> {
+        SftpSink::build(context.name, config, context.base_dir, None)
+            .await
+            .map(drop)
+    }
+
+    async fn build(config: &Config, context: BuildContext<'_>) -> Result<SftpSink, ConfigError> {
+        SftpSink::build(context.name, config, context.base_dir, context.signer).await
+    }
+}
+
+impl Sink for SftpSink {
     /// Connects, checks the pinned host key, logs in and looks at the target folder, writing
     /// nothing: for the start-up report, `secureform check --online` and `/readyz`.
-    pub async fn healthcheck(&self) -> Result<(), DeliveryError> {
+    async fn healthcheck(&self) -> Result<(), DeliveryError> {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let conn = inner.target.connect()?;
@@ -144,12 +172,6 @@ impl SftpSink {
         })
         .await
         .map_err(|_| DeliveryError::Retryable("the SFTP health check was lost".into()))?
-    }
-}
-
-impl Sink for SftpSink {
-    fn at_rest(&self) -> AtRest {
-        self.inner.at_rest.clone()
     }
 
     async fn deliver(&self, d: &Delivery<'_>) -> Result<Receipt, DeliveryError> {

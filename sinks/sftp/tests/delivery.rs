@@ -88,7 +88,7 @@ async fn json_csv_and_xml_arrive_complete_parse_and_redeliver_to_the_same_names(
         let sink = SftpSink::build("upload", &cfg, keys.path(), None)
             .await
             .unwrap();
-        assert_eq!(sink.at_rest().level, AtRestLevel::Plaintext);
+        assert_eq!(cfg.at_rest().level, AtRestLevel::Plaintext);
         let receipt = sink.deliver(&Delivery::new(&s, &source)).await.unwrap();
         let document = dir.join(format!("{id}.{format}"));
         assert_eq!(receipt.kind, "remote_path");
@@ -202,7 +202,7 @@ async fn pgp_files_decrypt_with_gpg_and_verify() {
     let sink = SftpSink::build("upload", &cfg, keys.path(), Some(Arc::clone(&signer)))
         .await
         .unwrap();
-    assert_eq!(sink.at_rest().level, AtRestLevel::Encrypted);
+    assert_eq!(cfg.at_rest().level, AtRestLevel::Encrypted);
 
     let id = ulid(2);
     let marker = b"PLAINTEXT-MARKER-".repeat(1000);

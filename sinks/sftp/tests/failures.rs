@@ -9,6 +9,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use secureform_contract::Sink;
 use secureform_sftp::SftpSink;
 use support::cases::*;
 use support::*;

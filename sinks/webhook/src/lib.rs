@@ -35,6 +35,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use reqwest::{Client, Url};
 use secureform_contract::{AtRest, ConfigError, Delivery, DeliveryError, Receipt, Sink};
+use secureform_contract::{BuildContext, SinkSpec};
 use secureform_crypto::pgp::{Recipients, Signer};
 
 pub use config::{
@@ -53,7 +54,6 @@ pub struct WebhookSink {
 
 struct Inner {
     name: String,
-    at_rest: AtRest,
     url: Url,
     keys: Keys,
     client: Client,
@@ -109,7 +109,6 @@ impl WebhookSink {
         Ok(WebhookSink {
             inner: Arc::new(Inner {
                 name: sink_name.to_owned(),
-                at_rest: config.at_rest(),
                 url,
                 keys,
                 client,
@@ -126,18 +125,36 @@ impl WebhookSink {
     pub fn name(&self) -> &str {
         &self.inner.name
     }
+}
 
-    /// Resolves the host through the guard, connects, verifies TLS and sends `HEAD` to the URL,
-    /// with no submission and no signature: any HTTP answer (even 405) means reachable. For the
-    /// start-up report, `secureform check --online` and `/readyz`.
-    pub async fn healthcheck(&self) -> Result<(), DeliveryError> {
-        send::probe(&self.inner.client, &self.inner.url).await
+/// `type = "webhook"`.
+pub struct Spec;
+
+impl SinkSpec for Spec {
+    type Config = Config;
+    type Sink = WebhookSink;
+
+    fn validate(config: &Config) -> Result<(), ConfigError> {
+        config.validate()
+    }
+
+    fn at_rest(config: &Config) -> AtRest {
+        config.at_rest()
+    }
+
+    // `check_offline` is `validate`: building resolves the receiver's host name.
+
+    async fn build(config: &Config, context: BuildContext<'_>) -> Result<WebhookSink, ConfigError> {
+        WebhookSink::build(context.name, config, context.base_dir, context.signer).await
     }
 }
 
 impl Sink for WebhookSink {
-    fn at_rest(&self) -> AtRest {
-        self.inner.at_rest.clone()
+    /// Resolves the host through the guard, connects, verifies TLS and sends `HEAD` to the URL,
+    /// with no submission and no signature: any HTTP answer (even 405) means reachable. For the
+    /// start-up report, `secureform check --online` and `/readyz`.
+    async fn healthcheck(&self) -> Result<(), DeliveryError> {
+        send::probe(&self.inner.client, &self.inner.url).await
     }
 
     async fn deliver(&self, d: &Delivery<'_>) -> Result<Receipt, DeliveryError> {

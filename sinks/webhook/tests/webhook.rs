@@ -60,7 +60,7 @@ async fn delivers_json_verified_by_standardwebhooks() {
         "inline_file_bytes = 1024\napi_file_url = \"https://forms.example.com/api/v1/documents/{id}/files/{n}?sink=docs\"",
     );
     let sink = build(&config).await;
-    assert_eq!(sink.at_rest().level, AtRestLevel::Plaintext);
+    assert_eq!(config.at_rest().level, AtRestLevel::Plaintext);
     let receipt = deliver(&sink).await.unwrap();
     assert_eq!(receipt.kind, "http_status");
     assert!(
@@ -148,7 +148,7 @@ async fn pgp_body_decrypts_with_gpg() {
     let sink = WebhookSink::build("hook", &config, Path::new("/"), Some(signer))
         .await
         .unwrap();
-    assert_eq!(sink.at_rest().level, AtRestLevel::Encrypted);
+    assert_eq!(config.at_rest().level, AtRestLevel::Encrypted);
     deliver(&sink).await.unwrap();
     let r = rx.request(1);
     assert_eq!(

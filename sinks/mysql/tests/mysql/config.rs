@@ -167,6 +167,6 @@ async fn building_does_not_wait_for_the_database() {
         "build waited {:?}",
         started.elapsed()
     );
-    let err = sink.healthcheck().await.unwrap_err();
+    let err = sink.check_table().await.unwrap_err();
     assert_eq!(err.key, "url");
 }

@@ -1,7 +1,7 @@
 //! The three modes, read back with the database's AES_DECRYPT, Python's `cryptography`, and
 //! the server's files on disk.
 
-use secureform_contract::{AtRestLevel, Sink};
+use secureform_contract::AtRestLevel;
 use sqlx::{Executor, Row};
 
 use crate::support::{self, Mariadb};
@@ -28,7 +28,7 @@ async fn mysql_aes_rows_decrypt_in_sql() {
         key_path.display()
     ));
     let sink = build(&config, dir.path()).await;
-    let at_rest = sink.at_rest();
+    let at_rest = config.at_rest();
     assert_eq!(at_rest.level, AtRestLevel::Weak);
     assert!(config.at_rest().detail.contains("AES-128-ECB"));
     assert!(config.at_rest().detail.contains("deterministic"));
@@ -151,9 +151,9 @@ async fn aes_gcm_leaves_no_canary_and_python_opens_it() {
         server.url()
     ));
     let sink = build(&config, dir.path()).await;
-    assert_eq!(sink.at_rest().level, AtRestLevel::Encrypted);
+    assert_eq!(config.at_rest().level, AtRestLevel::Encrypted);
     let control_sink = build(&control_config, dir.path()).await;
-    assert_eq!(control_sink.at_rest().level, AtRestLevel::Plaintext);
+    assert_eq!(control_config.at_rest().level, AtRestLevel::Plaintext);
 
     let canary = support::unique("CANARYGCM");
     let file_canary = support::unique("FILECANARYGCM");

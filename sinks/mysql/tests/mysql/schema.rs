@@ -74,7 +74,7 @@ async fn create_table_false_checks_the_table_at_start_up() {
     let err = MysqlSink::build("db", &config, dir.path())
         .await
         .unwrap()
-        .healthcheck()
+        .check_table()
         .await
         .unwrap_err();
     assert_eq!(err.key, "table");
@@ -99,7 +99,7 @@ async fn create_table_false_checks_the_table_at_start_up() {
     let err = MysqlSink::build("db", &config, dir.path())
         .await
         .unwrap()
-        .healthcheck()
+        .check_table()
         .await
         .unwrap_err();
     assert_eq!(err.key, "columns");
@@ -120,7 +120,7 @@ async fn create_table_false_checks_the_table_at_start_up() {
     let err = MysqlSink::build("db", &config, dir.path())
         .await
         .unwrap()
-        .healthcheck()
+        .check_table()
         .await
         .unwrap_err();
     assert!(
@@ -137,7 +137,7 @@ async fn create_table_false_checks_the_table_at_start_up() {
     let err = MysqlSink::build("db", &config, dir.path())
         .await
         .unwrap()
-        .healthcheck()
+        .check_table()
         .await
         .unwrap_err();
     assert!(err.message.contains("UNIQUE"), "{err}");
@@ -225,7 +225,7 @@ async fn files_max_bytes_must_fit_the_servers_packet() {
     let err = MysqlSink::build("db", &config, dir.path())
         .await
         .unwrap()
-        .healthcheck()
+        .check_table()
         .await
         .unwrap_err();
     assert_eq!(err.key, "files_max_bytes");

@@ -126,7 +126,7 @@ async fn tls_with_a_private_ca_is_verified() {
     )
     .await
     .unwrap();
-    let err = other.healthcheck().await.unwrap_err();
+    let err = other.check_table().await.unwrap_err();
     assert_eq!(err.key, "url");
     assert!(
         err.message.contains("TLS") && err.message.contains("certificate"),
@@ -142,7 +142,7 @@ async fn tls_with_a_private_ca_is_verified() {
     )
     .await
     .unwrap()
-    .healthcheck()
+    .check_table()
     .await
     .unwrap_err();
     assert_eq!(err.key, "url");
