@@ -62,13 +62,7 @@ impl std::fmt::Debug for EmailSink {
     }
 }
 
-fn resolve(base_dir: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base_dir.join(path)
-    }
-}
+use secureform_secrets::resolve;
 
 impl EmailSink {
     /// Loads keys/certificates/secrets (relative paths resolved against `base_dir`, the config
@@ -149,40 +143,16 @@ impl EmailSink {
 /// The SMTP password from `password_env` or `password_file` (which must not be readable by
 /// group or others).
 fn password(config: &Config, base_dir: &Path) -> Result<SecretString, ConfigError> {
-    if let Some(var) = &config.password_env {
-        return match std::env::var(var) {
-            Ok(value) if !value.is_empty() => Ok(SecretString::from(value)),
-            _ => Err(ConfigError::new(
-                "password_env",
-                format!("the environment variable {var} is not set (or empty)"),
-            )),
-        };
+    secureform_secrets::SecretSource {
+        env: config.password_env.as_deref(),
+        file: config.password_file.as_deref(),
+        keys: secureform_secrets::Keys {
+            env: "password_env",
+            file: "password_file",
+        },
     }
-    let Some(file) = &config.password_file else {
-        return Err(ConfigError::new(
-            "username",
-            "needs password_env or password_file",
-        ));
-    };
-    let path = resolve(base_dir, file);
-    let err = |m: String| ConfigError::new("password_file", format!("{}: {m}", path.display()));
-    let meta = std::fs::metadata(&path).map_err(|e| err(format!("cannot read: {e}")))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(err(format!(
-                "readable or writable by group or others (mode {mode:o}); run `chmod 600` on it"
-            )));
-        }
-    }
-    let text = std::fs::read_to_string(&path).map_err(|e| err(format!("cannot read: {e}")))?;
-    let text = text.strip_suffix('\n').unwrap_or(&text);
-    let text = text.strip_suffix('\r').unwrap_or(text);
-    if text.is_empty() {
-        return Err(err("is empty".to_owned()));
-    }
-    Ok(SecretString::from(text.to_owned()))
+    .load_text(base_dir)?
+    .ok_or_else(|| ConfigError::new("username", "needs password_env or password_file"))
 }
 
 /// `type = "email"`.

@@ -1,9 +1,7 @@
 //! Loading the encryption key and the database password from the environment or from files.
 //! Secrets are held in zeroizing or `secrecy` types and never appear in errors or Debug output.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
 use ring::aead::{LessSafeKey, UnboundKey, AES_256_GCM};
@@ -46,55 +44,25 @@ impl ValueKey {
     }
 }
 
-/// Resolves `path` against the configuration file's folder.
-pub(crate) fn resolve(base_dir: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base_dir.join(path)
-    }
-}
+pub(crate) use secureform_secrets::resolve;
 
-/// Reads a secret from an environment variable or a file (refused when group or others may
-/// read it). A single trailing line break of a file is dropped.
+/// Reads a secret from an environment variable or a file, by the rules every secret follows
+/// (see `secureform_secrets`).
 fn read_secret(
     env: Option<&str>,
     file: Option<&Path>,
     base_dir: &Path,
     keys: (&str, &str),
 ) -> Result<Option<Zeroizing<Vec<u8>>>, ConfigError> {
-    let (env_key, file_key) = keys;
-    if let Some(var) = env {
-        let value = std::env::var_os(var).ok_or_else(|| {
-            ConfigError::new(env_key, format!("environment variable {var} is not set"))
-        })?;
-        return Ok(Some(Zeroizing::new(
-            std::os::unix::ffi::OsStringExt::into_vec(value),
-        )));
+    secureform_secrets::SecretSource {
+        env,
+        file,
+        keys: secureform_secrets::Keys {
+            env: keys.0,
+            file: keys.1,
+        },
     }
-    let Some(file) = file else { return Ok(None) };
-    let path = resolve(base_dir, file);
-    let shown = path.display();
-    let meta = fs::metadata(&path)
-        .map_err(|e| ConfigError::new(file_key, format!("{shown}: cannot read: {e}")))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(ConfigError::new(
-            file_key,
-            format!("{shown}: readable or writable by group or others (mode {mode:o}); run `chmod 600 {shown}`"),
-        ));
-    }
-    let mut bytes = Zeroizing::new(
-        fs::read(&path)
-            .map_err(|e| ConfigError::new(file_key, format!("{shown}: cannot read: {e}")))?,
-    );
-    let len = bytes.len();
-    if bytes.ends_with(b"\r\n") {
-        bytes.truncate(len - 2);
-    } else if bytes.ends_with(b"\n") {
-        bytes.truncate(len - 1);
-    }
-    Ok(Some(bytes))
+    .load_bytes(base_dir)
 }
 
 /// Loads the encryption key the configuration names, checked for its mode.

@@ -1,13 +1,12 @@
 //! Loading the login secrets named by the configuration: the private key (and its passphrase) or
 //! the password. Secret files readable by group or others are refused, as `ssh` refuses them.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
 use secrecy::SecretString;
 use secureform_contract::ConfigError;
+use secureform_secrets::{Keys, SecretSource};
 use zeroize::Zeroizing;
 
 use crate::config::Config;
@@ -24,27 +23,23 @@ pub(crate) enum Auth {
     Password(SecretString),
 }
 
-/// Resolves `path` against the configuration file's folder.
-pub(crate) fn resolve(base_dir: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base_dir.join(path)
-    }
-}
+pub(crate) use secureform_secrets::resolve;
 
 /// Loads the secrets the (validated) configuration names.
 pub(crate) fn load(config: &Config, base_dir: &Path) -> Result<Auth, ConfigError> {
     if let Some(key_file) = &config.private_key_file {
         let path = resolve(base_dir, key_file);
-        let text = read_secret_file(&path, "private_key_file")?;
+        let text = read_key_file(&path)?;
         let encrypted = check_private_key(&text, &path)?;
-        let passphrase = secret_from(
-            config.passphrase_env.as_deref(),
-            config.passphrase_file.as_deref(),
-            ("passphrase_env", "passphrase_file"),
-            base_dir,
-        )?;
+        let passphrase = SecretSource {
+            env: config.passphrase_env.as_deref(),
+            file: config.passphrase_file.as_deref(),
+            keys: Keys {
+                env: "passphrase_env",
+                file: "passphrase_file",
+            },
+        }
+        .load_text(base_dir)?;
         if encrypted && passphrase.is_none() {
             return Err(ConfigError::new(
                 "private_key_file",
@@ -59,71 +54,31 @@ pub(crate) fn load(config: &Config, base_dir: &Path) -> Result<Auth, ConfigError
             passphrase,
         });
     }
-    let password = secret_from(
-        config.password_env.as_deref(),
-        config.password_file.as_deref(),
-        ("password_env", "password_file"),
-        base_dir,
-    )?;
+    let password = SecretSource {
+        env: config.password_env.as_deref(),
+        file: config.password_file.as_deref(),
+        keys: Keys {
+            env: "password_env",
+            file: "password_file",
+        },
+    }
+    .load_text(base_dir)?;
     password
         .map(Auth::Password)
         .ok_or_else(|| ConfigError::new("password_env", "no authentication configured"))
 }
 
-/// A secret from an environment variable or a file, whichever is configured.
-fn secret_from(
-    env: Option<&str>,
-    file: Option<&Path>,
-    keys: (&str, &str),
-    base_dir: &Path,
-) -> Result<Option<SecretString>, ConfigError> {
-    if let Some(name) = env {
-        let value = Zeroizing::new(std::env::var(name).map_err(|_| {
+/// Reads the private key file verbatim (a private file, see `secureform_secrets`), as text.
+fn read_key_file(path: &Path) -> Result<Zeroizing<String>, ConfigError> {
+    let bytes = secureform_secrets::read_private_file(path, "private_key_file")?;
+    std::str::from_utf8(&bytes)
+        .map(|t| Zeroizing::new(t.to_owned()))
+        .map_err(|_| {
             ConfigError::new(
-                keys.0,
-                format!("the environment variable {name} is not set (or not UTF-8)"),
+                "private_key_file",
+                format!("{}: not a text key file", path.display()),
             )
-        })?);
-        if value.is_empty() {
-            return Err(ConfigError::new(
-                keys.0,
-                format!("the environment variable {name} is empty"),
-            ));
-        }
-        return Ok(Some(SecretString::from(value.as_str())));
-    }
-    if let Some(file) = file {
-        let path = resolve(base_dir, file);
-        let text = read_secret_file(&path, keys.1)?;
-        let value = text
-            .strip_suffix('\n')
-            .map(|t| t.strip_suffix('\r').unwrap_or(t))
-            .unwrap_or(&text);
-        if value.is_empty() {
-            return Err(ConfigError::new(
-                keys.1,
-                format!("{}: the file is empty", path.display()),
-            ));
-        }
-        return Ok(Some(SecretString::from(value)));
-    }
-    Ok(None)
-}
-
-/// Reads a secret file, refusing one that group or others may read or write.
-fn read_secret_file(path: &Path, key: &str) -> Result<Zeroizing<String>, ConfigError> {
-    let shown = path.display();
-    let meta = fs::metadata(path).map_err(|e| ConfigError::new(key, format!("{shown}: {e}")))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(ConfigError::new(
-            key,
-            format!("{shown}: readable or writable by group or others (mode {mode:o}); run `chmod 600 {shown}`"),
-        ));
-    }
-    fs::read_to_string(path)
-        .map(Zeroizing::new)
-        .map_err(|e| ConfigError::new(key, format!("{shown}: {e}")))
+        })
 }
 
 /// Checks that `text` is a private key libssh2 can read, and tells whether it is encrypted.
@@ -169,6 +124,8 @@ fn openssh_cipher_is_set(raw: &[u8]) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn openssh_cipher_is_read() {
@@ -190,7 +147,7 @@ mod tests {
         let path = dir.path().join("id");
         fs::write(&path, "-----BEGIN OPENSSH PRIVATE KEY-----\n").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        let err = read_secret_file(&path, "private_key_file").unwrap_err();
+        let err = read_key_file(&path).unwrap_err();
         assert_eq!(err.key, "private_key_file");
         assert!(err.message.contains("chmod 600"), "{err}");
     }

@@ -1,9 +1,7 @@
 //! Standard Webhooks signatures (<https://www.standardwebhooks.com/>): the `whsec_` secrets,
 //! loaded from the environment or a private file, and the `webhook-signature` header.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
 use ring::hmac;
@@ -55,34 +53,23 @@ impl Keys {
 
     /// Loads the secrets the (validated) configuration names.
     pub fn load(config: &Config, base_dir: &Path) -> Result<Keys, ConfigError> {
-        if let Some(name) = &config.secret_env {
-            let value = Zeroizing::new(std::env::var(name).map_err(|_| {
-                ConfigError::new(
-                    "secret_env",
-                    format!("the environment variable {name} is not set (or not UTF-8)"),
-                )
-            })?);
-            if value.trim().is_empty() {
-                return Err(ConfigError::new(
-                    "secret_env",
-                    format!("the environment variable {name} is empty"),
-                ));
-            }
-            return Keys::parse(&value, "secret_env");
-        }
-        let file = config
-            .secret_file
-            .as_deref()
+        let source = secureform_secrets::SecretSource {
+            env: config.secret_env.as_deref(),
+            file: config.secret_file.as_deref(),
+            keys: secureform_secrets::Keys {
+                env: "secret_env",
+                file: "secret_file",
+            },
+        };
+        let key = if config.secret_env.is_some() {
+            "secret_env"
+        } else {
+            "secret_file"
+        };
+        let text = source
+            .load_text(base_dir)?
             .ok_or_else(|| ConfigError::new("secret_env", "no signing secret configured"))?;
-        let path = resolve(base_dir, file);
-        let text = read_secret_file(&path, "secret_file")?;
-        if text.trim().is_empty() {
-            return Err(ConfigError::new(
-                "secret_file",
-                format!("{}: the file is empty", path.display()),
-            ));
-        }
-        Keys::parse(&text, "secret_file")
+        Keys::parse(secrecy::ExposeSecret::expose_secret(&text), key)
     }
 
     /// The `webhook-signature` header: `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`
@@ -105,30 +92,7 @@ impl Keys {
     }
 }
 
-/// Resolves `path` against the configuration file's folder.
-pub(crate) fn resolve(base_dir: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base_dir.join(path)
-    }
-}
-
-/// Reads a secret file, refusing one that group or others may read or write.
-fn read_secret_file(path: &Path, key: &str) -> Result<Zeroizing<String>, ConfigError> {
-    let shown = path.display();
-    let meta = fs::metadata(path).map_err(|e| ConfigError::new(key, format!("{shown}: {e}")))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(ConfigError::new(
-            key,
-            format!("{shown}: readable or writable by group or others (mode {mode:o}); run `chmod 600 {shown}`"),
-        ));
-    }
-    fs::read_to_string(path)
-        .map(Zeroizing::new)
-        .map_err(|e| ConfigError::new(key, format!("{shown}: {e}")))
-}
+pub(crate) use secureform_secrets::resolve;
 
 #[cfg(test)]
 mod tests {
@@ -171,15 +135,5 @@ mod tests {
             let err = Keys::parse(text, "secret_env").unwrap_err();
             assert_eq!(err.key, "secret_env", "{text}");
         }
-    }
-
-    #[test]
-    fn refuses_a_secret_file_others_can_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s");
-        fs::write(&path, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n").unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        let err = read_secret_file(&path, "secret_file").unwrap_err();
-        assert!(err.message.contains("chmod 600"), "{err}");
     }
 }
