@@ -161,16 +161,30 @@ pub async fn list(
         shown.truncate(PAGE);
         shown.last().map(|(_, d)| d.id.clone())
     });
+    let summarize = state.config.console.list_summary;
+    let summaries = if summarize {
+        match summaries(&state, &session, &shown).await {
+            Some(s) => s,
+            None => return server_error(),
+        }
+    } else {
+        Vec::new()
+    };
     let mut rows = String::new();
-    for (sink, d) in &shown {
+    for (k, (sink, d)) in shown.iter().enumerate() {
         let deliveries = state.spool.deliveries(&d.id).await.unwrap_or_default();
         let states: Vec<String> = deliveries
             .iter()
             .map(|r| format!("{}: {}", escape(&r.sink), state_word(r.state)))
             .collect();
+        let summary = match summaries.get(k) {
+            Some(s) => format!("<td class=\"summary\" data-label=\"Summary\">{s}</td>"),
+            None => String::new(),
+        };
         rows.push_str(&format!(
             "<tr><td><a href=\"/console/submissions/{sink}/{id}\">{received}</a></td>\
-<td><code>{id}</code></td><td>{files}</td><td>{mode}</td><td>{states}</td></tr>",
+{summary}<td data-label=\"Reference\"><code>{id}</code></td><td data-label=\"Files\">{files}</td>\
+<td data-label=\"Encryption\">{mode}</td><td data-label=\"Deliveries\">{states}</td></tr>",
             sink = escape(sink),
             id = escape(&d.id),
             received = escape(&d.received_at),
@@ -180,7 +194,10 @@ pub async fn list(
         ));
     }
     if rows.is_empty() {
-        rows = "<tr><td colspan=\"5\">No submissions yet.</td></tr>".to_owned();
+        rows = format!(
+            "<tr><td colspan=\"{}\">No submissions yet.</td></tr>",
+            if summarize { 6 } else { 5 }
+        );
     }
     let next = match older.flatten() {
         Some(id) => format!(
@@ -198,8 +215,8 @@ pub async fn list(
             &format!(
                 "<p><a href=\"/console/\">Inbox</a></p><h1>Form {f}</h1><p>{total} submission(s) \
 in the Documents store.</p><table id=\"submissions\"><caption>Submissions, newest first\
-</caption><thead><tr><th scope=\"col\">Received (UTC)</th><th scope=\"col\">Reference</th>\
-<th scope=\"col\">Files</th><th scope=\"col\">Encryption</th><th scope=\"col\">Deliveries</th>\
+</caption><thead><tr><th scope=\"col\">Received (UTC)</th>{summary_head}\
+<th scope=\"col\">Reference</th><th scope=\"col\">Files</th><th scope=\"col\">Encryption</th><th scope=\"col\">Deliveries</th>\
 </tr></thead><tbody>{rows}</tbody></table>{next}\
 <h2>Export</h2><form method=\"get\" action=\"/console/forms/{f}/export\" id=\"export\">\
 <label for=\"from\">First day (UTC)</label><input id=\"from\" name=\"from\" type=\"date\" required>\
@@ -209,9 +226,124 @@ in the Documents store.</p><table id=\"submissions\"><caption>Submissions, newes
 <button type=\"submit\">Download export</button></form>\
 <p>Submissions encrypted for OpenPGP recipients are not exported.</p>",
                 f = escape(&form),
+                summary_head = if summarize {
+                    "<th scope=\"col\">Summary</th>"
+                } else {
+                    ""
+                },
             ),
         ),
     )
+}
+
+/// Fields a list's summary shows, and how many characters of each name and value.
+const SUMMARY_FIELDS: usize = 3;
+const SUMMARY_NAME: usize = 32;
+const SUMMARY_VALUE: usize = 40;
+
+/// `text` cut to `max` characters, with "…" when cut.
+fn truncate(text: &str, max: usize) -> String {
+    let mut chars = text.chars();
+    let head: String = chars.by_ref().take(max).collect();
+    if chars.next().is_some() {
+        format!("{head}…")
+    } else {
+        head
+    }
+}
+
+/// The summary cell of one submission, escaped HTML: its first fields as `name: value` lines.
+pub(super) fn summary_html(submission: &secureform_contract::Submission) -> String {
+    let lines: Vec<String> = submission
+        .fields
+        .iter()
+        .take(SUMMARY_FIELDS)
+        .map(|(name, v)| {
+            format!(
+                "<span class=\"field\">{}:</span> {}",
+                escape(&truncate(name, SUMMARY_NAME)),
+                escape(&truncate(&v.to_text(), SUMMARY_VALUE))
+            )
+        })
+        .collect();
+    if lines.is_empty() {
+        "<em>No fields.</em>".to_owned()
+    } else {
+        lines.join("<br>")
+    }
+}
+
+/// The summary cells of a list page, in its order: each submission not encrypted to OpenPGP
+/// recipients is first recorded in the audit log (`console_read_submission`, detail
+/// `sink=NAME summary`, one entry per submission shown, as exports are), then read. `None`
+/// when an entry could not be recorded (then nothing is shown).
+async fn summaries(
+    state: &AppState,
+    session: &Session,
+    shown: &[(String, DocumentMeta)],
+) -> Option<Vec<String>> {
+    let readable: Vec<&(String, DocumentMeta)> = shown.iter().filter(|(_, d)| !d.pgp).collect();
+    // Recorded together: the spool's writer commits concurrent entries in one transaction.
+    let recorded = futures_util::future::join_all(readable.iter().map(|(sink, d)| {
+        state.spool.audit_entry(
+            &session.token,
+            "console_read_submission",
+            &d.id,
+            None,
+            Some(format!("sink={sink} summary")),
+        )
+    }))
+    .await;
+    if let Some(Err(e)) = recorded.into_iter().find(|r| r.is_err()) {
+        tracing::error!(error = %e, "console: recording the audit entry failed");
+        return None;
+    }
+    if !readable.is_empty() {
+        tracing::info!(documents = readable.len(), token = %session.token, "console read (list summaries)");
+    }
+    let stores: Vec<(String, Arc<DocumentStore>)> = state
+        .documents
+        .all()
+        .map(|(n, s)| (n.to_owned(), Arc::clone(s)))
+        .collect();
+    let items: Vec<(String, String, bool)> = shown
+        .iter()
+        .map(|(sink, d)| (sink.clone(), d.id.clone(), d.pgp))
+        .collect();
+    let cells = web::block(move || {
+        items
+            .into_iter()
+            .map(|(sink, id, pgp)| {
+                if pgp {
+                    return "<em>Encrypted to PGP recipients</em>".to_owned();
+                }
+                let read = stores
+                    .iter()
+                    .find(|(n, _)| *n == sink)
+                    .ok_or_else(|| "no such store".to_owned())
+                    .and_then(|(_, store)| read_all(store, &id, DocumentItem::Submission))
+                    .and_then(|bytes| {
+                        serde_json::from_slice::<secureform_contract::Submission>(&bytes)
+                            .map_err(|e| e.to_string())
+                    });
+                match read {
+                    Ok(sub) => summary_html(&sub),
+                    Err(e) => {
+                        tracing::error!(document = %id, error = %e, "console: summary unreadable");
+                        "<em>Unreadable</em>".to_owned()
+                    }
+                }
+            })
+            .collect::<Vec<String>>()
+    })
+    .await;
+    match cells {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::error!(error = %e, "console: store task failed");
+            None
+        }
+    }
 }
 
 fn state_word(s: crate::spool::DeliveryState) -> &'static str {
@@ -285,7 +417,8 @@ pub async fn show(
     let mut history = String::new();
     for r in &deliveries {
         history.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td data-label=\"Sink\">{}</td><td data-label=\"State\">{}</td>\
+<td data-label=\"Attempts\">{}</td><td data-label=\"Last error\">{}</td></tr>",
             escape(&r.sink),
             state_word(r.state),
             r.attempts,
@@ -321,11 +454,17 @@ deliveries</button></form>",
     );
     if meta.pgp {
         let body = format!(
-            "{header}<p class=\"mode\" id=\"mode\">This submission is encrypted for its \
-recipients' OpenPGP keys: the server cannot read it, and this console cannot yet decrypt it in \
-the browser. Use <code>secureform docs get --pgp-key</code>.</p>{deliveries_html}"
+            "{header}{}{deliveries_html}",
+            pgp_decrypt_section(&sink, &id, meta.files)
         );
-        return html(StatusCode::OK, page("Submission", Some(&session), &body));
+        return super::secured_with(StatusCode::OK, super::DECRYPT_CSP)
+            .content_type("text/html; charset=utf-8")
+            .body(super::page_with_head(
+                "Submission",
+                Some(&session),
+                &body,
+                &super::decrypt_scripts(),
+            ));
     }
     if !audit(&state, &session, "console_read_submission", &id).await {
         return server_error();
@@ -380,6 +519,129 @@ download>{}</a> ({size} bytes, field {})</li>",
 <h2>Files</h2><ul id=\"files\">{files}</ul>{deliveries_html}"
     );
     html(StatusCode::OK, page("Submission", Some(&session), &body))
+}
+
+/// The decryption part of a PGP submission's page. Its controls belong to no `<form>`: nothing
+/// the reader types or chooses here can be submitted to the server. The page's script
+/// (`decrypt.mjs`) enables the button once OpenPGP.js has loaded and passed its integrity check.
+fn pgp_decrypt_section(sink: &str, id: &str, files: usize) -> String {
+    let base = format!("/console/submissions/{}/{}/pgp", escape(sink), escape(id));
+    format!(
+        "<p class=\"mode\" id=\"mode\">This document is encrypted to your PGP key; it is \
+decrypted in this browser; the key is not sent. The server keeps it encrypted to the form's \
+OpenPGP recipients and cannot read it: it sends this page the encrypted message, and this page \
+opens it with the private key you give below.</p>\
+<section id=\"decrypt\" aria-labelledby=\"decrypt-title\" data-submission=\"{base}/submission\" \
+data-files=\"{base}/files/\" data-count=\"{files}\">\
+<h2 id=\"decrypt-title\">Decrypt in this browser</h2>\
+<p>Give the private key of one of the form's recipients (a file, or pasted as ASCII armor, \
+e.g. from <code>gpg --armor --export-secret-keys YOU</code>). It is read by this page only, \
+is sent nowhere and is forgotten when you close this tab.</p>\
+<label for=\"key-file\">Private key file</label>\
+<input type=\"file\" id=\"key-file\" accept=\".asc,.gpg,.key,.pgp,.txt\">\
+<label for=\"key-text\">Or paste the private key</label>\
+<textarea id=\"key-text\" rows=\"5\" autocomplete=\"off\" autocapitalize=\"off\" \
+spellcheck=\"false\" placeholder=\"-----BEGIN PGP PRIVATE KEY BLOCK-----\"></textarea>\
+<label for=\"passphrase\">Passphrase (if the key has one)</label>\
+<input type=\"password\" id=\"passphrase\" autocomplete=\"off\">\
+<button type=\"button\" id=\"decrypt-button\" disabled>Decrypt in this browser</button>\
+<p id=\"decrypt-status\" role=\"status\">Loading the decryption code (OpenPGP.js)… If this \
+message stays, it did not load: it runs only when it matches the hash this server recorded. \
+You can still open the document with <code>secureform docs get --pgp-key</code>.</p>\
+<p id=\"decrypt-problem\" class=\"alert\" role=\"alert\" hidden></p>\
+<noscript><p class=\"alert\">Decrypting in this browser needs JavaScript. Use \
+<code>secureform docs get --pgp-key</code> instead.</p></noscript>\
+</section>\
+<div id=\"plaintext\" hidden><table id=\"fields\" tabindex=\"-1\"><caption>Fields (decrypted \
+in this browser)</caption><tbody></tbody></table><h2>Files</h2><ul id=\"files\"></ul>\
+<button type=\"button\" id=\"forget\" hidden>Forget the key</button></div>"
+    )
+}
+
+/// `GET /console/submissions/{sink}/{id}/pgp/submission`: the submission of a document encrypted
+/// to OpenPGP recipients, as the OpenPGP message stored inside the service's own seal (which is
+/// opened here). Only the recipients' keys open it: the page decrypts it in the browser.
+pub async fn pgp_submission(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (sink, id) = path.into_inner();
+    pgp_message(&req, &state, sink, id, None).await
+}
+
+/// `GET /console/submissions/{sink}/{id}/pgp/files/{n}`: file `n`'s OpenPGP message.
+pub async fn pgp_file(
+    req: HttpRequest,
+    path: web::Path<(String, String, usize)>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (sink, id, n) = path.into_inner();
+    pgp_message(&req, &state, sink, id, Some(n)).await
+}
+
+/// The OpenPGP message of one item of a PGP document: same session, scope and form rules as the
+/// other reads, recorded in the audit log first (`console_read_submission` or
+/// `console_read_file`, detail `sink=NAME openpgp`), a 404 for a document without recipients.
+async fn pgp_message(
+    req: &HttpRequest,
+    state: &AppState,
+    sink: String,
+    id: String,
+    file: Option<usize>,
+) -> HttpResponse {
+    let session = match signed_in(req, state) {
+        Ok(s) => s,
+        Err(resp) => return *resp,
+    };
+    let Some((store, meta)) = readable(state, &session, &sink, &id).await else {
+        return not_found_page();
+    };
+    if !meta.pgp || file.is_some_and(|n| n >= meta.files) {
+        return not_found_page();
+    }
+    let (action, item, name) = match file {
+        None => (
+            "console_read_submission",
+            DocumentItem::Submission,
+            format!("{id}-submission.json.pgp"),
+        ),
+        Some(n) => (
+            "console_read_file",
+            DocumentItem::File(n),
+            format!("{id}-file-{n}.pgp"),
+        ),
+    };
+    let recorded = state
+        .spool
+        .audit_entry(
+            &session.token,
+            action,
+            &id,
+            None,
+            Some(format!("sink={sink} openpgp")),
+        )
+        .await;
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, "console: recording the audit entry failed");
+        return server_error();
+    }
+    tracing::info!(document = %id, token = %session.token, action, "console read (OpenPGP message)");
+    let owned = id.clone();
+    let bytes = match web::block(move || read_all(&store, &owned, item)).await {
+        Ok(Ok(b)) => b,
+        _ => {
+            tracing::error!(document = %id, "console: reading an OpenPGP message failed");
+            return server_error();
+        }
+    };
+    secured(StatusCode::OK)
+        .insert_header((header::CONTENT_TYPE, "application/octet-stream"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .body(bytes)
 }
 
 /// `GET /console/submissions/{sink}/{id}/files/{n}`: one file, as an attachment.
@@ -473,6 +735,27 @@ fn disposition(name: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summaries_show_three_fields_cut_and_escaped() {
+        let long = "é".repeat(41);
+        let json = format!(
+            r#"{{"id":"01J00000000000000000000000","form":"f","received_at":"2026-01-01T00:00:00Z",
+            "source":"json","fields":{{"<b>":"<img src=x>","long":"{long}","n":[1,true],
+            "fourth":"hidden"}},"files":[]}}"#
+        );
+        let sub: secureform_contract::Submission = serde_json::from_str(&json).unwrap();
+        let html = summary_html(&sub);
+        assert!(
+            html.contains("&lt;b&gt;:</span> &lt;img src=x&gt;"),
+            "{html}"
+        );
+        assert!(html.contains(&format!("{}…", "é".repeat(40))), "{html}");
+        assert!(html.contains("n:</span> 1, true"), "{html}");
+        assert!(!html.contains("hidden") && !html.contains("<img"), "{html}");
+        assert_eq!(truncate("abc", 3), "abc");
+        assert_eq!(truncate("abcd", 3), "abc…");
+    }
 
     #[test]
     fn file_names_are_sanitized() {

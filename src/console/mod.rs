@@ -4,10 +4,14 @@
 //! Off unless `[console] enabled = true`; while off, every `/console/` path is a 404. Pages are
 //! rendered on the server and carry a strict Content-Security-Policy: no script at all, styles
 //! only from the console's own static file, no framing (`frame-ancestors 'none'`), forms posting
-//! only to this origin. Every answer is `Cache-Control: no-store`. Every state-changing request
-//! (sign-in, sign-out) carries a CSRF token and must come from this origin (`Origin`, and
-//! `Sec-Fetch-Site` when the browser sends it).
+//! only to this origin. The one exception is the page of a submission encrypted to OpenPGP
+//! recipients, which runs two module scripts from this origin, both integrity-checked (OpenPGP.js
+//! and the page's own, see [`assets`]) and no inline script ([`DECRYPT_CSP`]). Every page is
+//! `Cache-Control: no-store`. Every state-changing request (sign-in, sign-out) carries a CSRF
+//! token and must come from this origin (`Origin`, and `Sec-Fetch-Site` when the browser sends
+//! it).
 
+mod assets;
 mod export;
 mod inbox;
 pub mod session;
@@ -35,6 +39,15 @@ pub struct ConsoleConfig {
     /// A session ends this long after sign-in, used or not.
     #[serde(default = "default_absolute")]
     pub absolute_minutes: u32,
+    /// A form's list shows the first fields of each submission (decrypted with the service key;
+    /// each one so read is recorded in the audit log). Documents encrypted to OpenPGP recipients
+    /// are never summarized.
+    #[serde(default = "default_true")]
+    pub list_summary: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_idle() -> u32 {
@@ -51,6 +64,7 @@ impl Default for ConsoleConfig {
             enabled: false,
             idle_minutes: default_idle(),
             absolute_minutes: default_absolute(),
+            list_summary: true,
         }
     }
 }
@@ -63,6 +77,16 @@ const LOGIN_COOKIE: &str = "sf_console_login";
 /// Nothing but this origin's stylesheet; no script, no frames, no plugins.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
 form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The page of a submission encrypted to OpenPGP recipients: [`CSP`], and module scripts from
+/// this origin (the page loads exactly two, each with its `integrity`), `fetch()` of this origin
+/// only (the encrypted messages), Trusted Types required with no policy allowed (so no string
+/// ever becomes markup or code, even by mistake). No `'unsafe-inline'`, no `'unsafe-eval'`, no
+/// `'wasm-unsafe-eval'`: OpenPGP.js needs WebAssembly only for keys protected with Argon2
+/// (RFC 9580), which GnuPG does not make.
+pub(crate) const DECRYPT_CSP: &str = "default-src 'none'; script-src 'self'; \
+connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; \
+frame-ancestors 'none'; base-uri 'none'; require-trusted-types-for 'script'; trusted-types 'none'";
 
 const STYLE: &str = include_str!("console.css");
 
@@ -85,7 +109,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/submissions/{sink}/{id}/files/{n}",
                 web::get().to(inbox::file),
             )
+            .route(
+                "/submissions/{sink}/{id}/pgp/submission",
+                web::get().to(inbox::pgp_submission),
+            )
+            .route(
+                "/submissions/{sink}/{id}/pgp/files/{n}",
+                web::get().to(inbox::pgp_file),
+            )
             .route("/static/console.css", web::get().to(style))
+            .route("/static/{file}", web::get().to(script))
             .default_service(web::to(not_found)),
     );
 }
@@ -96,8 +129,13 @@ fn minutes_ms(m: u32) -> i64 {
 
 /// Every console answer: the headers that keep its pages private and unframed.
 fn secured(status: StatusCode) -> HttpResponseBuilder {
+    secured_with(status, CSP)
+}
+
+/// [`secured`] with another Content-Security-Policy.
+fn secured_with(status: StatusCode, csp: &str) -> HttpResponseBuilder {
     let mut resp = HttpResponse::build(status);
-    resp.insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+    resp.insert_header((header::CONTENT_SECURITY_POLICY, csp))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::REFERRER_POLICY, "same-origin"))
@@ -145,6 +183,21 @@ async fn style(state: web::Data<AppState>) -> HttpResponse {
     secured(StatusCode::OK)
         .content_type("text/css; charset=utf-8")
         .body(STYLE)
+}
+
+/// `GET /console/static/NAME.HASH.mjs`: OpenPGP.js or the decryption page's script. Named by
+/// content, so cached for a year; no session needed (they hold no data).
+async fn script(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if !state.config.console.enabled {
+        return not_found_page();
+    }
+    match assets::find(req.path()) {
+        Some(asset) => secured(StatusCode::OK)
+            .content_type("text/javascript; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+            .body(asset.bytes.clone()),
+        None => not_found_page(),
+    }
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
@@ -408,6 +461,28 @@ fn forms_page(state: &AppState, session: &Session) -> String {
 
 /// A console page: the shared head, a header with sign-out when signed in, and `body`.
 fn page(title: &str, session: Option<&Session>, body: &str) -> String {
+    page_with_head(title, session, body, "")
+}
+
+/// The `<script>` elements of the decryption page: OpenPGP.js first, then the page's script
+/// (which imports it: the import finds the module the first element fetched and checked), each
+/// with its `integrity`. To be served under [`DECRYPT_CSP`].
+fn decrypt_scripts() -> String {
+    let a = assets::assets();
+    [&a.openpgp, &a.decrypt]
+        .iter()
+        .map(|s| {
+            format!(
+                "<script type=\"module\" src=\"{}\" integrity=\"{}\"></script>",
+                escape(&s.path),
+                escape(&s.integrity)
+            )
+        })
+        .collect()
+}
+
+/// [`page`] with more elements in its `<head>`.
+fn page_with_head(title: &str, session: Option<&Session>, body: &str, head: &str) -> String {
     let nav = match session {
         Some(s) => format!(
             "<form method=\"post\" action=\"/console/sign-out\" id=\"sign-out\">\
@@ -421,7 +496,7 @@ fn page(title: &str, session: Option<&Session>, body: &str) -> String {
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <meta name=\"robots\" content=\"noindex\"><meta name=\"referrer\" content=\"same-origin\">\
 <title>{} · SecureForm console</title><link rel=\"stylesheet\" href=\"/console/static/console.css\">\
-</head><body><a class=\"skip\" href=\"#main\">Skip to content</a><header><span class=\"brand\">\
+{head}</head><body><a class=\"skip\" href=\"#main\">Skip to content</a><header><span class=\"brand\">\
 SecureForm console</span>{nav}</header><main id=\"main\">{body}</main></body></html>\n",
         escape(title)
     )
@@ -447,10 +522,32 @@ mod tests {
     }
 
     #[test]
+    fn the_decryption_page_runs_only_its_two_checked_module_scripts() {
+        let html = page_with_head("t", None, "x", &decrypt_scripts());
+        let tags: Vec<&str> = html.split("<script").skip(1).collect();
+        assert_eq!(tags.len(), 2, "{html}");
+        for tag in tags {
+            let tag = tag.split('>').next().unwrap();
+            assert!(tag.contains(" type=\"module\""), "{tag}");
+            assert!(tag.contains(" src=\"/console/static/"), "{tag}");
+            assert!(tag.contains(" integrity=\"sha384-"), "{tag}");
+        }
+        // Exactly this origin's scripts; nothing inline, nothing evaluated, no WebAssembly.
+        assert!(DECRYPT_CSP.contains("script-src 'self';"));
+        assert!(!DECRYPT_CSP.contains("unsafe"), "{DECRYPT_CSP}");
+        assert!(DECRYPT_CSP.contains("require-trusted-types-for 'script'"));
+        assert!(DECRYPT_CSP.contains("frame-ancestors 'none'"));
+        assert!(!CSP.contains("script-src"));
+    }
+
+    #[test]
     fn the_config_is_off_by_default() {
         let c: ConsoleConfig = toml::from_str("").unwrap();
         assert!(!c.enabled);
         assert_eq!((c.idle_minutes, c.absolute_minutes), (30, 720));
+        assert!(c.list_summary);
+        let c: ConsoleConfig = toml::from_str("list_summary = false").unwrap();
+        assert!(!c.list_summary);
         assert!(toml::from_str::<ConsoleConfig>("enabled = true\nbogus = 1").is_err());
     }
 }

@@ -8,10 +8,10 @@ use sha2::Digest;
 
 use crate::support::*;
 
-const READER: &str = "reader-token-0123456789abcdef";
+pub(crate) const READER: &str = "reader-token-0123456789abcdef";
 const SUBMITTER: &str = "submit-only-token-0123456789";
 
-fn token_lines(name: &str, token: &str, scopes: &str, forms: &str) -> String {
+pub(crate) fn token_lines(name: &str, token: &str, scopes: &str, forms: &str) -> String {
     let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));
     format!("[tokens.{name}]\nsha256 = \"{hash}\"\nscopes = [{scopes}]\nforms = [{forms}]\n")
 }
@@ -30,7 +30,7 @@ fn config(console: bool) -> String {
 }
 
 /// The value a `Set-Cookie` of the answer gives cookie `name`, with the attributes.
-fn set_cookie(resp: &Response, name: &str) -> Option<String> {
+pub(crate) fn set_cookie(resp: &Response, name: &str) -> Option<String> {
     resp.headers()
         .get_all("set-cookie")
         .iter()
@@ -39,7 +39,7 @@ fn set_cookie(resp: &Response, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn cookie_value(set_cookie: &str) -> String {
+pub(crate) fn cookie_value(set_cookie: &str) -> String {
     set_cookie
         .split(';')
         .next()
@@ -49,19 +49,19 @@ fn cookie_value(set_cookie: &str) -> String {
 }
 
 /// The value of the hidden `csrf` field of `form_id` in `html`.
-fn csrf_of(html: &str, form_id: &str) -> String {
+pub(crate) fn csrf_of(html: &str, form_id: &str) -> String {
     let form = html.split(&format!("id=\"{form_id}\"")).nth(1).unwrap();
     let rest = form.split("name=\"csrf\" value=\"").nth(1).unwrap();
     rest.split('"').next().unwrap().to_owned()
 }
 
-struct Browser<'a> {
-    server: &'a Server,
-    origin: String,
+pub(crate) struct Browser<'a> {
+    pub(crate) server: &'a Server,
+    pub(crate) origin: String,
 }
 
 impl Browser<'_> {
-    fn get(&self, path: &str, cookies: &str) -> Response {
+    pub(crate) fn get(&self, path: &str, cookies: &str) -> Response {
         client()
             .get(self.server.url(path))
             .header("cookie", cookies)
@@ -69,7 +69,13 @@ impl Browser<'_> {
             .unwrap()
     }
 
-    fn post(&self, path: &str, cookies: &str, body: &str, origin: Option<&str>) -> Response {
+    pub(crate) fn post(
+        &self,
+        path: &str,
+        cookies: &str,
+        body: &str,
+        origin: Option<&str>,
+    ) -> Response {
         let mut req = client()
             .post(self.server.url(path))
             .header("cookie", cookies)
@@ -82,7 +88,7 @@ impl Browser<'_> {
     }
 
     /// Loads the sign-in page and posts `token`; returns the answer to the post.
-    fn sign_in(&self, token: &str) -> Response {
+    pub(crate) fn sign_in(&self, token: &str) -> Response {
         let page = self.get("/console/", "");
         let login = cookie_value(&set_cookie(&page, "sf_console_login").unwrap());
         let csrf = csrf_of(&page.text().unwrap(), "sign-in");
@@ -96,7 +102,7 @@ impl Browser<'_> {
     }
 }
 
-fn assert_private(resp: &Response) {
+pub(crate) fn assert_private(resp: &Response) {
     let h = resp.headers();
     let csp = h["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("default-src 'none'"), "{csp}");
@@ -271,7 +277,7 @@ fn sign_in_session_csrf_and_sign_out() {
 
 /// Posts a multipart submission to `form`, written by hand so that names go on the wire as
 /// they are (quotes escaped as browsers do); returns its id.
-fn post(
+pub(crate) fn post(
     server: &Server,
     form: &str,
     fields: &[(&str, &str)],
@@ -367,6 +373,19 @@ fn inbox_submission_page_and_download_are_escaped_scoped_and_audited() {
     );
     assert!(!html.contains(&other), "{html}");
     assert!(html.contains("docs: delivered"), "{html}");
+    // Its summary: the first fields, escaped; reading it is in the audit log (checked below).
+    assert!(
+        html.contains(
+            "<span class=\"field\">&lt;script&gt;alert(1)&lt;/script&gt;:</span> \
+             &quot;&gt;&lt;img src=x onerror=alert(2)&gt;"
+        ),
+        "{html}"
+    );
+    assert!(html.contains("name:</span> Zoë 報告 ✓"), "{html}");
+    assert!(
+        !html.contains("<script") && !html.contains("<img"),
+        "{html}"
+    );
 
     // Form bravo is out of the token's reach: 404 for its list and its submission.
     assert_eq!(b.get("/console/forms/bravo", &cookies).status(), 404);
@@ -613,7 +632,7 @@ fn the_console_in_a_real_browser() {
     let downloaded = std::fs::read(results["download"].as_str().unwrap()).unwrap();
     assert_eq!(downloaded, file, "the download is not byte-exact");
     assert_eq!(results["suggested"], "Zoë.bin");
-    for name in ["inbox", "submission"] {
+    for name in ["inbox", "list", "submission"] {
         for shot in results["screenshots"][name].as_array().unwrap() {
             assert!(std::fs::metadata(shot.as_str().unwrap()).unwrap().len() > 1000);
         }

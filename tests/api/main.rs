@@ -5,6 +5,7 @@
 mod browser;
 mod cli;
 mod console;
+mod console_pgp;
 mod contract;
 mod crash;
 mod data_path;

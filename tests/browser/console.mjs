@@ -36,17 +36,30 @@ after(async () => {
   writeFileSync(process.env.SF_BROWSER_RESULTS, JSON.stringify(results, null, 2));
 });
 
-/** Screenshots at desktop width and at 360 px; the narrow page must not scroll sideways. */
+/** Screenshots at desktop width and at 360 px, then the same in the dark theme (the system's
+ * `prefers-color-scheme: dark`); the narrow page must not scroll sideways. */
 async function shoot(page, name) {
-  const desktop = join(input.artifacts, `console-${name}-desktop.png`);
-  await page.screenshot({ path: desktop, fullPage: true });
-  await page.setViewportSize({ width: 360, height: 740 });
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
-  assert.ok(overflow <= 360, `${name} is ${overflow} px wide at 360 px`);
-  const narrow = join(input.artifacts, `console-${name}-360.png`);
-  await page.screenshot({ path: narrow, fullPage: true });
-  await page.setViewportSize({ width: 1100, height: 800 });
-  results.screenshots[name] = [desktop, narrow];
+  results.screenshots[name] = [];
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    const suffix = scheme === 'dark' ? '-dark' : '';
+    const desktop = join(input.artifacts, `console-${name}-desktop${suffix}.png`);
+    await page.screenshot({ path: desktop, fullPage: true });
+    await page.setViewportSize({ width: 360, height: 740 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(overflow <= 360, `${name} is ${overflow} px wide at 360 px`);
+    const narrow = join(input.artifacts, `console-${name}-360${suffix}.png`);
+    await page.screenshot({ path: narrow, fullPage: true });
+    await page.setViewportSize({ width: 1100, height: 800 });
+    results.screenshots[name].push(desktop, narrow);
+  }
+  // The dark theme is really dark: the page's background follows the system's preference.
+  await page.emulateMedia({ colorScheme: 'dark' });
+  const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  await page.emulateMedia({ colorScheme: 'light' });
+  const light = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(dark, 'rgb(22, 24, 28)', `${name}: dark background`);
+  assert.equal(light, 'rgb(246, 247, 249)', `${name}: light background`);
 }
 
 async function noScriptNoUnlabelled(page) {
@@ -81,6 +94,13 @@ test('sign in by keyboard, read a hostile submission inertly, download, sign out
   await page.click('a[href="/console/forms/alpha"]');
   await page.waitForSelector('#submissions');
   await noScriptNoUnlabelled(page);
+  // The summary: the first three fields, as text (the hostile ones made no element).
+  const summary = await page.textContent('#submissions td.summary');
+  assert.match(summary, /name: Zoë 報告 ✓/);
+  assert.match(summary, /<script>alert\(1\)<\/script>: "><img src=x onerror=alert\(2\)>/);
+  assert.match(summary, /site: javascript:alert\(3\)/);
+  assert.doesNotMatch(summary, /alert\(5\)/, 'a fourth field is summarized');
+  await shoot(page, 'list');
   await page.click(`a[href="/console/submissions/docs/${input.id}"]`);
   await page.waitForSelector('#fields');
   await noScriptNoUnlabelled(page);
