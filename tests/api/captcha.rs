@@ -124,10 +124,7 @@ captcha = {{ provider = "recaptcha", secret_env = "{SECRET_ENV}", verify_url = "
 sinks = ["docs"]
 captcha = {{ provider = "recaptcha", secret_env = "{SECRET_ENV}", verify_url = "{rc}", hostnames = ["forms.example.test"], min_score = 0.8 }}
 
-# examples/web/README.md's Turnstile form: Cloudflare's test secret, any host name.
-[forms.turnstile]
-sinks = ["docs"]
-captcha = {{ provider = "turnstile", secret_env = "SF_TEST_CF_SECRET", verify_url = "{ts}", hostnames = ["*"] }}
+{example}
 
 # Verifiers that give no usable answer.
 [forms.wrongsecret]
@@ -157,11 +154,26 @@ captcha = {{ provider = "turnstile", secret_env = "{SECRET_ENV}", verify_url = "
 [sinks.docs]
 type = "documents"
 "#,
+        example = example_form().replace(
+            "hostnames = [\"*\"] }",
+            &format!("hostnames = [\"*\"], verify_url = \"{ts}\" }}"),
+        ),
         down = url("/fault/500"),
         garbage = url("/fault/garbage"),
         hang = url("/fault/hang"),
         redirect = url("/fault/redirect"),
     )
+}
+
+/// examples/web/README.md's Turnstile form (Cloudflare's test secret, any host name), as
+/// written there.
+fn example_form() -> String {
+    let readme = include_str!("../../examples/web/README.md");
+    let marker = "<!-- examples/web turnstile form: checked by tests/api/captcha.rs -->";
+    let after = &readme[readme.find(marker).expect("the README's marker")..];
+    let start = after.find("```toml\n").expect("its block") + "```toml\n".len();
+    let block = &after[start..];
+    block[..block.find("```").expect("the block's end")].to_owned()
 }
 
 fn metric(text: &str, form: &str, code: &str) -> u64 {
@@ -191,7 +203,7 @@ fn third_party_tokens_are_verified_with_siteverify_and_fail_closed() {
         Some(path),
         &[
             (SECRET_ENV, SECRET),
-            ("SF_TEST_CF_SECRET", CF_TEST_SECRET),
+            ("SECUREFORM_TURNSTILE_SECRET", CF_TEST_SECRET),
             ("SF_TEST_WRONG_SECRET", "not-the-secret"),
         ],
     );
@@ -458,6 +470,9 @@ fn check_names_a_bad_third_party_captcha_and_serve_needs_its_secret() {
         Some(0),
         "check leaves an unset variable to serve: {text}"
     );
+    let example = format!("{}\n[sinks.docs]\ntype = \"documents\"\n", example_form());
+    let (code, text) = run(&["check"], &example);
+    assert_eq!(code, Some(0), "examples/web/README.md's form: {text}");
     for (captcha, named) in [
         (
             format!("{good}, verify_url = \"http://verify.example.com/siteverify\""),
