@@ -309,7 +309,7 @@ impl SiteverifyConfig {
                 && host.len() <= 253
                 && host
                     .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'));
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
             if host != "*" && !plain {
                 return Err((
                     "hostnames",
@@ -449,6 +449,10 @@ mod tests {
         );
         assert_eq!(
             t(r#"secret_env = "S", hostnames = ["https://a.example/"]"#),
+            "hostnames"
+        );
+        assert_eq!(
+            t(r#"secret_env = "S", hostnames = ["a.example:8443"]"#),
             "hostnames"
         );
         assert_eq!(t(&format!("{OK}, timeout_ms = 0")), "timeout_ms");
