@@ -11,7 +11,7 @@ bash scripts/deps.sh test
 # and an OpenAPI validator check the HTTP contract). When the python3 on PATH lacks them, they go
 # into a virtualenv outside the clone (Debian's own python3 refuses system-wide pip installs),
 # which then comes first on PATH for the tests.
-py_ok() { python3 -c 'import cryptography, schemathesis, openapi_schema_validator, yaml, requests, standardwebhooks' 2>/dev/null; }
+py_ok() { python3 -c 'import cryptography, schemathesis, openapi_schema_validator, openapi_spec_validator, yaml, requests, standardwebhooks' 2>/dev/null; }
 if ! py_ok; then
   venv="${SECUREFORM_VENV:-/var/tmp/secureform-test-venv}"
   if [ ! -x "$venv/bin/python3" ]; then

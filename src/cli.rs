@@ -390,6 +390,15 @@ async fn check(path: Option<&Path>, online: bool) -> i32 {
         eprintln!("error: {e}");
         return EXIT_INVALID;
     }
+    // Third-party captchas: their secret files and CA files (a secret in an environment
+    // variable not set here is left to `serve`).
+    if let Err(e) = crate::http::siteverify::Siteverify::from_config(
+        &config,
+        crate::http::siteverify::Secrets::IfPresent,
+    ) {
+        eprintln!("error: {e}");
+        return EXIT_INVALID;
+    }
     let code = report(print_check(&config));
     if online && code == 0 {
         return report(check_online(&config, keys, &signer).await);

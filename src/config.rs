@@ -13,6 +13,9 @@ use serde::Deserialize;
 
 use crate::limits::Limits;
 
+mod captcha;
+pub use captcha::{AltchaConfig, CaptchaConfig, CaptchaProvider, SiteverifyConfig};
+
 /// The file looked for when `--config` is not given.
 pub const DEFAULT_FILE: &str = "secureform.toml";
 
@@ -201,9 +204,12 @@ pub struct FormConfig {
     /// Submissions per minute from one client address to this form (overrides
     /// `[limits] rate_per_minute`; 0 turns the limit off for this form).
     pub rate_per_minute: Option<u32>,
-    /// Spam protection checked on this server (`provider = "altcha"`: proof of work).
+    /// Spam protection checked on this server before anything is kept: `provider = "altcha"`
+    /// (proof of work), or `"turnstile"`, `"hcaptcha"`, `"recaptcha"` (the provider's
+    /// siteverify API).
     pub captcha: Option<CaptchaConfig>,
-    /// A post sooner than this after its challenge was issued is refused (needs `captcha`).
+    /// A post sooner than this after its challenge was issued is refused (needs the `altcha`
+    /// captcha).
     pub min_submit_secs: Option<u64>,
     /// Days its submissions are kept, then erased (overrides `[retention] default_days`; 0
     /// keeps them).
@@ -212,43 +218,6 @@ pub struct FormConfig {
     /// index so that their submissions can be found and erased on request (`crate::subjects`).
     #[serde(default)]
     pub subject_fields: Vec<String>,
-}
-
-/// `[forms.NAME] captcha = { provider = "altcha", secret_env = "…" }`: challenges are issued by
-/// `GET /f/{form}/challenge`, HMAC-signed with the key in `secret_env`, expiring, single use.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CaptchaConfig {
-    pub provider: CaptchaProvider,
-    /// The environment variable holding the HMAC key (at least 32 bytes).
-    pub secret_env: String,
-    /// The largest number a challenge hides (the work is about half of it, in SHA-256 hashes).
-    #[serde(default = "default_max_number")]
-    pub max_number: u64,
-    /// How long a challenge may be solved and posted.
-    #[serde(default = "default_challenge_secs")]
-    pub expires_secs: u64,
-    /// The form field the widget posts its solution in.
-    #[serde(default = "default_captcha_field")]
-    pub field: String,
-}
-
-/// The spam checks this server verifies itself.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum CaptchaProvider {
-    /// Proof of work, compatible with the ALTCHA widget (no third party).
-    Altcha,
-}
-
-fn default_max_number() -> u64 {
-    100_000
-}
-fn default_challenge_secs() -> u64 {
-    1_200
-}
-fn default_captcha_field() -> String {
-    "altcha".to_owned()
 }
 
 pub use crate::registry::SinkConfig;
@@ -431,22 +400,12 @@ impl Config {
                 }
             }
             if let Some(captcha) = &form.captcha {
-                if !(1..=10_000_000).contains(&captcha.max_number) {
-                    return Err(err(&table, "captcha", "max_number is 1 to 10000000"));
-                }
-                if !(60..=86_400).contains(&captcha.expires_secs) {
-                    return Err(err(&table, "captcha", "expires_secs is 60 to 86400"));
-                }
-                if captcha.secret_env.is_empty() || captcha.field.is_empty() {
-                    return Err(err(
-                        &table,
-                        "captcha",
-                        "secret_env and field must not be empty",
-                    ));
-                }
+                captcha
+                    .validate()
+                    .map_err(|(key, msg)| err(&table, "captcha", &format!("{key}: {msg}")))?;
             }
             if let Some(secs) = form.min_submit_secs {
-                match &form.captcha {
+                match form.captcha.as_ref().map(|c| c.altcha()) {
                     None => {
                         return Err(err(
                             &table,
@@ -454,14 +413,21 @@ impl Config {
                             "min_submit_secs is measured from the form's challenge: set captcha = { provider = \"altcha\", … } too",
                         ))
                     }
-                    Some(c) if secs >= c.expires_secs => {
+                    Some(None) => {
+                        return Err(err(
+                            &table,
+                            "min_submit_secs",
+                            "min_submit_secs is measured from an ALTCHA challenge issued here; it does not apply to a third-party captcha",
+                        ))
+                    }
+                    Some(Some(c)) if secs >= c.expires_secs => {
                         return Err(err(
                             &table,
                             "min_submit_secs",
                             "min_submit_secs must be less than the challenge's expires_secs",
                         ))
                     }
-                    Some(_) => {}
+                    Some(Some(_)) => {}
                 }
             }
             if form

@@ -10,8 +10,11 @@ pub struct ClientError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// For 429: seconds until a retry may succeed (the Retry-After header).
+    /// For 429 and some 503s: seconds until a retry may succeed (the Retry-After header).
     pub retry_after_secs: Option<u64>,
+    /// A finer machine-readable reason under `code` (e.g. `hostname_mismatch` under
+    /// `captcha_failed`), sent as `error.reason` in JSON answers. Never carries submitted data.
+    pub reason: Option<&'static str>,
 }
 
 impl ClientError {
@@ -21,7 +24,14 @@ impl ClientError {
             code,
             message: message.into(),
             retry_after_secs: None,
+            reason: None,
         }
+    }
+
+    /// The same error with a finer reason (`error.reason`).
+    pub fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
     }
 
     /// 400: the body is not what its type says.

@@ -183,6 +183,10 @@ pub async fn serve(mut config: Config, listen: Option<String>) -> anyhow::Result
         Arc::clone(&config),
     );
     let altcha = Arc::new(http::altcha::Altcha::from_config(&config).map_err(anyhow::Error::msg)?);
+    let siteverify = Arc::new(
+        http::siteverify::Siteverify::from_config(&config, http::siteverify::Secrets::Required)
+            .map_err(anyhow::Error::msg)?,
+    );
     let state = AppState {
         tokens: http::known_tokens(&config),
         config,
@@ -196,6 +200,7 @@ pub async fn serve(mut config: Config, listen: Option<String>) -> anyhow::Result
         pdf_gate,
         console: crate::console::Sessions::default(),
         altcha,
+        siteverify,
         signer: signer.clone(),
     };
     let (server, bound) = http::start(state, listener)?;

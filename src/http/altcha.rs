@@ -23,7 +23,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::respond::{self, ClientKind};
 use super::{cors, AppState};
-use crate::config::{CaptchaProvider, Config, FormConfig};
+use crate::config::{Config, FormConfig};
 use crate::error::ClientError;
 
 /// The smallest HMAC key accepted, in bytes.
@@ -42,12 +42,9 @@ impl Altcha {
     pub fn from_config(config: &Config) -> Result<Altcha, String> {
         let mut keys = BTreeMap::new();
         for (name, form) in &config.forms {
-            let Some(captcha) = &form.captcha else {
+            let Some(captcha) = form.captcha.as_ref().and_then(|c| c.altcha()) else {
                 continue;
             };
-            match captcha.provider {
-                CaptchaProvider::Altcha => {}
-            }
             let secret = std::env::var(&captcha.secret_env).map_err(|_| {
                 format!(
                     "[forms.{name}] captcha: the environment variable {} is not set",
@@ -73,7 +70,7 @@ impl Altcha {
 
     /// A new challenge for `form`, or None when the form has no captcha.
     pub fn challenge(&self, form_name: &str, form: &FormConfig, now: u64) -> Option<Challenge> {
-        let captcha = form.captcha.as_ref()?;
+        let captcha = form.captcha.as_ref()?.altcha()?;
         let key = self.keys.get(form_name)?;
         let mut rng = rand::thread_rng();
         let nonce: [u8; 12] = rng.gen();
@@ -102,7 +99,7 @@ impl Altcha {
         fields: &mut Fields,
         now: u64,
     ) -> Result<(), ClientError> {
-        let Some(captcha) = &form.captcha else {
+        let Some(captcha) = form.captcha.as_ref().and_then(|c| c.altcha()) else {
             return Ok(());
         };
         let posted = fields.remove(&captcha.field);
@@ -263,17 +260,16 @@ pub fn unix_secs(t: std::time::SystemTime) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::CaptchaConfig;
+    use crate::config::{AltchaConfig, CaptchaConfig};
 
     fn form(min: Option<u64>) -> FormConfig {
         let mut f = crate::config::Config::embedded_default().forms["contact"].clone();
-        f.captcha = Some(CaptchaConfig {
-            provider: CaptchaProvider::Altcha,
+        f.captcha = Some(CaptchaConfig::Altcha(AltchaConfig {
             secret_env: "X".into(),
             max_number: 1000,
             expires_secs: 600,
             field: "altcha".into(),
-        });
+        }));
         f.min_submit_secs = min;
         f
     }

@@ -12,6 +12,7 @@ pub mod pages;
 pub mod pdf_gate;
 mod ratelimit;
 mod respond;
+pub mod siteverify;
 mod submit;
 
 pub use api::{known_tokens, lookup_token, KnownToken};
@@ -49,6 +50,8 @@ pub struct AppState {
     pub console: crate::console::Sessions,
     /// The forms' proof-of-work keys and used challenges.
     pub altcha: Arc<altcha::Altcha>,
+    /// The forms' third-party captcha verifiers (Turnstile, hCaptcha, reCAPTCHA).
+    pub siteverify: Arc<siteverify::Siteverify>,
     /// The service's PGP signing key (`[storage] pgp_signing_key`): signs deletion reports.
     pub signer: Option<Arc<secureform_crypto::pgp::Signer>>,
 }

@@ -64,9 +64,7 @@ pub fn error(kind: ClientKind, err: &ClientError) -> HttpResponse {
         resp.insert_header((header::RETRY_AFTER, secs.to_string()));
     }
     match kind {
-        ClientKind::Integrator => resp.json(json!({
-            "error": {"code": err.code, "message": err.message}
-        })),
+        ClientKind::Integrator => resp.json(error_body(err)),
         ClientKind::Browser => resp
             .content_type("text/html; charset=utf-8")
             .body(pages::error(err.status.as_u16(), &err.message)),
@@ -78,6 +76,15 @@ pub fn error(kind: ClientKind, err: &ClientError) -> HttpResponse {
                 )))
         }
     }
+}
+
+/// The JSON shape of an error: `{"error": {"code", "message"[, "reason"]}}`.
+pub fn error_body(err: &ClientError) -> serde_json::Value {
+    let mut error = json!({"code": err.code, "message": err.message});
+    if let Some(reason) = err.reason {
+        error["reason"] = json!(reason);
+    }
+    json!({ "error": error })
 }
 
 /// The answer to an accepted submission (also to a dropped honeypot one, which must look the

@@ -185,7 +185,9 @@ async fn accept(
                 Some(r) => r,
                 None => state.pdf_gate.reserve(body.len() as u64).await?,
             };
-            return accept_pdf_family(state, form_name, form, id, pdf, body, reservation).await;
+            let client = req.peer_addr().map(|a| a.ip());
+            return accept_pdf_family(state, form_name, form, id, pdf, body, reservation, client)
+                .await;
         }
         drop(reservation);
         let (source, fields) = match ct.as_str() {
@@ -211,7 +213,11 @@ async fn accept(
         };
         (source, fields.into(), Vec::new())
     };
-    finish(state, form_name, form, id, source, fields, files, None).await
+    let client = req.peer_addr().map(|a| a.ip());
+    finish(
+        state, form_name, form, id, source, fields, files, None, client,
+    )
+    .await
 }
 
 /// Bodies up to this size are parsed on the event loop (well under a millisecond); larger
@@ -231,7 +237,8 @@ where
         .map_err(|_| ClientError::unavailable())?
 }
 
-/// Normalizes, applies the form's rules, and spools durably.
+/// Checks the form's captcha, normalizes, applies the form's rules, and spools durably.
+/// `client` is the client's address (for a third-party captcha's `remoteip`).
 #[allow(clippy::too_many_arguments)]
 pub async fn finish(
     state: &AppState,
@@ -242,12 +249,18 @@ pub async fn finish(
     mut parsed: Ingested,
     files: Vec<FileMeta>,
     idempotency: Option<(String, String)>,
+    client: Option<std::net::IpAddr>,
 ) -> Result<Accepted, ClientError> {
-    // Spam is refused before anything is kept (counted by the caller under its code).
+    // Spam is refused before anything is kept (counted by the caller under its code). Either
+    // check removes its field from the submission, whatever the outcome.
     let now = super::altcha::unix_secs(state.spool.clock().now());
     state
         .altcha
         .verify(form_name, form, &mut parsed.fields, now)?;
+    state
+        .siteverify
+        .verify(form_name, &mut parsed.fields, client)
+        .await?;
     let verdict = normalize::normalize(
         id.to_owned(),
         form_name,
@@ -331,6 +344,7 @@ async fn accept_pdf_family(
     kind: PdfKind,
     body: bytes::Bytes,
     mut reservation: Reservation,
+    client: Option<std::net::IpAddr>,
 ) -> Result<Accepted, ClientError> {
     let limits = &state.config.limits;
     let pdf_limits = PdfLimits {
@@ -380,7 +394,10 @@ async fn accept_pdf_family(
     };
     // The body is sealed in the spool (or was never kept): its share goes back.
     drop(reservation);
-    finish(state, form_name, form, id, source, read, files, None).await
+    finish(
+        state, form_name, form, id, source, read, files, None, client,
+    )
+    .await
 }
 
 /// Seals the submitted PDF into the spool as the submission's file 0.

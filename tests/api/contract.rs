@@ -25,7 +25,7 @@ fn require_python_packages() {
     let out = Command::new("python3")
         .args([
             "-c",
-            "import schemathesis, openapi_schema_validator, jsonschema, yaml, requests",
+            "import schemathesis, openapi_schema_validator, openapi_spec_validator, jsonschema, yaml, requests",
         ])
         .output();
     match out {
@@ -106,10 +106,16 @@ fn every_answer_matches_openapi_yaml() {
     let server = Server::start_with_env(
         &dir,
         Some(config),
-        &[(
-            "SF_CONTRACT_ALTCHA_KEY",
-            "contract-test-key-0123456789abcdef",
-        )],
+        &[
+            (
+                "SF_CONTRACT_ALTCHA_KEY",
+                "contract-test-key-0123456789abcdef",
+            ),
+            (
+                "SF_CONTRACT_TURNSTILE_SECRET",
+                "contract-test-turnstile-secret",
+            ),
+        ],
     );
 
     // Realistic scenarios first: they count on a fresh server (rate limits, document counts).

@@ -23,75 +23,9 @@ impl Drop for Smtpd {
     }
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = run("openssl", "openssl", args, dir);
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A test CA and a server certificate for 127.0.0.1, then the SMTP server on a free port.
 fn start_smtpd(dir: &Path, store: &Path) -> (Smtpd, u16) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=test CA",
-        ],
-    );
-    std::fs::write(
-        dir.join("san.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-days",
-            "2",
-            "-CAcreateserial",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-out",
-            "server.pem",
-            "-extfile",
-            "san.cnf",
-        ],
-    );
+    make_loopback_certificate(dir);
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -63,6 +63,18 @@ def submissions(r: Recorder) -> dict:
     r.call("challenge, unknown form", "GET", CHALLENGE, {"form": "nope"}, expect=404)
     r.call("captcha form, no solution", "POST", F, {"form": "pow"}, expect=422,
            json={"message": "hello"})
+    resp = r.call("third-party captcha, no token", "POST", F, {"form": "verified"}, expect=422,
+                  json={"message": "hello"})
+    r.check("the refusal says why", F, "POST",
+            resp.status_code == 422 and resp.json()["error"].get("reason") == "token_missing",
+            resp.text)
+    resp = r.call("third-party captcha, verifier unreachable", "POST", F, {"form": "verified"},
+                  expect=503, json={"message": "hello", "cf-turnstile-response": "token"})
+    r.check("fails closed with Retry-After", F, "POST",
+            resp.status_code == 503 and resp.headers.get("retry-after", "").isdigit()
+            and resp.json()["error"].get("code") == "captcha_unavailable", resp.text)
+    r.call("third-party captcha, verifier unreachable, browser", "POST", F, {"form": "verified"},
+           expect=503, headers=HTML, data={"cf-turnstile-response": "token"})
     r.call("thank-you page, id given twice", "GET", THANKS, {"form": "contact"}, expect=200,
            params=[("id", ids["urlencoded"]), ("id", "x")])
 
@@ -175,8 +187,8 @@ def api_forms_and_submit(r: Recorder) -> dict:
     resp = r.call("forms, admin", "GET", FORMS, expect=200, token=ADMIN)
     forms = {f["name"]: f for f in resp.json().get("forms", [])} if resp.status_code == 200 else {}
     outbox = forms.get("outbox", {})
-    r.check("forms: all six for admin, outbox weakest is plaintext and warned", FORMS, "GET",
-            len(forms) == 6 and outbox.get("at_rest") == "plaintext" and outbox.get("warnings"),
+    r.check("forms: all seven for admin, outbox weakest is plaintext and warned", FORMS, "GET",
+            len(forms) == 7 and outbox.get("at_rest") == "plaintext" and outbox.get("warnings"),
             str(forms))
     resp = r.call("forms, reader", "GET", FORMS, expect=200, token=READER)
     r.check("forms: only the token's", FORMS, "GET",

@@ -1,13 +1,13 @@
 """Checking live HTTP answers against openapi.yaml.
 
-`Spec` loads the document and inlines its `$ref`s; `Recorder` sends requests, records which
+`Spec` loads the document, checks it is valid OpenAPI 3.1, and inlines its `$ref`s; `Recorder` sends requests, records which
 documented operation each one exercised, and checks every answer against that operation:
 
 - the status code is documented for it (exactly, as `4XX`, or as `default`);
 - the Content-Type is one the documented response lists, and a response documented without
   content has an empty body;
-- a JSON body validates against the documented schema (OpenAPI 3.0 dialect: `nullable`,
-  formats such as `date-time` checked); other types get a sanity check of their own (FDF starts
+- a JSON body validates against the documented schema (OpenAPI 3.1: JSON Schema 2020-12 with
+  the OpenAPI dialect, `null` in type arrays, formats such as `date-time` checked); other types get a sanity check of their own (FDF starts
   with `%FDF-`, an armored OpenPGP message with its header, HTML is a page, text is UTF-8);
 - headers documented with `required: true` are present and match their schema.
 
@@ -26,9 +26,11 @@ import sys
 import urllib.parse
 from dataclasses import dataclass, field
 
+import openapi_spec_validator
+import openapi_spec_validator.validation.exceptions
 import requests
 import yaml
-from openapi_schema_validator import OAS30Validator, oas30_format_checker
+from openapi_schema_validator import OAS31Validator, oas31_format_checker
 
 import known_bugs
 
@@ -58,6 +60,15 @@ class Spec:
     def __init__(self, path: str):
         with open(path, encoding="utf-8") as f:
             raw = yaml.safe_load(f)
+        if not str(raw.get("openapi", "")).startswith("3.1."):
+            raise SystemExit(f"{path}: this checker reads OpenAPI 3.1 documents, "
+                             f"not {raw.get('openapi')!r}")
+        # The document itself against the OpenAPI 3.1 specification's schema (its `webhooks`
+        # included, which no request here exercises).
+        try:
+            openapi_spec_validator.validate(raw)
+        except openapi_spec_validator.validation.exceptions.OpenAPIValidationError as e:
+            raise SystemExit(f"{path} is not a valid OpenAPI 3.1 document: {e}")
         self.doc = inline_refs(raw, raw)
         self.operations = {}
         for template, item in self.doc.get("paths", {}).items():
@@ -82,7 +93,7 @@ def documented_response(responses: dict, status: int):
 
 
 def schema_errors(schema: dict, value) -> list[str]:
-    validator = OAS30Validator(schema, format_checker=oas30_format_checker)
+    validator = OAS31Validator(schema, format_checker=oas31_format_checker)
     out = []
     for err in sorted(validator.iter_errors(value), key=lambda e: list(e.path)):
         where = "/".join(str(p) for p in err.absolute_path) or "(root)"

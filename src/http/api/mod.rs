@@ -147,7 +147,7 @@ pub fn error(err: &ClientError) -> HttpResponse {
         resp.insert_header((header::RETRY_AFTER, secs.to_string()));
     }
     resp.insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({"error": {"code": err.code, "message": err.message}}))
+        .json(crate::http::respond::error_body(err))
 }
 
 /// Turns a handler's result into an answer.

@@ -77,6 +77,7 @@ pub async fn create(
             fields.into(),
             Vec::new(),
             key,
+            req.peer_addr().map(|a| a.ip()),
         )
         .await;
         let id = match accepted {
