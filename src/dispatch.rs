@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use rand::Rng;
-use secureform_contract::{Delivery, DeliveryError, FileSource};
+use secureform_contract::{Delivery, DeliveryError, FailureReason, FileSource};
 use tokio::sync::Notify;
 
 use crate::config::DispatchConfig;
@@ -226,11 +226,17 @@ impl Worker {
         let submission = match loaded {
             Ok(s) => Arc::new(s),
             Err(SpoolError::NotFound(_)) => {
-                return Err(DeliveryError::Permanent(
-                    "the submission's payload is no longer in the spool".to_owned(),
+                return Err(DeliveryError::permanent(
+                    FailureReason::Payload,
+                    "the submission's payload is no longer in the spool",
                 ))
             }
-            Err(e) => return Err(DeliveryError::Retryable(e.to_string())),
+            Err(e) => {
+                return Err(DeliveryError::retryable(
+                    FailureReason::Internal,
+                    e.to_string(),
+                ))
+            }
         };
         let files: Arc<dyn FileSource> = Arc::new(self.spool.files(&row.submission_id));
         self.sink.deliver(&Delivery::new(&submission, &files)).await
@@ -239,22 +245,30 @@ impl Worker {
     fn after_failure(&self, row: &DeliveryRow, error: DeliveryError) -> Outcome {
         let attempts = row.attempts + 1;
         let age_secs = (self.spool.now_ms() - row.accepted_ms).max(0) as u64 / 1000;
-        match error {
-            DeliveryError::Permanent(reason) => Outcome::Dead { reason },
-            DeliveryError::Retryable(reason) if attempts >= self.config.max_attempts => {
-                Outcome::Dead {
-                    reason: format!("gave up after {attempts} attempts; last error: {reason}"),
-                }
-            }
-            DeliveryError::Retryable(reason) if age_secs >= self.config.max_age_secs => {
-                Outcome::Dead {
-                    reason: format!("gave up after {age_secs} s; last error: {reason}"),
-                }
-            }
-            DeliveryError::Retryable(error) => Outcome::Retry {
-                error,
-                next_attempt_ms: self.spool.now_ms() + backoff_ms(&self.config, attempts) as i64,
-            },
+        if !error.is_retryable() {
+            return Outcome::Dead {
+                reason: error.into_message(),
+            };
+        }
+        if attempts >= self.config.max_attempts {
+            return Outcome::Dead {
+                reason: format!(
+                    "gave up after {attempts} attempts; last error: {}",
+                    error.message()
+                ),
+            };
+        }
+        if age_secs >= self.config.max_age_secs {
+            return Outcome::Dead {
+                reason: format!(
+                    "gave up after {age_secs} s; last error: {}",
+                    error.message()
+                ),
+            };
+        }
+        Outcome::Retry {
+            error: error.into_message(),
+            next_attempt_ms: self.spool.now_ms() + backoff_ms(&self.config, attempts) as i64,
         }
     }
 }

@@ -84,13 +84,13 @@ impl BuiltSink {
     pub async fn healthcheck(&self) -> Result<(), String> {
         match self {
             BuiltSink::Documents(_) => Ok(()),
-            BuiltSink::Sftp(s) => s.healthcheck().await.map_err(|e| e.reason().to_owned()),
+            BuiltSink::Sftp(s) => s.healthcheck().await.map_err(|e| e.into_message()),
             BuiltSink::Mysql(s) => s
                 .healthcheck()
                 .await
                 .map_err(|e| format!("{}: {}", e.key, e.message)),
-            BuiltSink::Email(s) => s.healthcheck().await.map_err(|e| e.reason().to_owned()),
-            BuiltSink::Webhook(s) => s.healthcheck().await.map_err(|e| e.reason().to_owned()),
+            BuiltSink::Email(s) => s.healthcheck().await.map_err(|e| e.into_message()),
+            BuiltSink::Webhook(s) => s.healthcheck().await.map_err(|e| e.into_message()),
         }
     }
 

@@ -40,7 +40,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use secureform_contract::{
-    AtRest, ConfigError, Delivery, DeliveryError, FileSource, Receipt, Sink, Submission,
+    AtRest, ConfigError, Delivery, DeliveryError, FailureReason, FileSource, Receipt, Sink,
+    Submission,
 };
 use secureform_crypto::pgp::{Recipients, Signer};
 
@@ -135,15 +136,17 @@ impl SftpSink {
             let path = std::path::Path::new(&inner.layout.path);
             match conn.sftp.stat(path) {
                 Ok(stat) if stat.is_dir() => Ok(()),
-                Ok(_) => Err(DeliveryError::Permanent(format!(
-                    "`{}` on the server is not a folder",
-                    inner.layout.path
-                ))),
+                Ok(_) => Err(DeliveryError::permanent(
+                    FailureReason::BadConfig,
+                    format!("`{}` on the server is not a folder", inner.layout.path),
+                )),
                 Err(e) => Err(remote::classify(&e, "looking at the target folder")),
             }
         })
         .await
-        .map_err(|_| DeliveryError::Retryable("the SFTP health check was lost".into()))?
+        .map_err(|_| {
+            DeliveryError::retryable(FailureReason::Internal, "the SFTP health check was lost")
+        })?
     }
 }
 
@@ -158,7 +161,9 @@ impl Sink for SftpSink {
         let files = Arc::clone(d.files);
         tokio::task::spawn_blocking(move || inner.deliver(&submission, files.as_ref()))
             .await
-            .map_err(|_| DeliveryError::Retryable("the SFTP delivery task was lost".into()))?
+            .map_err(|_| {
+                DeliveryError::retryable(FailureReason::Internal, "the SFTP delivery task was lost")
+            })?
     }
 }
 
@@ -224,7 +229,7 @@ impl Inner {
     /// once, with its reason and what happens next).
     fn failed(&self, s: &Submission, error: DeliveryError) -> DeliveryError {
         tracing::debug!(sink = %self.name, submission = %s.id,
-            retryable = error.is_retryable(), "SFTP attempt failed");
+            retryable = error.is_retryable(), reason = %error.reason(), "SFTP attempt failed");
         error
     }
 }

@@ -224,6 +224,8 @@ pub struct Recorded {
     pub headers: serde_json::Value,
     pub verified_with: Vec<u64>,
     pub body: Vec<u8>,
+    /// When the receiver read it (Unix seconds).
+    pub received_at: f64,
 }
 
 impl Receiver {
@@ -250,6 +252,7 @@ impl Receiver {
                 .map(|v| v.as_u64().unwrap())
                 .collect(),
             body: fs::read(self.dir.join(format!("req-{n}.body"))).unwrap(),
+            received_at: meta["received_at"].as_f64().unwrap_or(0.0),
         }
     }
 
