@@ -207,15 +207,16 @@ impl Worker {
             ),
             Outcome::Retry {
                 error,
+                failure,
                 next_attempt_ms,
             } => tracing::warn!(
                 submission = %row.submission_id, sink = %self.name, attempts = row.attempts + 1,
-                error = %error, retry_in_ms = next_attempt_ms - self.spool.now_ms(),
+                error = %error, failure_reason = %failure, retry_in_ms = next_attempt_ms - self.spool.now_ms(),
                 "delivery failed; will retry"
             ),
-            Outcome::Dead { reason } => tracing::error!(
+            Outcome::Dead { reason, failure } => tracing::error!(
                 submission = %row.submission_id, sink = %self.name, attempts = row.attempts + 1,
-                reason = %reason, "delivery is dead"
+                reason = %reason, failure_reason = %failure, "delivery is dead"
             ),
         }
         if let Err(e) = self
@@ -257,9 +258,12 @@ impl Worker {
     fn after_failure(&self, row: &DeliveryRow, error: DeliveryError) -> Outcome {
         let attempts = row.attempts + 1;
         let age_secs = (self.spool.now_ms() - row.accepted_ms).max(0) as u64 / 1000;
+        // Giving up keeps the last failure's reason: it says why the delivery never got through.
+        let failure = error.reason();
         if !error.is_retryable() {
             return Outcome::Dead {
                 reason: error.into_message(),
+                failure,
             };
         }
         if attempts >= self.config.max_attempts {
@@ -268,6 +272,7 @@ impl Worker {
                     "gave up after {attempts} attempts; last error: {}",
                     error.message()
                 ),
+                failure,
             };
         }
         if age_secs >= self.config.max_age_secs {
@@ -276,11 +281,13 @@ impl Worker {
                     "gave up after {age_secs} s; last error: {}",
                     error.message()
                 ),
+                failure,
             };
         }
         let delay = retry_delay_ms(backoff_ms(&self.config, attempts), error.retry_after());
         Outcome::Retry {
             error: error.into_message(),
+            failure,
             next_attempt_ms: self
                 .spool
                 .now_ms()
