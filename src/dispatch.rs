@@ -6,7 +6,11 @@
 //!
 //! - delivered: the receipt is kept;
 //! - retryable: tried again after an exponential backoff with full jitter (half to all of
-//!   `base × 2^attempts`, capped), until `max_attempts` or `max_age_secs` is reached: then dead;
+//!   `base × 2^attempts`, capped), until `max_attempts` or `max_age_secs` is reached: then dead.
+//!   When the sink reports that the peer asked for a wait (`Retry-After`, see
+//!   [`DeliveryError::retry_after`]), the next attempt waits the longer of the backoff and that
+//!   wait, the wait being capped at [`RETRY_AFTER_MAX`] (an hour): a peer can slow its own
+//!   queue down, never hurry it, nor park it for a day;
 //! - permanent: dead at once, with the sink's reason kept.
 //!
 //! A slow or failing sink only holds back its own queue: ingestion never waits for delivery, and
@@ -18,7 +22,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use rand::Rng;
-use secureform_contract::{Delivery, DeliveryError, FileSource};
+use secureform_contract::{Delivery, DeliveryError, FailureReason, FileSource};
 use tokio::sync::Notify;
 
 use crate::config::DispatchConfig;
@@ -41,6 +45,10 @@ const YIELD_TO_INGEST_MAX: Duration = Duration::from_secs(1);
 const SPOOL_RETRY_MIN: Duration = Duration::from_secs(1);
 /// The longest wait between reads of an unreadable spool.
 const SPOOL_RETRY_MAX: Duration = Duration::from_secs(8);
+
+/// The longest wait a peer's `Retry-After` can impose on the next attempt (the backoff itself
+/// may be longer: it is never shortened).
+pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(3600);
 
 /// Wakes the sink workers when new work arrives.
 #[derive(Clone, Default)]
@@ -197,13 +205,18 @@ impl Worker {
                 submission = %row.submission_id, sink = %self.name, attempts = row.attempts + 1,
                 "delivered"
             ),
-            Outcome::Retry { error, .. } => tracing::warn!(
+            Outcome::Retry {
+                error,
+                failure,
+                next_attempt_ms,
+            } => tracing::warn!(
                 submission = %row.submission_id, sink = %self.name, attempts = row.attempts + 1,
-                error = %error, "delivery failed; will retry"
+                error = %error, failure_reason = %failure, retry_in_ms = next_attempt_ms - self.spool.now_ms(),
+                "delivery failed; will retry"
             ),
-            Outcome::Dead { reason } => tracing::error!(
+            Outcome::Dead { reason, failure } => tracing::error!(
                 submission = %row.submission_id, sink = %self.name, attempts = row.attempts + 1,
-                reason = %reason, "delivery is dead"
+                reason = %reason, failure_reason = %failure, "delivery is dead"
             ),
         }
         if let Err(e) = self
@@ -226,11 +239,17 @@ impl Worker {
         let submission = match loaded {
             Ok(s) => Arc::new(s),
             Err(SpoolError::NotFound(_)) => {
-                return Err(DeliveryError::Permanent(
-                    "the submission's payload is no longer in the spool".to_owned(),
+                return Err(DeliveryError::permanent(
+                    FailureReason::Payload,
+                    "the submission's payload is no longer in the spool",
                 ))
             }
-            Err(e) => return Err(DeliveryError::Retryable(e.to_string())),
+            Err(e) => {
+                return Err(DeliveryError::retryable(
+                    FailureReason::Internal,
+                    e.to_string(),
+                ))
+            }
         };
         let files: Arc<dyn FileSource> = Arc::new(self.spool.files(&row.submission_id));
         self.sink.deliver(&Delivery::new(&submission, &files)).await
@@ -239,24 +258,52 @@ impl Worker {
     fn after_failure(&self, row: &DeliveryRow, error: DeliveryError) -> Outcome {
         let attempts = row.attempts + 1;
         let age_secs = (self.spool.now_ms() - row.accepted_ms).max(0) as u64 / 1000;
-        match error {
-            DeliveryError::Permanent(reason) => Outcome::Dead { reason },
-            DeliveryError::Retryable(reason) if attempts >= self.config.max_attempts => {
-                Outcome::Dead {
-                    reason: format!("gave up after {attempts} attempts; last error: {reason}"),
-                }
-            }
-            DeliveryError::Retryable(reason) if age_secs >= self.config.max_age_secs => {
-                Outcome::Dead {
-                    reason: format!("gave up after {age_secs} s; last error: {reason}"),
-                }
-            }
-            DeliveryError::Retryable(error) => Outcome::Retry {
-                error,
-                next_attempt_ms: self.spool.now_ms() + backoff_ms(&self.config, attempts) as i64,
-            },
+        // Giving up keeps the last failure's reason: it says why the delivery never got through.
+        let failure = error.reason();
+        if !error.is_retryable() {
+            return Outcome::Dead {
+                reason: error.into_message(),
+                failure,
+            };
+        }
+        if attempts >= self.config.max_attempts {
+            return Outcome::Dead {
+                reason: format!(
+                    "gave up after {attempts} attempts; last error: {}",
+                    error.message()
+                ),
+                failure,
+            };
+        }
+        if age_secs >= self.config.max_age_secs {
+            return Outcome::Dead {
+                reason: format!(
+                    "gave up after {age_secs} s; last error: {}",
+                    error.message()
+                ),
+                failure,
+            };
+        }
+        let delay = retry_delay_ms(backoff_ms(&self.config, attempts), error.retry_after());
+        Outcome::Retry {
+            error: error.into_message(),
+            failure,
+            next_attempt_ms: self
+                .spool
+                .now_ms()
+                .saturating_add(i64::try_from(delay).unwrap_or(i64::MAX)),
         }
     }
+}
+
+/// The wait before the next attempt: the backoff, or the peer's `retry_after` (capped at
+/// [`RETRY_AFTER_MAX`]) when that is longer.
+pub fn retry_delay_ms(backoff_ms: u64, retry_after: Option<Duration>) -> u64 {
+    let asked = retry_after
+        .map(|d| d.min(RETRY_AFTER_MAX).as_millis())
+        .map(|ms| u64::try_from(ms).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    backoff_ms.max(asked)
 }
 
 /// Full-jitter exponential backoff: a random delay between half and all of
@@ -289,5 +336,25 @@ mod tests {
             assert!((200..=400).contains(&third));
             assert!(backoff_ms(&c, 40) <= 1_000);
         }
+    }
+
+    #[test]
+    fn retry_after_lengthens_the_backoff_never_shortens_it_and_is_capped() {
+        let secs = |n| Some(Duration::from_secs(n));
+        assert_eq!(retry_delay_ms(500, None), 500);
+        assert_eq!(retry_delay_ms(500, secs(3)), 3_000, "the peer's wait wins");
+        assert_eq!(retry_delay_ms(8_000, secs(3)), 8_000, "the backoff wins");
+        assert_eq!(retry_delay_ms(500, secs(0)), 500);
+        assert_eq!(
+            retry_delay_ms(500, secs(86_400)),
+            3_600_000,
+            "capped at an hour"
+        );
+        assert_eq!(
+            retry_delay_ms(7_200_000, secs(86_400)),
+            7_200_000,
+            "a longer backoff stays"
+        );
+        assert_eq!(retry_delay_ms(500, Some(Duration::MAX)), 3_600_000);
     }
 }

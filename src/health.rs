@@ -67,7 +67,7 @@ pub async fn check(sink: &BuiltSink) -> Health {
     match tokio::time::timeout(CHECK_TIMEOUT, sink.healthcheck()).await {
         Ok(Ok(())) => Health::Ok,
         Ok(Err(e)) => Health::Failing {
-            reason: e.reason().to_owned(),
+            reason: e.into_message(),
         },
         Err(_) => Health::Failing {
             reason: format!("no answer within {} s", CHECK_TIMEOUT.as_secs()),

@@ -422,7 +422,7 @@ pub async fn show(
             escape(&r.sink),
             state_word(r.state),
             r.attempts,
-            escape(r.last_error.as_deref().unwrap_or("")),
+            error_cell(r),
         ));
     }
     let header = format!(
@@ -730,6 +730,18 @@ fn disposition(name: &str, n: usize) -> String {
         }
     }
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+/// The last error of a delivery, with its machine-readable reason first (escaped).
+fn error_cell(r: &crate::spool::DeliveryRow) -> String {
+    let error = escape(r.last_error.as_deref().unwrap_or(""));
+    match (r.state, r.failure_reason) {
+        (
+            crate::spool::DeliveryState::Retrying | crate::spool::DeliveryState::Dead,
+            Some(reason),
+        ) => format!("<code>{}</code> {error}", reason.as_str()),
+        _ => error,
+    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,12 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Adds a column to a table made before it (names are constants of this file, never input).
-fn add_column(conn: &Connection, table: &str, column: &str, kind: &str) -> rusqlite::Result<()> {
+pub(crate) fn add_column(
+    conn: &Connection,
+    table: &str,
+    column: &str,
+    kind: &str,
+) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
     let columns: Vec<String> = stmt
         .query_map([], |r| r.get(0))?

@@ -540,6 +540,7 @@ mod tests {
         let retry_at = clock.now_ms() + 10_000;
         let outcome = Outcome::Retry {
             error: "the server said 451".to_owned(),
+            failure: secureform_contract::FailureReason::PeerError,
             next_attempt_ms: retry_at,
         };
         spool.record(&s.id, "docs", outcome).await.unwrap();
@@ -551,5 +552,74 @@ mod tests {
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].state, DeliveryState::Retrying);
         assert_eq!(due[0].attempts, 1);
+        assert_eq!(
+            due[0].failure_reason,
+            Some(secureform_contract::FailureReason::PeerError)
+        );
+    }
+
+    /// The failure reason is stored with each failed attempt, cleared on delivery, and set by
+    /// an erasure; a spool made before the column gets it in place.
+    #[tokio::test]
+    async fn the_failure_reason_is_kept_beside_the_error() {
+        use secureform_contract::FailureReason;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("spool");
+        std::fs::create_dir_all(&root).unwrap();
+        // A spool made before the column: its deliveries table lacks it.
+        {
+            let conn = rusqlite::Connection::open(root.join("spool.db")).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE submissions (id TEXT PRIMARY KEY, form TEXT NOT NULL,
+                     received_at TEXT NOT NULL, accepted_ms INTEGER NOT NULL,
+                     file_count INTEGER NOT NULL, sealed BLOB);
+                 CREATE TABLE deliveries (submission_id TEXT NOT NULL REFERENCES submissions(id),
+                     sink TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+                     next_attempt_ms INTEGER NOT NULL, last_error TEXT, receipt_kind TEXT,
+                     receipt_value TEXT, updated_ms INTEGER NOT NULL,
+                     PRIMARY KEY (submission_id, sink));
+                 INSERT INTO submissions VALUES ('01OLD', 'contact', '2026-01-01T00:00:00Z', 1, 0, NULL);
+                 INSERT INTO deliveries VALUES ('01OLD', 'docs', 'dead', 3, 1, 'HTTP 500', NULL, NULL, 1);",
+            )
+            .unwrap();
+        }
+        let clock = clock();
+        let spool = open(dir.path(), &clock);
+        let old = spool.deliveries("01OLD").await.unwrap();
+        assert_eq!(old[0].failure_reason, Some(FailureReason::Other), "{old:?}");
+
+        let s = submission(&clock);
+        spool.accept(&s, &sinks(), None).await.unwrap();
+        assert_eq!(
+            spool.deliveries(&s.id).await.unwrap()[0].failure_reason,
+            None
+        );
+        let dead = Outcome::Dead {
+            reason: "the receiver answered HTTP 410 Gone".to_owned(),
+            failure: FailureReason::RejectedByPeer,
+        };
+        spool.record(&s.id, "docs", dead).await.unwrap();
+        let row = &spool.deliveries(&s.id).await.unwrap()[0];
+        assert_eq!(row.failure_reason, Some(FailureReason::RejectedByPeer));
+        assert_eq!(
+            row.last_error.as_deref(),
+            Some("the receiver answered HTTP 410 Gone")
+        );
+        spool.requeue_dead(&s.id).await.unwrap();
+        let delivered = Outcome::Delivered {
+            kind: "http_status".to_owned(),
+            value: "HTTP 200 OK".to_owned(),
+        };
+        spool.record(&s.id, "docs", delivered).await.unwrap();
+        assert_eq!(
+            spool.deliveries(&s.id).await.unwrap()[0].failure_reason,
+            None
+        );
+
+        let erased = submission(&clock);
+        spool.accept(&erased, &sinks(), None).await.unwrap();
+        spool.erase(&erased.id).await.unwrap();
+        let row = &spool.deliveries(&erased.id).await.unwrap()[0];
+        assert_eq!(row.failure_reason, Some(FailureReason::Erased));
     }
 }

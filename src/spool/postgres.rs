@@ -27,7 +27,7 @@ use tokio::sync::broadcast;
 use super::audit_pg;
 use super::backend::SpoolBackend;
 use super::idempotency::{Acceptance, IDEMPOTENCY_MS};
-use super::store::{DeliveryRow, DeliveryState, NewSubmission, Outcome};
+use super::store::{failure_of, DeliveryRow, DeliveryState, NewSubmission, Outcome};
 use super::SpoolError;
 use crate::audit::{Entry as AuditEntry, NewEntry};
 
@@ -251,19 +251,23 @@ async fn listen(pool: PgPool, wakeups: broadcast::Sender<String>) {
 }
 
 const ROW_COLUMNS: &str = "d.submission_id, s.form, d.sink, d.state, d.attempts, d.next_attempt_ms,
-     d.last_error, d.receipt_kind, d.receipt_value, s.received_at, s.accepted_ms";
+     d.last_error, d.receipt_kind, d.receipt_value, s.received_at, s.accepted_ms,
+     d.failure_reason";
 
 fn row(r: &sqlx::postgres::PgRow) -> Result<DeliveryRow, sqlx::Error> {
     let state: String = r.try_get(3)?;
     let attempts: i32 = r.try_get(4)?;
+    let last_error: Option<String> = r.try_get(6)?;
+    let stored: Option<String> = r.try_get(11)?;
     Ok(DeliveryRow {
+        failure_reason: failure_of(stored.as_deref(), last_error.as_deref()),
         submission_id: r.try_get(0)?,
         form: r.try_get(1)?,
         sink: r.try_get(2)?,
         state: DeliveryState::parse(&state),
         attempts: u32::try_from(attempts).unwrap_or(0),
         next_attempt_ms: r.try_get(5)?,
-        last_error: r.try_get(6)?,
+        last_error,
         receipt_kind: r.try_get(7)?,
         receipt_value: r.try_get(8)?,
         received_at: r.try_get(9)?,
@@ -288,8 +292,8 @@ impl SpoolBackend for PostgresBackend {
     async fn erase(&self, id: &str, now_ms: i64) -> Result<usize, SpoolError> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
-            "UPDATE deliveries SET state = 'dead', last_error = 'erased', updated_ms = $2,
-                 claimed_by = NULL, lease_until = NULL
+            "UPDATE deliveries SET state = 'dead', last_error = 'erased',
+                 failure_reason = 'erased', updated_ms = $2, claimed_by = NULL, lease_until = NULL
              WHERE submission_id = $1 AND state != 'delivered'",
         )
         .bind(id)
@@ -344,7 +348,8 @@ impl SpoolBackend for PostgresBackend {
         let q = match &outcome {
             Outcome::Delivered { kind, value } => sqlx::query(
                 "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,
-                     last_error = NULL, receipt_kind = $3, receipt_value = $4, updated_ms = $5,
+                     last_error = NULL, failure_reason = NULL, receipt_kind = $3,
+                     receipt_value = $4, updated_ms = $5,
                      claimed_by = NULL, lease_until = NULL
                  WHERE submission_id = $1 AND sink = $2
                    AND last_error IS DISTINCT FROM 'erased'",
@@ -356,11 +361,12 @@ impl SpoolBackend for PostgresBackend {
             .bind(now_ms),
             Outcome::Retry {
                 error,
+                failure,
                 next_attempt_ms,
             } => sqlx::query(
                 "UPDATE deliveries SET state = 'retrying', attempts = attempts + 1,
-                     last_error = $3, next_attempt_ms = $4, updated_ms = $5,
-                     claimed_by = NULL, lease_until = NULL
+                     last_error = $3, failure_reason = $6, next_attempt_ms = $4,
+                     updated_ms = $5, claimed_by = NULL, lease_until = NULL
                  WHERE submission_id = $1 AND sink = $2 AND state != 'delivered'
                    AND last_error IS DISTINCT FROM 'erased'",
             )
@@ -368,17 +374,20 @@ impl SpoolBackend for PostgresBackend {
             .bind(sink)
             .bind(error)
             .bind(*next_attempt_ms)
-            .bind(now_ms),
-            Outcome::Dead { reason } => sqlx::query(
+            .bind(now_ms)
+            .bind(failure.as_str()),
+            Outcome::Dead { reason, failure } => sqlx::query(
                 "UPDATE deliveries SET state = 'dead', attempts = attempts + 1,
-                     last_error = $3, updated_ms = $4, claimed_by = NULL, lease_until = NULL
+                     last_error = $3, failure_reason = $5, updated_ms = $4,
+                     claimed_by = NULL, lease_until = NULL
                  WHERE submission_id = $1 AND sink = $2 AND state != 'delivered'
                    AND last_error IS DISTINCT FROM 'erased'",
             )
             .bind(id)
             .bind(sink)
             .bind(reason)
-            .bind(now_ms),
+            .bind(now_ms)
+            .bind(failure.as_str()),
         };
         q.execute(&mut *tx).await?;
         let purged = sqlx::query(

@@ -6,6 +6,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension};
+use secureform_contract::FailureReason;
 use serde::Serialize;
 
 use super::idempotency::{self, Acceptance, Idempotency};
@@ -69,9 +70,19 @@ impl DeliveryState {
 /// What happened to one delivery attempt.
 #[derive(Clone, Debug)]
 pub enum Outcome {
-    Delivered { kind: String, value: String },
-    Retry { error: String, next_attempt_ms: i64 },
-    Dead { reason: String },
+    Delivered {
+        kind: String,
+        value: String,
+    },
+    Retry {
+        error: String,
+        failure: FailureReason,
+        next_attempt_ms: i64,
+    },
+    Dead {
+        reason: String,
+        failure: FailureReason,
+    },
 }
 
 /// One row of the deliveries table.
@@ -84,6 +95,8 @@ pub struct DeliveryRow {
     pub attempts: u32,
     pub next_attempt_ms: i64,
     pub last_error: Option<String>,
+    /// Why the last attempt failed, machine-readable (see [`failure_of`]).
+    pub failure_reason: Option<FailureReason>,
     pub receipt_kind: Option<String>,
     pub receipt_value: Option<String>,
     pub received_at: String,
@@ -140,7 +153,27 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
          );",
     )?;
     super::audit_sqlite::migrate(conn)?;
+    // Why the last attempt failed (`FailureReason::as_str`), beside `last_error`; NULL when
+    // delivered, and in rows written before the column (see `failure_of`).
+    super::audit_sqlite::add_column(conn, "deliveries", "failure_reason", "TEXT")?;
     idempotency::migrate(conn)
+}
+
+/// The failure reason of a delivery row: the stored one, or, in a row written before reasons
+/// were stored, one derived from the stable texts the service itself writes (`erased`, a sink no
+/// longer configured), else `other`. `None` when there was no failure.
+pub(crate) fn failure_of(stored: Option<&str>, last_error: Option<&str>) -> Option<FailureReason> {
+    match (stored, last_error) {
+        (Some(name), _) => Some(FailureReason::parse(name).unwrap_or(FailureReason::Other)),
+        (None, None) => None,
+        (None, Some("erased")) => Some(FailureReason::Erased),
+        (None, Some(e))
+            if e.starts_with("the sink `") && e.ends_with("` is no longer configured") =>
+        {
+            Some(FailureReason::BadConfig)
+        }
+        (None, Some(_)) => Some(FailureReason::Other),
+    }
 }
 
 /// Removes spool files left by uploads that never became an accepted submission (a crash or a
@@ -361,7 +394,8 @@ fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite
         Command::Erase { id, now_ms, .. } => {
             let n = conn
                 .prepare_cached(
-                    "UPDATE deliveries SET state = 'dead', last_error = 'erased', updated_ms = ?2
+                    "UPDATE deliveries SET state = 'dead', last_error = 'erased',
+                         failure_reason = 'erased', updated_ms = ?2
                      WHERE submission_id = ?1 AND state != 'delivered'",
                 )?
                 .execute(params![id, now_ms])?;
@@ -385,27 +419,37 @@ fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite
                 Outcome::Delivered { kind, value } => conn
                     .prepare_cached(
                         "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,
-                         last_error = NULL, receipt_kind = ?3, receipt_value = ?4, updated_ms = ?5
+                         last_error = NULL, failure_reason = NULL, receipt_kind = ?3,
+                         receipt_value = ?4, updated_ms = ?5
                      WHERE submission_id = ?1 AND sink = ?2 AND last_error IS NOT 'erased'",
                     )?
                     .execute(params![id, sink, kind, value, now])?,
                 Outcome::Retry {
                     error,
+                    failure,
                     next_attempt_ms,
                 } => conn
                     .prepare_cached(
                         "UPDATE deliveries SET state = 'retrying', attempts = attempts + 1,
-                         last_error = ?3, next_attempt_ms = ?4, updated_ms = ?5
+                         last_error = ?3, failure_reason = ?6, next_attempt_ms = ?4,
+                         updated_ms = ?5
                      WHERE submission_id = ?1 AND sink = ?2 AND last_error IS NOT 'erased'",
                     )?
-                    .execute(params![id, sink, error, next_attempt_ms, now])?,
-                Outcome::Dead { reason } => conn
+                    .execute(params![
+                        id,
+                        sink,
+                        error,
+                        next_attempt_ms,
+                        now,
+                        failure.as_str()
+                    ])?,
+                Outcome::Dead { reason, failure } => conn
                     .prepare_cached(
                         "UPDATE deliveries SET state = 'dead', attempts = attempts + 1,
-                         last_error = ?3, updated_ms = ?4
+                         last_error = ?3, failure_reason = ?5, updated_ms = ?4
                      WHERE submission_id = ?1 AND sink = ?2 AND last_error IS NOT 'erased'",
                     )?
-                    .execute(params![id, sink, reason, now])?,
+                    .execute(params![id, sink, reason, now, failure.as_str()])?,
             };
             let open: i64 = conn
                 .prepare_cached(
@@ -441,18 +485,22 @@ fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite
 }
 
 const ROW_COLUMNS: &str = "d.submission_id, s.form, d.sink, d.state, d.attempts, d.next_attempt_ms,
-     d.last_error, d.receipt_kind, d.receipt_value, s.received_at, s.accepted_ms";
+     d.last_error, d.receipt_kind, d.receipt_value, s.received_at, s.accepted_ms,
+     d.failure_reason";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
     let state: String = r.get(3)?;
+    let last_error: Option<String> = r.get(6)?;
+    let stored: Option<String> = r.get(11)?;
     Ok(DeliveryRow {
+        failure_reason: failure_of(stored.as_deref(), last_error.as_deref()),
         submission_id: r.get(0)?,
         form: r.get(1)?,
         sink: r.get(2)?,
         state: DeliveryState::parse(&state),
         attempts: r.get(4)?,
         next_attempt_ms: r.get(5)?,
-        last_error: r.get(6)?,
+        last_error,
         receipt_kind: r.get(7)?,
         receipt_value: r.get(8)?,
         received_at: r.get(9)?,
@@ -566,7 +614,8 @@ pub(crate) fn kill_unconfigured(
     for sink in open.iter().filter(|s| !configured.contains(s)) {
         n += conn.execute(
             "UPDATE deliveries SET state = 'dead', updated_ms = ?2,
-                 last_error = 'the sink `' || ?1 || '` is no longer configured'
+                 last_error = 'the sink `' || ?1 || '` is no longer configured',
+                 failure_reason = 'bad_config'
              WHERE sink = ?1 AND state IN ('pending', 'retrying')",
             params![sink, now_ms],
         )?;
@@ -621,6 +670,20 @@ mod tests {
         assert_eq!(batch_size(32, f64::NAN), 16);
         assert_eq!(batch_size(32, f64::INFINITY), 32);
         assert_eq!(batch_size(9_000, f64::INFINITY), MAX_BATCH);
+    }
+
+    #[test]
+    fn a_row_from_before_stored_reasons_gets_one_from_its_text() {
+        use FailureReason::*;
+        assert_eq!(failure_of(None, None), None);
+        assert_eq!(failure_of(Some("quota"), Some("HTTP 429")), Some(Quota));
+        assert_eq!(failure_of(Some("from-the-future"), Some("x")), Some(Other));
+        assert_eq!(failure_of(None, Some("erased")), Some(Erased));
+        assert_eq!(
+            failure_of(None, Some("the sink `hook` is no longer configured")),
+            Some(BadConfig)
+        );
+        assert_eq!(failure_of(None, Some("HTTP 500")), Some(Other));
     }
 
     #[test]

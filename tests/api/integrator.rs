@@ -181,12 +181,15 @@ timeout_secs = 3
             "{failing}"
         );
         assert!(failing["next_attempt_at"].is_string(), "{failing}");
+        assert_eq!(failing["failure_reason"], "connection", "{failing}");
     }
     let dead = api.wait_state(reader, &id, "upload", |d| d["state"] == "dead");
     assert!(
         dead["reason"].as_str().unwrap().contains("attempts"),
         "{dead}"
     );
+    // Giving up keeps the last failure's reason: the server was down.
+    assert_eq!(dead["failure_reason"], "connection", "{dead}");
 
     // The other form's token cannot see it; retry needs admin.
     assert_eq!(api.get(other, &format!("/api/v1/submissions/{id}")).0, 404);
@@ -391,5 +394,6 @@ timeout_secs = 2
             .contains("no longer configured"),
         "{dead}"
     );
+    assert_eq!(dead["failure_reason"], "bad_config", "{dead}");
     api.wait_state(reader, &id, "docs", |d| d["state"] == "delivered");
 }

@@ -306,8 +306,12 @@ timeout_secs = 3
         .cloned()
         .unwrap();
     assert_eq!(
-        (upload["state"].as_str(), upload["reason"].as_str()),
-        (Some("dead"), Some("erased")),
+        (
+            upload["state"].as_str(),
+            upload["reason"].as_str(),
+            upload["failure_reason"].as_str()
+        ),
+        (Some("dead"), Some("erased"), Some("erased")),
         "{v}"
     );
     assert!(server.doc_ids().is_empty());

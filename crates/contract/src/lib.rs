@@ -2,9 +2,10 @@
 //!
 //! The core ingests a request, normalizes it into one [`Submission`], seals it into the spool and
 //! then hands it to each configured sink as a [`Delivery`]. A sink knows nothing of HTTP or of the
-//! spool: it delivers, and either returns a [`Receipt`] or *classifies* its failure as
-//! [`DeliveryError::Retryable`] or [`DeliveryError::Permanent`]. Backoff, attempts and the dead
-//! state belong to the dispatcher, in one place.
+//! spool: it delivers, and either returns a [`Receipt`] or *classifies* its failure as a
+//! [`DeliveryError`]: retryable or permanent, with a [`FailureReason`], a message, and the wait a
+//! peer may have asked for (`Retry-After`). Backoff, attempts and the dead state belong to the
+//! dispatcher, in one place.
 //!
 //! Every sink also states, from its configuration alone, whether what it writes is encrypted at
 //! rest ([`AtRest`]). A form's status is the weakest of its sinks' (see [`AtRest::weakest`]).
@@ -13,6 +14,7 @@ use std::fmt;
 use std::future::Future;
 use std::io::Read;
 use std::sync::Arc;
+use std::time::Duration;
 
 use indexmap::IndexMap;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
@@ -447,29 +449,181 @@ impl Receipt {
     }
 }
 
-/// A failed delivery, classified by the sink. The message must never carry field values, file
-/// names or file contents: it is stored and shown to integrators.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum DeliveryError {
-    /// Worth trying again later: the peer is down, busy or said 4xx.
-    #[error("retryable: {0}")]
-    Retryable(String),
-    /// Will fail the same way every time: bad credentials, pinned key mismatch, 5xx, schema.
-    #[error("permanent: {0}")]
-    Permanent(String),
+/// Why a delivery failed, in one machine-readable word: what an integrator or an alert can act
+/// on without parsing the message. The sink chooses it together with whether the failure is
+/// retryable; the two are independent (a `timeout` is usually retryable, an `auth` failure
+/// usually not, but a sink may know better).
+///
+/// The names ([`FailureReason::as_str`]) are part of the HTTP contract (`failure_reason` in
+/// `GET /api/v1/submissions/{id}`, and `openapi.yaml`): a reason may be added, never renamed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// The peer could not be reached, or the connection broke: a name that does not resolve, a
+    /// refused or reset connection, a connection closed mid-way.
+    Connection,
+    /// The peer did not answer in time.
+    Timeout,
+    /// No trusted secure channel: a TLS handshake or certificate that does not verify, STARTTLS
+    /// not offered, an SSH host key other than the pinned one.
+    Tls,
+    /// The peer refused the sink's credentials or its right to do this (HTTP 401/403, SMTP
+    /// 530/535, SSH authentication, MySQL access denied, SFTP permission denied).
+    Auth,
+    /// The peer (or our own disk) is out of room or asks us to slow down: HTTP 429, a full
+    /// mailbox or disk, too many connections.
+    Quota,
+    /// The peer answered and refused this delivery: other HTTP 4xx and redirects, an SMTP 5xx
+    /// for the recipient or the message, a constraint of the table.
+    RejectedByPeer,
+    /// The peer answered with a failure of its own: HTTP 5xx, SMTP 4xx, a database deadlock, a
+    /// generic SFTP failure, a reply that breaks the protocol.
+    PeerError,
+    /// The sink's configuration or the destination's setup does not fit: a table that lacks a
+    /// column, a remote folder that is a file, a URL refused by the SSRF guard, a sink that is no
+    /// longer configured.
+    BadConfig,
+    /// The submission itself cannot be delivered: its payload or a file is gone from the spool
+    /// or damaged, or it cannot be rendered or encrypted for this sink.
+    Payload,
+    /// A failure inside this service: a lost task, the spool unreadable for a moment, the
+    /// random generator, a local I/O error.
+    Internal,
+    /// The submission was erased (on request or by retention) before it was delivered.
+    Erased,
+    /// Anything not classified above (and failures recorded before reasons were kept).
+    Other,
+}
+
+impl FailureReason {
+    /// Every reason, in declaration order.
+    pub const ALL: [FailureReason; 12] = [
+        FailureReason::Connection,
+        FailureReason::Timeout,
+        FailureReason::Tls,
+        FailureReason::Auth,
+        FailureReason::Quota,
+        FailureReason::RejectedByPeer,
+        FailureReason::PeerError,
+        FailureReason::BadConfig,
+        FailureReason::Payload,
+        FailureReason::Internal,
+        FailureReason::Erased,
+        FailureReason::Other,
+    ];
+
+    /// The `snake_case` name used in JSON, in the spool and in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::Connection => "connection",
+            FailureReason::Timeout => "timeout",
+            FailureReason::Tls => "tls",
+            FailureReason::Auth => "auth",
+            FailureReason::Quota => "quota",
+            FailureReason::RejectedByPeer => "rejected_by_peer",
+            FailureReason::PeerError => "peer_error",
+            FailureReason::BadConfig => "bad_config",
+            FailureReason::Payload => "payload",
+            FailureReason::Internal => "internal",
+            FailureReason::Erased => "erased",
+            FailureReason::Other => "other",
+        }
+    }
+
+    /// The reason named `name` ([`FailureReason::as_str`]); `None` for an unknown name.
+    pub fn parse(name: &str) -> Option<FailureReason> {
+        FailureReason::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+impl fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed delivery, classified by the sink: whether it is worth trying again, why it failed
+/// ([`FailureReason`]), a message for people, and optionally how long the peer asked us to wait
+/// before the next attempt (HTTP `Retry-After`).
+///
+/// The message must never carry field values, file names or file contents: it is stored and
+/// shown to integrators.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryError {
+    retryable: bool,
+    reason: FailureReason,
+    message: String,
+    retry_after: Option<Duration>,
 }
 
 impl DeliveryError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, DeliveryError::Retryable(_))
-    }
-
-    pub fn reason(&self) -> &str {
-        match self {
-            DeliveryError::Retryable(r) | DeliveryError::Permanent(r) => r,
+    /// Worth trying again later: the peer is down, busy, or failed on its side.
+    pub fn retryable(reason: FailureReason, message: impl Into<String>) -> Self {
+        DeliveryError {
+            retryable: true,
+            reason,
+            message: message.into(),
+            retry_after: None,
         }
     }
+
+    /// Will fail the same way every time: refused credentials, a pinned key mismatch, a
+    /// rejected request, a table that does not fit.
+    pub fn permanent(reason: FailureReason, message: impl Into<String>) -> Self {
+        DeliveryError {
+            retryable: false,
+            reason,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The peer asked for the next attempt to wait at least `after` (meaningful on a retryable
+    /// error only; the dispatcher bounds it).
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+
+    /// Whether the dispatcher should try again.
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+
+    /// Why it failed.
+    pub fn reason(&self) -> FailureReason {
+        self.reason
+    }
+
+    /// What went wrong, for people (no field values).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The message, taken.
+    pub fn into_message(self) -> String {
+        self.message
+    }
+
+    /// The wait the peer asked for, if it asked.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
 }
+
+impl fmt::Display for DeliveryError {
+    /// `retryable (timeout): <message>` or `permanent (auth): <message>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.retryable {
+            "retryable"
+        } else {
+            "permanent"
+        };
+        write!(f, "{kind} ({}): {}", self.reason, self.message)
+    }
+}
+
+impl std::error::Error for DeliveryError {}
 
 /// A problem in one sink's configuration, found without any I/O (or while loading a key file it
 /// names). `key` is the configuration key at fault, e.g. `recipient_keys`; the service adds the
@@ -582,6 +736,38 @@ mod tests {
             let err = serde_json::from_str::<Fields>(refused).unwrap_err();
             assert!(err.is_data(), "{refused}: {err}");
         }
+    }
+
+    #[test]
+    fn failure_reasons_have_stable_snake_case_names() {
+        for r in FailureReason::ALL {
+            assert_eq!(FailureReason::parse(r.as_str()), Some(r));
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+            assert!(r
+                .as_str()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_'));
+        }
+        assert_eq!(FailureReason::RejectedByPeer.as_str(), "rejected_by_peer");
+        assert_eq!(FailureReason::parse("nope"), None);
+        let mut names: Vec<_> = FailureReason::ALL.iter().map(|r| r.as_str()).collect();
+        names.dedup();
+        assert_eq!(names.len(), FailureReason::ALL.len());
+    }
+
+    #[test]
+    fn delivery_errors_carry_their_classification() {
+        let e = DeliveryError::retryable(FailureReason::PeerError, "HTTP 503")
+            .with_retry_after(Duration::from_secs(3));
+        assert!(e.is_retryable());
+        assert_eq!(e.reason(), FailureReason::PeerError);
+        assert_eq!(e.message(), "HTTP 503");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
+        assert_eq!(e.to_string(), "retryable (peer_error): HTTP 503");
+        let p = DeliveryError::permanent(FailureReason::Auth, "535 refused");
+        assert!(!p.is_retryable() && p.retry_after().is_none());
+        assert_eq!(p.to_string(), "permanent (auth): 535 refused");
+        assert_eq!(p.into_message(), "535 refused");
     }
 
     #[test]

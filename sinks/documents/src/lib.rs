@@ -43,7 +43,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use secureform_contract::{
-    AtRest, BuildContext, ConfigError, Delivery, DeliveryError, Receipt, Sink, SinkSpec,
+    AtRest, BuildContext, ConfigError, Delivery, DeliveryError, FailureReason, Receipt, Sink,
+    SinkSpec,
 };
 use secureform_crypto::pgp::{Recipients, Signer};
 use secureform_crypto::KeyRing;
@@ -191,17 +192,41 @@ impl Sink for DocumentsSink {
             )
         })
         .await
-        .map_err(|e| DeliveryError::Retryable(format!("the store task failed: {e}")))?;
+        .map_err(|e| {
+            DeliveryError::retryable(
+                FailureReason::Internal,
+                format!("the store task failed: {e}"),
+            )
+        })?;
         match result {
             Ok(()) => Ok(Receipt::new("document", id)),
-            // The disk is ours: a failure here is worth retrying (full disk, I/O error), except
-            // for a file the spool cannot give back, which will not get better.
-            Err(StoreError::Source(e)) => Err(DeliveryError::Permanent(format!(
-                "could not read a file of the submission from the spool: {e}"
-            ))),
-            Err(e) => Err(DeliveryError::Retryable(e.to_string())),
+            Err(e) => Err(classify(&e)),
         }
     }
+}
+
+/// The disk is ours: a failure to store is worth retrying (a full disk is `quota`, any other
+/// local failure `internal`), except for a file the spool cannot give back, which will not get
+/// better (`payload`).
+fn classify(e: &StoreError) -> DeliveryError {
+    match e {
+        StoreError::Source(e) => DeliveryError::permanent(
+            FailureReason::Payload,
+            format!("could not read a file of the submission from the spool: {e}"),
+        ),
+        StoreError::Io(io) if is_full(io) => {
+            DeliveryError::retryable(FailureReason::Quota, e.to_string())
+        }
+        e => DeliveryError::retryable(FailureReason::Internal, e.to_string()),
+    }
+}
+
+/// Whether an I/O error says the disk (or the user's quota on it) is full.
+fn is_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }
 
 #[cfg(test)]
@@ -242,6 +267,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn store_failures_are_classified() {
+        use std::io::{Error, ErrorKind};
+        let full = classify(&StoreError::Io(Error::from(ErrorKind::StorageFull)));
+        assert!(full.is_retryable());
+        assert_eq!(full.reason(), FailureReason::Quota);
+        let quota = classify(&StoreError::Io(Error::from(ErrorKind::QuotaExceeded)));
+        assert_eq!(quota.reason(), FailureReason::Quota);
+        let io = classify(&StoreError::Io(Error::from(ErrorKind::PermissionDenied)));
+        assert!(io.is_retryable());
+        assert_eq!(io.reason(), FailureReason::Internal);
+        let source = classify(&StoreError::Source(Error::from(ErrorKind::InvalidData)));
+        assert!(!source.is_retryable());
+        assert_eq!(source.reason(), FailureReason::Payload);
+    }
+
     /// Item 10 of issue 15: a full disk used to be reported as an unreadable spool file, a
     /// permanent failure that marked the delivery dead on its first attempt.
     #[test]
@@ -278,7 +319,10 @@ mod tests {
             .unwrap();
         let deliver = || rt.block_on(sink.deliver(&Delivery::new(&submission, &files)));
         match deliver() {
-            Err(DeliveryError::Retryable(why)) => assert!(!why.contains("spool"), "{why}"),
+            Err(e) if e.is_retryable() => {
+                assert!(!e.message().contains("spool"), "{e}");
+                assert_eq!(e.reason(), FailureReason::Quota, "{e}");
+            }
             other => panic!("a full disk must be retryable, got {other:?}"),
         }
         // Nothing half-written is left behind, and with room the retry delivers.

@@ -18,9 +18,12 @@
 //! dispatcher delivers at least once) is recognisable as the same message.
 //!
 //! Failures are classified, not retried: SMTP 4xx, timeouts, TLS and connection failures are
-//! [`DeliveryError::Retryable`]; 5xx replies (including refused credentials) and anything that
-//! will fail the same way again are [`DeliveryError::Permanent`], with the server's reply kept as
-//! the reason. Messages never carry field values, file names or contents into logs or errors.
+//! retryable; 5xx replies (including refused credentials) and anything that will fail the same
+//! way again are permanent, with the server's reply kept in the message and a
+//! [`secureform_contract::FailureReason`] from the reply code (`auth` for 530/534/535/538/454,
+//! `quota` for 452/552 or a full mailbox, `rejected_by_peer` for other 5xx, `peer_error` for
+//! other 4xx; see [`transport::reply_reason`]). Messages never carry field values, file names or
+//! contents into logs or errors.
 
 pub mod codec;
 pub mod config;
@@ -36,8 +39,10 @@ use std::time::Duration;
 
 use lettre::Address;
 use secrecy::SecretString;
-use secureform_contract::{AtRest, ConfigError, Delivery, DeliveryError, Receipt, Sink};
-use secureform_contract::{BuildContext, SinkSpec};
+use secureform_contract::{
+    AtRest, BuildContext, ConfigError, Delivery, DeliveryError, FailureReason, Receipt, Sink,
+    SinkSpec,
+};
 use secureform_crypto::{pgp, smime};
 
 pub use config::{Config, Mode, SmimeCipher};
@@ -200,7 +205,12 @@ impl Sink for EmailSink {
             message::compose(&protection, &envelope, &submission, files)
         })
         .await
-        .map_err(|_| DeliveryError::Retryable("composing the message: task failed".to_owned()))??;
+        .map_err(|_| {
+            DeliveryError::retryable(
+                FailureReason::Internal,
+                "composing the message: task failed",
+            )
+        })??;
         let size = composed.len();
         let result = self.smtp.send(&self.from, &self.to, &composed).await;
         drop(composed);

@@ -12,7 +12,7 @@
 use std::io::{self, Read};
 use std::sync::{Arc, Mutex};
 
-use secureform_contract::{DeliveryError, FileSource, Submission};
+use secureform_contract::{DeliveryError, FailureReason, FileSource, Submission};
 use secureform_crypto::{pgp, smime};
 use time::format_description::well_known::{Rfc2822, Rfc3339};
 use time::OffsetDateTime;
@@ -106,12 +106,15 @@ impl<R: Read> Read for Watched<R> {
     }
 }
 
-/// A failure to read a file of the submission: corrupt or mismatched data cannot get better.
+/// A failure to read a file of the submission: corrupt or mismatched data cannot get better
+/// (`payload`); any other local failure may (`internal`).
 pub fn file_error(e: &io::Error) -> DeliveryError {
-    let reason = format!("reading the submission's files: {e}");
+    let message = format!("reading the submission's files: {e}");
     match e.kind() {
-        io::ErrorKind::InvalidData | io::ErrorKind::NotFound => DeliveryError::Permanent(reason),
-        _ => DeliveryError::Retryable(reason),
+        io::ErrorKind::InvalidData | io::ErrorKind::NotFound => {
+            DeliveryError::permanent(FailureReason::Payload, message)
+        }
+        _ => DeliveryError::retryable(FailureReason::Internal, message),
     }
 }
 
@@ -208,8 +211,12 @@ fn pgp_body(
         .as_bytes(),
     );
     let mut armored = CrlfWriter::new(&mut *out);
-    pgp::encrypt(recipients, signer, true, body, &mut armored)
-        .map_err(|e| DeliveryError::Permanent(format!("PGP encryption failed: {e}")))?;
+    pgp::encrypt(recipients, signer, true, body, &mut armored).map_err(|e| {
+        DeliveryError::permanent(
+            FailureReason::Payload,
+            format!("PGP encryption failed: {e}"),
+        )
+    })?;
     if !out.ends_with(b"\r\n") {
         out.extend_from_slice(b"\r\n");
     }
@@ -234,7 +241,10 @@ fn smime_body(
         .as_bytes(),
     );
     let failed = |e: &dyn std::fmt::Display| {
-        DeliveryError::Permanent(format!("S/MIME encryption failed: {e}"))
+        DeliveryError::permanent(
+            FailureReason::Payload,
+            format!("S/MIME encryption failed: {e}"),
+        )
     };
     let mut encoded = Base64Writer::new(&mut *out);
     smime::encrypt(recipients, cipher, body, &mut encoded).map_err(|e| failed(&e))?;

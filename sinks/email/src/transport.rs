@@ -21,7 +21,7 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::Error as SmtpError;
 use lettre::Address;
 use secrecy::{ExposeSecret, SecretString};
-use secureform_contract::{ConfigError, DeliveryError};
+use secureform_contract::{ConfigError, DeliveryError, FailureReason};
 use tokio::sync::Mutex;
 
 use crate::config::Endpoint;
@@ -103,10 +103,10 @@ impl Smtp {
             }),
             Err(_) => Err(Failed {
                 reply: false,
-                error: DeliveryError::Retryable(format!(
-                    "SMTP: no answer to {what} within {} s",
-                    limit.as_secs()
-                )),
+                error: DeliveryError::retryable(
+                    FailureReason::Timeout,
+                    format!("SMTP: no answer to {what} within {} s", limit.as_secs()),
+                ),
             }),
         }
     }
@@ -229,13 +229,130 @@ struct Failed {
 }
 
 /// 5xx replies and client-side refusals (no STARTTLS offered, no usable AUTH mechanism) are
-/// permanent; 4xx, network, TLS and protocol failures are retryable. The reason keeps the
-/// server's reply: only the envelope and the message reach the server, never in a command.
+/// permanent; 4xx, network, TLS and protocol failures are retryable. The message keeps the
+/// server's reply: only the envelope and the message reach the server, never in a command. The
+/// reason comes from the reply code ([`reply_reason`]) or the kind of failure.
 pub fn classify(e: &SmtpError) -> DeliveryError {
-    let reason = format!("SMTP: {e}");
+    let message = format!("SMTP: {e}");
+    let reason = match e.status() {
+        Some(code) => reply_reason(u16::from(code), &message),
+        None if e.is_timeout() => FailureReason::Timeout,
+        None if is_tls(e) => FailureReason::Tls,
+        None if e.is_client() => client_reason(&message),
+        None if e.is_response() => FailureReason::PeerError,
+        None => FailureReason::Connection,
+    };
     if e.is_permanent() || e.is_client() {
-        DeliveryError::Permanent(reason)
+        DeliveryError::permanent(reason, message)
     } else {
-        DeliveryError::Retryable(reason)
+        DeliveryError::retryable(reason, message)
+    }
+}
+
+/// The reason of a negative SMTP reply (RFC 5321 section 4.2, RFC 4954 for AUTH, RFC 3463 for
+/// the enhanced status codes the reply `text` may carry):
+///
+/// | reply | reason |
+/// | --- | --- |
+/// | 530, 534, 535, 538, 454 (authentication required, too weak, refused, needs encryption; temporary AUTH failure) | `auth` |
+/// | 452, 552 (out of storage), or an enhanced code X.2.2 (mailbox full) / X.3.1 (mail system full) | `quota` |
+/// | other 5xx | `rejected_by_peer` |
+/// | other 4xx | `peer_error` |
+pub fn reply_reason(code: u16, text: &str) -> FailureReason {
+    let enhanced = |suffix: &str| {
+        ['4', '5']
+            .iter()
+            .any(|class| text.contains(&format!(" {class}{suffix}")))
+    };
+    match code {
+        530 | 534 | 535 | 538 | 454 => FailureReason::Auth,
+        452 | 552 => FailureReason::Quota,
+        _ if enhanced(".2.2 ") || enhanced(".3.1 ") => FailureReason::Quota,
+        500..=599 => FailureReason::RejectedByPeer,
+        _ => FailureReason::PeerError,
+    }
+}
+
+/// Whether a failure is TLS's: lettre's own TLS kind, or a connection failure caused by the
+/// handshake (rustls reports a certificate it cannot trust as an `InvalidData` I/O error).
+fn is_tls(e: &SmtpError) -> bool {
+    if e.is_tls() {
+        return true;
+    }
+    let mut current: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = current {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::InvalidData {
+                return true;
+            }
+        }
+        let text = err.to_string();
+        if text.contains("certificate") || text.contains("Certificate") {
+            return true;
+        }
+        current = err.source();
+    }
+    false
+}
+
+/// The reason of a refusal by lettre itself, before or without a reply.
+fn client_reason(message: &str) -> FailureReason {
+    if message.contains("STARTTLS") || message.contains("not encrypted") {
+        FailureReason::Tls
+    } else if message.contains("authentication") || message.contains("challenge") {
+        FailureReason::Auth
+    } else {
+        FailureReason::Other
+    }
+}
+
+#[cfg(test)]
+mod classify_tests {
+    use super::*;
+
+    #[test]
+    fn reply_codes_give_reasons() {
+        use FailureReason::*;
+        for code in [530, 534, 535, 538, 454] {
+            assert_eq!(reply_reason(code, "x"), Auth, "{code}");
+        }
+        assert_eq!(
+            reply_reason(452, "4.3.1 Insufficient system storage"),
+            Quota
+        );
+        assert_eq!(reply_reason(552, "5.3.4 Message too big"), Quota);
+        assert_eq!(
+            reply_reason(550, "SMTP: permanent error (550): 5.2.2 Mailbox full"),
+            Quota
+        );
+        assert_eq!(
+            reply_reason(450, "SMTP: transient error (450): 4.2.2 over quota"),
+            Quota
+        );
+        assert_eq!(
+            reply_reason(550, "SMTP: permanent error (550): 5.1.1 No such user"),
+            RejectedByPeer
+        );
+        assert_eq!(reply_reason(554, "x"), RejectedByPeer);
+        assert_eq!(reply_reason(421, "x"), PeerError);
+        assert_eq!(reply_reason(451, "4.7.1 greylisted"), PeerError);
+    }
+
+    #[test]
+    fn client_refusals_give_reasons() {
+        assert_eq!(
+            client_reason("SMTP: internal client error: STARTTLS is not supported on this server"),
+            FailureReason::Tls
+        );
+        assert_eq!(
+            client_reason(
+                "SMTP: internal client error: No compatible authentication mechanism was found"
+            ),
+            FailureReason::Auth
+        );
+        assert_eq!(
+            client_reason("SMTP: internal client error: Unknown error code"),
+            FailureReason::Other
+        );
     }
 }

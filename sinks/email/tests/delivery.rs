@@ -9,7 +9,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use secureform_contract::{
-    AtRestLevel, Delivery, DeliveryError, FileSource, MemoryFiles, Receipt, Sink, Submission,
+    AtRestLevel, Delivery, DeliveryError, FailureReason, FileSource, MemoryFiles, Receipt, Sink,
+    Submission,
 };
 use secureform_crypto::pgp::Signer;
 use secureform_email::EmailSink;
@@ -362,7 +363,10 @@ async fn smtp_down_is_retryable_and_delivery_succeeds_once_it_is_back() {
     let sink = EmailSink::build("mail", &cfg, d, None).await.unwrap();
     let (s, files) = small_submission();
     match deliver(&sink, &s, &files).await {
-        Err(DeliveryError::Retryable(reason)) => assert!(!reason.contains("CANARY"), "{reason}"),
+        Err(e) if e.is_retryable() => {
+            assert!(!e.message().contains("CANARY"), "{e}");
+            assert_eq!(e.reason(), FailureReason::Connection, "{e}");
+        }
         other => panic!("expected a retryable error, got {other:?}"),
     }
     let store = d.join("store");
@@ -415,7 +419,10 @@ async fn a_silent_server_is_a_retryable_timeout_not_a_hang() {
     .await
     .expect("deliver hung");
     match result {
-        Err(DeliveryError::Retryable(reason)) => assert!(reason.contains("no answer"), "{reason}"),
+        Err(e) if e.is_retryable() => {
+            assert!(e.message().contains("no answer"), "{e}");
+            assert_eq!(e.reason(), FailureReason::Timeout, "{e}");
+        }
         other => panic!("expected a retryable timeout, got {other:?}"),
     }
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
@@ -437,7 +444,9 @@ async fn a_5xx_reply_is_permanent_and_a_4xx_retryable_with_the_servers_reply_as_
     let cfg = tls_sink_config(port, &pki.ca, "blocked@example.com", "");
     let sink = EmailSink::build("mail", &cfg, d, None).await.unwrap();
     match deliver(&sink, &s, &files).await {
-        Err(DeliveryError::Permanent(reason)) => {
+        Err(e) if !e.is_retryable() => {
+            assert_eq!(e.reason(), FailureReason::RejectedByPeer, "{e}");
+            let reason = e.message();
             assert!(reason.contains("550"), "{reason}");
             assert!(
                 reason.contains("recipient rejected by test policy"),
@@ -450,10 +459,11 @@ async fn a_5xx_reply_is_permanent_and_a_4xx_retryable_with_the_servers_reply_as_
     let cfg = tls_sink_config(port, &pki.ca, "busy@example.com", "");
     let sink = EmailSink::build("mail", &cfg, d, None).await.unwrap();
     match deliver(&sink, &s, &files).await {
-        Err(DeliveryError::Retryable(reason)) => {
+        Err(e) if e.is_retryable() => {
+            assert_eq!(e.reason(), FailureReason::PeerError, "{e}");
             assert!(
-                reason.contains("451") && reason.contains("try again later"),
-                "{reason}"
+                e.message().contains("451") && e.message().contains("try again later"),
+                "{e}"
             )
         }
         other => panic!("expected a retryable error, got {other:?}"),
@@ -490,7 +500,10 @@ async fn a_wrong_password_is_permanent_and_answered_promptly() {
     .await
     .expect("the client was left waiting");
     match result {
-        Err(DeliveryError::Permanent(reason)) => assert!(reason.contains("535"), "{reason}"),
+        Err(e) if !e.is_retryable() => {
+            assert!(e.message().contains("535"), "{e}");
+            assert_eq!(e.reason(), FailureReason::Auth, "{e}");
+        }
         other => panic!("expected a permanent error, got {other:?}"),
     }
     assert!(server.messages().is_empty());
@@ -525,9 +538,10 @@ async fn implicit_tls_works_and_an_untrusted_server_is_refused() {
     let sink = EmailSink::build("mail", &untrusted, d, None).await.unwrap();
     let err = deliver(&sink, &s, &files).await.unwrap_err();
     assert!(
-        err.reason().contains("tls") || err.reason().contains("certificate"),
+        err.message().contains("tls") || err.message().contains("certificate"),
         "{err}"
     );
+    assert_eq!(err.reason(), FailureReason::Tls, "{err}");
     assert_eq!(server.messages().len(), 1);
 }
 
@@ -548,7 +562,10 @@ async fn a_server_without_starttls_gets_nothing() {
     let sink = EmailSink::build("mail", &cfg, d, None).await.unwrap();
     let (s, files) = small_submission();
     match deliver(&sink, &s, &files).await {
-        Err(DeliveryError::Permanent(reason)) => assert!(reason.contains("STARTTLS"), "{reason}"),
+        Err(e) if !e.is_retryable() => {
+            assert!(e.message().contains("STARTTLS"), "{e}");
+            assert_eq!(e.reason(), FailureReason::Tls, "{e}");
+        }
         other => panic!("expected a permanent error, got {other:?}"),
     }
     assert!(server.messages().is_empty());

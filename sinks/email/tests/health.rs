@@ -53,7 +53,12 @@ async fn the_health_check_logs_in_and_sends_nothing() {
     .await
     .unwrap();
     let err = wrong.healthcheck().await.unwrap_err();
-    assert!(err.reason().contains("535"), "{err}");
+    assert!(err.message().contains("535"), "{err}");
+    assert_eq!(
+        err.reason(),
+        secureform_contract::FailureReason::Auth,
+        "{err}"
+    );
 
     let down = EmailSink::build("mail", &sink_config(free_port(), &pki.ca, ""), d, None)
         .await

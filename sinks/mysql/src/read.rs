@@ -38,7 +38,7 @@ pub enum ReadError {
 impl From<sqlx::Error> for ReadError {
     fn from(e: sqlx::Error) -> Self {
         ReadError::Database {
-            reason: classify(&e).reason().to_owned(),
+            reason: classify(&e).into_message(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! the placeholders of [`crate::schema::Layout`]'s statements.
 
 use ring::rand::{SecureRandom, SystemRandom};
-use secureform_contract::{DeliveryError, FieldValue, Submission};
+use secureform_contract::{DeliveryError, FailureReason, FieldValue, Submission};
 use sqlx::mysql::{MySql, MySqlArguments};
 use sqlx::query::Query;
 
@@ -35,7 +35,7 @@ pub(crate) fn bind_all<'q>(
 }
 
 fn internal(what: &str) -> DeliveryError {
-    DeliveryError::Retryable(format!("could not {what}"))
+    DeliveryError::retryable(FailureReason::Internal, format!("could not {what}"))
 }
 
 /// The parameters of one encrypted cell: see `Layout::value_sql`.
@@ -128,7 +128,10 @@ pub(crate) fn row_params<'k>(
     submission: &Submission,
 ) -> Result<Vec<Param<'k>>, DeliveryError> {
     let at = datetime(&submission.received_at).ok_or_else(|| {
-        DeliveryError::Permanent("received_at is not an RFC 3339 UTC time".into())
+        DeliveryError::permanent(
+            FailureReason::Payload,
+            "received_at is not an RFC 3339 UTC time",
+        )
     })?;
     let json = serde_json::to_vec(submission).map_err(|_| internal("serialize the submission"))?;
     let id = submission.id.as_str();

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secureform_contract::{
-    AtRest, BuildContext, ConfigError, Delivery, DeliveryError, Receipt, Sink, SinkSpec,
+    AtRest, BuildContext, ConfigError, Delivery, DeliveryError, FailureReason, Receipt, Sink,
+    SinkSpec,
 };
 use sqlx::mysql::MySqlPool;
 use tokio::sync::OnceCell;
@@ -50,7 +51,9 @@ impl PrepareError {
             // Retryable: the operator can fix the table while the service runs, and the
             // deliveries then go through; the dispatcher's max_attempts / max_age still end
             // them if nobody does.
-            PrepareError::Schema(e) => DeliveryError::Retryable(e.to_string()),
+            PrepareError::Schema(e) => {
+                DeliveryError::retryable(FailureReason::BadConfig, e.to_string())
+            }
             PrepareError::Database(e) => classify(&e),
         }
     }
@@ -115,7 +118,9 @@ impl MysqlSink {
         match self.prepare().await {
             Ok(_) => Ok(()),
             Err(PrepareError::Schema(e)) => Err(e),
-            Err(PrepareError::Database(e)) => Err(ConfigError::new("url", classify(&e).reason())),
+            Err(PrepareError::Database(e)) => {
+                Err(ConfigError::new("url", classify(&e).into_message()))
+            }
         }
     }
 
@@ -226,8 +231,9 @@ impl MysqlSink {
                     .await?;
                 return match exists {
                     Some(_) => Ok(Outcome::AlreadyThere),
-                    None => Err(Failure::Done(DeliveryError::Permanent(
-                        "MySQL error 1062 (23000): duplicate key on another unique index of the table".into(),
+                    None => Err(Failure::Done(DeliveryError::permanent(
+                        FailureReason::RejectedByPeer,
+                        "MySQL error 1062 (23000): duplicate key on another unique index of the table",
                     ))),
                 };
             }
@@ -278,7 +284,9 @@ impl MysqlSink {
             .await
             .ok()
             .flatten()
-            .ok_or_else(|| DeliveryError::Retryable("could not seal a file".into()))?;
+            .ok_or_else(|| {
+                DeliveryError::retryable(FailureReason::Internal, "could not seal a file")
+            })?;
             params.push(Param::Bytes(Some(sealed)));
         } else {
             let cell_id = (files_table, "content", row_key);
@@ -319,9 +327,10 @@ impl MysqlSink {
         match read {
             Ok(Ok(buf)) if buf.len() as u64 <= max => Ok(Some(buf)),
             Ok(Ok(_)) => Ok(None),
-            _ => Err(Failure::Done(DeliveryError::Retryable(format!(
-                "cannot read file {index} from the spool"
-            )))),
+            _ => Err(Failure::Done(DeliveryError::retryable(
+                FailureReason::Internal,
+                format!("cannot read file {index} from the spool"),
+            ))),
         }
     }
 }
@@ -375,9 +384,15 @@ impl Sink for MysqlSink {
     /// Connects and checks (or creates) the table, as [`MysqlSink::check_table`]; the reason
     /// names the configuration key at fault.
     async fn healthcheck(&self) -> Result<(), DeliveryError> {
-        self.check_table()
-            .await
-            .map_err(|e| DeliveryError::Permanent(format!("{}: {}", e.key, e.message)))
+        self.check_table().await.map_err(|e| {
+            // A database that cannot be reached or refuses the login is reported under `url`.
+            let reason = if e.key == "url" {
+                FailureReason::Connection
+            } else {
+                FailureReason::BadConfig
+            };
+            DeliveryError::permanent(reason, format!("{}: {}", e.key, e.message))
+        })
     }
 
     async fn deliver(&self, d: &Delivery<'_>) -> Result<Receipt, DeliveryError> {
@@ -387,7 +402,10 @@ impl Sink for MysqlSink {
         loop {
             let attempt = tokio::time::timeout(DELIVERY_TIMEOUT, self.insert(prepared, d)).await;
             let failure = match attempt {
-                Err(_) => DeliveryError::Retryable("the database did not answer in time".into()),
+                Err(_) => DeliveryError::retryable(
+                    FailureReason::Timeout,
+                    "the database did not answer in time",
+                ),
                 Ok(Ok(outcome)) => {
                     match outcome {
                         Outcome::Inserted { files, skipped } => tracing::info!(

@@ -40,8 +40,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use secureform_contract::{
-    AtRest, BuildContext, ConfigError, Delivery, DeliveryError, FileSource, Receipt, Sink,
-    SinkSpec, Submission,
+    AtRest, BuildContext, ConfigError, Delivery, DeliveryError, FailureReason, FileSource, Receipt,
+    Sink, SinkSpec, Submission,
 };
 use secureform_crypto::pgp::{Recipients, Signer};
 
@@ -163,15 +163,17 @@ impl Sink for SftpSink {
             let path = std::path::Path::new(&inner.layout.path);
             match conn.sftp.stat(path) {
                 Ok(stat) if stat.is_dir() => Ok(()),
-                Ok(_) => Err(DeliveryError::Permanent(format!(
-                    "`{}` on the server is not a folder",
-                    inner.layout.path
-                ))),
+                Ok(_) => Err(DeliveryError::permanent(
+                    FailureReason::BadConfig,
+                    format!("`{}` on the server is not a folder", inner.layout.path),
+                )),
                 Err(e) => Err(remote::classify(&e, "looking at the target folder")),
             }
         })
         .await
-        .map_err(|_| DeliveryError::Retryable("the SFTP health check was lost".into()))?
+        .map_err(|_| {
+            DeliveryError::retryable(FailureReason::Internal, "the SFTP health check was lost")
+        })?
     }
 
     async fn deliver(&self, d: &Delivery<'_>) -> Result<Receipt, DeliveryError> {
@@ -180,7 +182,9 @@ impl Sink for SftpSink {
         let files = Arc::clone(d.files);
         tokio::task::spawn_blocking(move || inner.deliver(&submission, files.as_ref()))
             .await
-            .map_err(|_| DeliveryError::Retryable("the SFTP delivery task was lost".into()))?
+            .map_err(|_| {
+                DeliveryError::retryable(FailureReason::Internal, "the SFTP delivery task was lost")
+            })?
     }
 }
 
@@ -246,7 +250,7 @@ impl Inner {
     /// once, with its reason and what happens next).
     fn failed(&self, s: &Submission, error: DeliveryError) -> DeliveryError {
         tracing::debug!(sink = %self.name, submission = %s.id,
-            retryable = error.is_retryable(), "SFTP attempt failed");
+            retryable = error.is_retryable(), reason = %error.reason(), "SFTP attempt failed");
         error
     }
 }

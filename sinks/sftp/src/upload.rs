@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use libssh2_sys as raw;
-use secureform_contract::{DeliveryError, FileSource, Submission};
+use secureform_contract::{DeliveryError, FailureReason, FileSource, Submission};
 use secureform_crypto::pgp::{self, Recipients, Signer};
 use ssh2::{ErrorCode, OpenFlags, OpenType, RenameFlags, Sftp};
 
@@ -99,14 +99,21 @@ impl Layout {
             for index in 0..submission.files.len() {
                 let what = format!("file {index}");
                 let mut input = files.open(index).map_err(|e| {
-                    DeliveryError::Retryable(format!("cannot open {what} of the submission: {e}"))
+                    DeliveryError::retryable(
+                        FailureReason::Internal,
+                        format!("cannot open {what} of the submission: {e}"),
+                    )
                 })?;
                 let dest = join(&dir, &format!("{index}{}", self.suffix()));
                 total += self.upload(sftp, &dest, &mut input, &what)?;
             }
         }
-        let body = render(submission, self.format)
-            .map_err(|e| DeliveryError::Permanent(format!("cannot render the submission: {e}")))?;
+        let body = render(submission, self.format).map_err(|e| {
+            DeliveryError::permanent(
+                FailureReason::Payload,
+                format!("cannot render the submission: {e}"),
+            )
+        })?;
         total += self.upload(
             sftp,
             &document,
@@ -173,14 +180,17 @@ impl Layout {
         };
         let flushed = writer.into_inner().map_err(|e| e.into_error().to_string());
         let failed = |detail: String, remote_side: bool| Failure {
-            error: DeliveryError::Retryable(format!(
-                "{} {what}: {detail}",
-                if remote_side {
-                    "writing to the server failed for"
-                } else {
-                    "reading from the spool failed for"
-                }
-            )),
+            error: if remote_side {
+                DeliveryError::retryable(
+                    FailureReason::Connection,
+                    format!("writing to the server failed for {what}: {detail}"),
+                )
+            } else {
+                DeliveryError::retryable(
+                    FailureReason::Internal,
+                    format!("reading from the spool failed for {what}: {detail}"),
+                )
+            },
             connection_ok: !remote_side,
         };
         let mut file = match (streamed, flushed) {
@@ -188,9 +198,10 @@ impl Layout {
             (Err(detail), Ok(w)) if w.failed => return Err(failed(detail, true)),
             (Err(detail), Err(_)) => return Err(failed(detail, true)),
             (Err(detail), Ok(_)) => {
-                return Err(DeliveryError::Permanent(format!(
-                    "OpenPGP encryption of {what} failed: {detail}"
-                ))
+                return Err(DeliveryError::permanent(
+                    FailureReason::Payload,
+                    format!("OpenPGP encryption of {what} failed: {detail}"),
+                )
                 .into())
             }
             (Ok(()), Err(detail)) => return Err(failed(detail, true)),
@@ -232,9 +243,10 @@ fn ensure_dir(sftp: &Sftp, dir: &str) -> Result<(), Failure> {
     match sftp.stat(Path::new(dir)) {
         Ok(stat) if stat.is_dir() => return Ok(()),
         Ok(_) => {
-            return Err(DeliveryError::Permanent(format!(
-                "{what}: a file that is not a folder has its name"
-            ))
+            return Err(DeliveryError::permanent(
+                FailureReason::BadConfig,
+                format!("{what}: a file that is not a folder has its name"),
+            )
             .into())
         }
         Err(e) if is_transport(&e) => return Err(remote(&e, what)),
@@ -269,8 +281,9 @@ fn checked_id(id: &str) -> Result<&str, DeliveryError> {
     if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(id)
     } else {
-        Err(DeliveryError::Permanent(
-            "the submission id is not a plain ULID; refusing to build a remote name from it".into(),
+        Err(DeliveryError::permanent(
+            FailureReason::Payload,
+            "the submission id is not a plain ULID; refusing to build a remote name from it",
         ))
     }
 }
@@ -278,7 +291,10 @@ fn checked_id(id: &str) -> Result<&str, DeliveryError> {
 fn random_suffix() -> Result<String, DeliveryError> {
     let mut bytes = [0u8; 8];
     getrandom::getrandom(&mut bytes).map_err(|e| {
-        DeliveryError::Retryable(format!("the system random generator failed: {e}"))
+        DeliveryError::retryable(
+            FailureReason::Internal,
+            format!("the system random generator failed: {e}"),
+        )
     })?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
+use secureform_contract::FailureReason;
 use secureform_sftp::SftpSink;
 use support::cases::*;
 use support::*;
@@ -98,7 +99,9 @@ async fn rsa_and_ed25519_keys_with_passphrases_log_in_and_bad_credentials_are_pe
         )
         .await
         .unwrap();
-        let reason = permanent(deliver(&sink, 9).await);
+        let err = permanent_error(deliver(&sink, 9).await);
+        assert_eq!(err.reason(), FailureReason::Auth, "{err}");
+        let reason = err.into_message();
         assert!(reason.contains("authentication"), "{reason}");
         assert!(!dir.exists());
     }
@@ -205,7 +208,9 @@ async fn password_login_works_and_a_wrong_password_is_permanent() {
     )
     .await
     .unwrap();
-    let reason = permanent(deliver(&sink, 2).await);
+    let err = permanent_error(deliver(&sink, 2).await);
+    assert_eq!(err.reason(), FailureReason::Auth, "{err}");
+    let reason = err.into_message();
     assert!(reason.contains("password authentication"), "{reason}");
     assert_eq!(listing(&dir).len(), 3);
 

@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use secureform_contract::Sink;
+use secureform_contract::{FailureReason, Sink};
 use secureform_sftp::SftpSink;
 use support::cases::*;
 use support::*;
@@ -42,7 +42,9 @@ async fn wrong_host_key_delivers_nothing_while_the_server_keeps_serving_others()
     .unwrap();
 
     for n in 1..=2 {
-        let reason = permanent(deliver(&bad, n).await);
+        let err = permanent_error(deliver(&bad, n).await);
+        assert_eq!(err.reason(), FailureReason::Tls, "{err}");
+        let reason = err.into_message();
         assert!(reason.contains(&format!("expected {wrong}")), "{reason}");
         assert!(reason.contains(&sshd.fingerprint), "{reason}");
         let ok = deliver(&good, n).await.unwrap();
@@ -144,13 +146,14 @@ async fn a_stalled_server_times_out_and_a_refused_connection_is_retryable() {
         .await
         .unwrap();
     let started = Instant::now();
-    let reason = retryable(deliver(&sink, 1).await);
+    let err = retryable_error(deliver(&sink, 1).await);
     assert!(
         started.elapsed() < Duration::from_secs(12),
         "{:?}",
         started.elapsed()
     );
-    assert!(reason.contains("handshake"), "{reason}");
+    assert!(err.message().contains("handshake"), "{err}");
+    assert_eq!(err.reason(), FailureReason::Timeout, "{err}");
 
     let refused = free_port();
     let sink = SftpSink::build(
@@ -161,8 +164,9 @@ async fn a_stalled_server_times_out_and_a_refused_connection_is_retryable() {
     )
     .await
     .unwrap();
-    let reason = retryable(deliver(&sink, 1).await);
-    assert!(reason.contains("cannot connect"), "{reason}");
+    let err = retryable_error(deliver(&sink, 1).await);
+    assert!(err.message().contains("cannot connect"), "{err}");
+    assert_eq!(err.reason(), FailureReason::Connection, "{err}");
 }
 
 /// The health check logs in and looks at the folder, writing nothing; a wrong host key, a

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use base64::Engine;
-use secureform_contract::{DeliveryError, FileMeta, FileSource, Source, Submission};
+use secureform_contract::{DeliveryError, FailureReason, FileMeta, FileSource, Source, Submission};
 use secureform_crypto::pgp::{self, Recipients, Signer};
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -85,7 +85,10 @@ impl Render {
             files: out,
         };
         let json = Zeroizing::new(serde_json::to_vec(&body).map_err(|e| {
-            DeliveryError::Permanent(format!("the submission cannot be written as JSON: {e}"))
+            DeliveryError::permanent(
+                FailureReason::Payload,
+                format!("the submission cannot be written as JSON: {e}"),
+            )
         })?);
         match &self.pgp {
             None => Ok((json.to_vec(), JSON)),
@@ -99,7 +102,10 @@ impl Render {
                     &mut message,
                 )
                 .map_err(|e| {
-                    DeliveryError::Permanent(format!("OpenPGP encryption of the body failed: {e}"))
+                    DeliveryError::permanent(
+                        FailureReason::Payload,
+                        format!("OpenPGP encryption of the body failed: {e}"),
+                    )
                 })?;
                 Ok((message, PGP))
             }
@@ -113,8 +119,12 @@ impl Render {
         index: usize,
         size: u64,
     ) -> Result<String, DeliveryError> {
-        let reading =
-            |e: std::io::Error| DeliveryError::Retryable(format!("reading file {index}: {e}"));
+        let reading = |e: std::io::Error| {
+            DeliveryError::retryable(
+                FailureReason::Internal,
+                format!("reading file {index}: {e}"),
+            )
+        };
         let reader = files.open(index).map_err(reading)?;
         let mut bytes = Zeroizing::new(Vec::with_capacity(usize::try_from(size).unwrap_or(0)));
         reader
@@ -122,10 +132,13 @@ impl Render {
             .read_to_end(&mut bytes)
             .map_err(reading)?;
         if bytes.len() as u64 != size {
-            return Err(DeliveryError::Permanent(format!(
-                "file {index} has {} bytes where its metadata says {size}",
-                bytes.len()
-            )));
+            return Err(DeliveryError::permanent(
+                FailureReason::Payload,
+                format!(
+                    "file {index} has {} bytes where its metadata says {size}",
+                    bytes.len()
+                ),
+            ));
         }
         Ok(base64::engine::general_purpose::STANDARD.encode(bytes.as_slice()))
     }

@@ -18,9 +18,12 @@
 //!   between check and connect. IP literals in `url` are checked by [`Config::validate`].
 //!   `allow_private = true` lifts the guard (tests, a receiver on the same host).
 //! - **Classification.** 2xx: delivered, the receipt keeps the status and up to 512 printable
-//!   bytes of the answer. 408, 429, 5xx, connection failures, timeouts: retryable, with
-//!   `Retry-After` as "retry after N s" in the reason. 3xx (never followed), other 4xx, and the
-//!   guard's refusal: permanent. Reasons never carry field values or the request body.
+//!   bytes of the answer. 408, 429, 5xx, connection failures, timeouts: retryable, with the
+//!   answer's `Retry-After` (delta-seconds or an HTTP date, at most a day) carried in
+//!   [`DeliveryError::retry_after`] for the dispatcher, and shown as "retry after N s" in the
+//!   message. 3xx (never followed), other 4xx, and the guard's refusal: permanent. Each failure
+//!   has its [`secureform_contract::FailureReason`] (see `send::status_class`). Messages never
+//!   carry field values or the request body.
 
 pub mod guard;
 
@@ -34,8 +37,10 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use reqwest::{Client, Url};
-use secureform_contract::{AtRest, ConfigError, Delivery, DeliveryError, Receipt, Sink};
-use secureform_contract::{BuildContext, SinkSpec};
+use secureform_contract::{
+    AtRest, BuildContext, ConfigError, Delivery, DeliveryError, FailureReason, Receipt, Sink,
+    SinkSpec,
+};
 use secureform_crypto::pgp::{Recipients, Signer};
 
 pub use config::{
@@ -165,7 +170,10 @@ impl Sink for WebhookSink {
             tokio::task::spawn_blocking(move || inner.render.render(&submission, files.as_ref()))
                 .await
                 .map_err(|_| {
-                    DeliveryError::Retryable("rendering the webhook body was lost".into())
+                    DeliveryError::retryable(
+                        FailureReason::Internal,
+                        "rendering the webhook body was lost",
+                    )
                 })??;
         let id = d.submission.id.as_str();
         let timestamp = SystemTime::now()
@@ -186,7 +194,7 @@ impl Sink for WebhookSink {
             Ok(receipt) => tracing::info!(sink = %self.inner.name, submission = %id, bytes,
                 status = %receipt.value.split(':').next().unwrap_or(""), "delivered to the webhook"),
             Err(e) => tracing::debug!(sink = %self.inner.name, submission = %id,
-                retryable = e.is_retryable(), "webhook attempt failed"),
+                retryable = e.is_retryable(), reason = %e.reason(), "webhook attempt failed"),
         }
         outcome
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Client, Response, StatusCode};
-use secureform_contract::{ConfigError, DeliveryError, Receipt};
+use secureform_contract::{ConfigError, DeliveryError, FailureReason, Receipt};
 
 use crate::guard::{self, GuardedResolver};
 
@@ -16,6 +16,8 @@ use crate::guard::{self, GuardedResolver};
 pub const EXCERPT_BYTES: usize = 512;
 /// The longest connect (TCP and TLS) wait, within the overall timeout.
 const CONNECT_SECS: u64 = 10;
+/// The longest `Retry-After` taken from a receiver (the dispatcher bounds it further).
+pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(86_400);
 
 /// Builds the one client the sink reuses. With `ca_file`, only its certificates are trusted.
 pub fn client(
@@ -90,8 +92,8 @@ pub async fn probe(client: &Client, url: &reqwest::Url) -> Result<(), DeliveryEr
         .map_err(|e| transport(&e))
 }
 
-/// 2xx delivered; 408, 429 and 5xx retryable (with `Retry-After` in the reason); others
-/// (3xx: redirects are not followed; 4xx) permanent.
+/// 2xx delivered; 408, 429 and 5xx retryable (with `Retry-After` kept, see [`retry_after`]);
+/// others (3xx: redirects are not followed; 4xx) permanent. See [`status_class`].
 async fn classify(response: Response) -> Result<Receipt, DeliveryError> {
     let status = response.status();
     let retry_after = retry_after(response.headers(), SystemTime::now());
@@ -99,19 +101,21 @@ async fn classify(response: Response) -> Result<Receipt, DeliveryError> {
         response.status().is_redirection() && response.headers().contains_key("location");
     let excerpt = excerpt(response).await;
     let shown = shown_status(status);
-    if status.is_success() {
+    let Some((retryable, reason)) = status_class(status) else {
         return Ok(Receipt::new("http_status", format!("{shown}{excerpt}")));
-    }
-    let retryable = status == StatusCode::REQUEST_TIMEOUT
-        || status == StatusCode::TOO_MANY_REQUESTS
-        || status.is_server_error();
+    };
     if retryable {
         let after = retry_after
-            .map(|s| format!(" (retry after {s} s)"))
+            .map(|d| format!(" (retry after {} s)", d.as_secs()))
             .unwrap_or_default();
-        return Err(DeliveryError::Retryable(format!(
-            "the receiver answered {shown}{after}{excerpt}"
-        )));
+        let error = DeliveryError::retryable(
+            reason,
+            format!("the receiver answered {shown}{after}{excerpt}"),
+        );
+        return Err(match retry_after {
+            Some(d) => error.with_retry_after(d),
+            None => error,
+        });
     }
     let note = if status.is_redirection() {
         if location {
@@ -122,9 +126,37 @@ async fn classify(response: Response) -> Result<Receipt, DeliveryError> {
     } else {
         ""
     };
-    Err(DeliveryError::Permanent(format!(
-        "the receiver answered {shown}{note}{excerpt}"
-    )))
+    Err(DeliveryError::permanent(
+        reason,
+        format!("the receiver answered {shown}{note}{excerpt}"),
+    ))
+}
+
+/// How an HTTP status is classified: `None` for 2xx (delivered), else whether it is retryable
+/// and why.
+///
+/// | status | retryable | reason |
+/// | --- | --- | --- |
+/// | 408 | yes | `timeout` |
+/// | 429 | yes | `quota` |
+/// | 507 | yes | `quota` |
+/// | other 5xx | yes | `peer_error` |
+/// | 401, 403, 407 | no | `auth` |
+/// | 3xx (never followed) | no | `bad_config` |
+/// | other 4xx | no | `rejected_by_peer` |
+/// | 1xx and anything else | no | `peer_error` |
+pub fn status_class(status: StatusCode) -> Option<(bool, FailureReason)> {
+    let code = status.as_u16();
+    Some(match code {
+        200..=299 => return None,
+        408 => (true, FailureReason::Timeout),
+        429 | 507 => (true, FailureReason::Quota),
+        500..=599 => (true, FailureReason::PeerError),
+        401 | 403 | 407 => (false, FailureReason::Auth),
+        300..=399 => (false, FailureReason::BadConfig),
+        400..=499 => (false, FailureReason::RejectedByPeer),
+        _ => (false, FailureReason::PeerError),
+    })
 }
 
 fn shown_status(status: StatusCode) -> String {
@@ -134,22 +166,52 @@ fn shown_status(status: StatusCode) -> String {
     }
 }
 
-/// A transport failure: the guard's refusal is permanent, everything else (refused or reset
-/// connections, timeouts, TLS failures that a fixed certificate would cure) retryable.
+/// A transport failure: the guard's refusal is permanent (`bad_config`), and so is a request
+/// that cannot be built; everything else is retryable: timeouts (`timeout`), TLS failures that a
+/// fixed certificate would cure (`tls`), refused or reset connections and the rest
+/// (`connection`).
 fn transport(e: &reqwest::Error) -> DeliveryError {
     if let Some(refused) = guard::refusal(e) {
-        return DeliveryError::Permanent(format!("SSRF guard: {refused}"));
+        return DeliveryError::permanent(
+            FailureReason::BadConfig,
+            format!("SSRF guard: {refused}"),
+        );
     }
-    let what = if e.is_timeout() {
-        "timed out"
+    if e.is_builder() {
+        return DeliveryError::permanent(
+            FailureReason::BadConfig,
+            format!("the request cannot be built: {}", chain(e)),
+        );
+    }
+    let (what, reason) = if e.is_timeout() {
+        ("timed out", FailureReason::Timeout)
+    } else if is_tls(e) {
+        ("TLS failed", FailureReason::Tls)
     } else if e.is_connect() {
-        "could not connect"
-    } else if e.is_builder() {
-        return DeliveryError::Permanent(format!("the request cannot be built: {}", chain(e)));
+        ("could not connect", FailureReason::Connection)
     } else {
-        "the request failed"
+        ("the request failed", FailureReason::Connection)
     };
-    DeliveryError::Retryable(format!("{what}: {}", chain(e)))
+    DeliveryError::retryable(reason, format!("{what}: {}", chain(e)))
+}
+
+/// Whether a transport failure is TLS's: rustls reports a failed handshake or a certificate it
+/// cannot trust as an `InvalidData` I/O error.
+fn is_tls(e: &reqwest::Error) -> bool {
+    let mut current: Option<&(dyn Error + 'static)> = e.source();
+    while let Some(err) = current {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::InvalidData {
+                return true;
+            }
+        }
+        let text = err.to_string();
+        if text.contains("certificate") || text.contains("Certificate") {
+            return true;
+        }
+        current = err.source();
+    }
+    false
 }
 
 /// The error and its sources, without the URL (which may carry a token in its query).
@@ -169,18 +231,20 @@ fn chain(e: &reqwest::Error) -> String {
     printable(&parts.join(": "), EXCERPT_BYTES)
 }
 
-/// `Retry-After` in seconds (delta-seconds or an HTTP date), capped at a day.
-pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<u64> {
+/// `Retry-After` as a wait from `now`: delta-seconds or an HTTP date (a date in the past is no
+/// wait), at most [`RETRY_AFTER_MAX`]; `None` when absent or unreadable.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let secs = match text.parse::<u64>() {
-        Ok(secs) => secs,
-        Err(_) => httpdate::parse_http_date(text)
+    let wait = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        // All digits: a number too large for u64 is "very long", not unreadable.
+        Duration::from_secs(text.parse::<u64>().unwrap_or(u64::MAX))
+    } else {
+        httpdate::parse_http_date(text)
             .ok()?
             .duration_since(now)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
+            .unwrap_or(Duration::ZERO)
     };
-    Some(secs.min(86_400))
+    Some(wait.min(RETRY_AFTER_MAX))
 }
 
 /// Up to [`EXCERPT_BYTES`] of the response body, printable, as `: <text>` (empty when none).
@@ -226,18 +290,59 @@ mod tests {
     fn retry_after_reads_seconds_and_dates() {
         let mut h = HeaderMap::new();
         assert_eq!(retry_after(&h, SystemTime::now()), None);
+        let secs = |n| Some(Duration::from_secs(n));
         h.insert(RETRY_AFTER, HeaderValue::from_static("30"));
-        assert_eq!(retry_after(&h, SystemTime::now()), Some(30));
+        assert_eq!(retry_after(&h, SystemTime::now()), secs(30));
+        h.insert(RETRY_AFTER, HeaderValue::from_static(" 0 "));
+        assert_eq!(retry_after(&h, SystemTime::now()), secs(0));
         h.insert(RETRY_AFTER, HeaderValue::from_static("99999999"));
-        assert_eq!(retry_after(&h, SystemTime::now()), Some(86_400));
+        assert_eq!(retry_after(&h, SystemTime::now()), secs(86_400));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("99999999999999999999999999"),
+        );
+        assert_eq!(retry_after(&h, SystemTime::now()), secs(86_400));
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_717);
         h.insert(
             RETRY_AFTER,
             HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
         );
-        assert_eq!(retry_after(&h, now), Some(60));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(retry_after(&h, now), None);
+        assert_eq!(retry_after(&h, now), secs(60));
+        // A date already past: no wait.
+        let later = now + Duration::from_secs(3600);
+        assert_eq!(retry_after(&h, later), secs(0));
+        // A date years ahead: bounded.
+        let long_before = SystemTime::UNIX_EPOCH;
+        assert_eq!(retry_after(&h, long_before), secs(86_400));
+        for unreadable in ["soon", "-5", "1.5", ""] {
+            h.insert(RETRY_AFTER, HeaderValue::from_static(unreadable));
+            assert_eq!(retry_after(&h, now), None, "{unreadable:?}");
+        }
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        use FailureReason::*;
+        let class = |code: u16| status_class(StatusCode::from_u16(code).unwrap());
+        for ok in [200, 201, 202, 204, 299] {
+            assert_eq!(class(ok), None, "{ok}");
+        }
+        assert_eq!(class(408), Some((true, Timeout)));
+        assert_eq!(class(429), Some((true, Quota)));
+        assert_eq!(class(507), Some((true, Quota)));
+        for code in [500, 502, 503, 504, 599] {
+            assert_eq!(class(code), Some((true, PeerError)), "{code}");
+        }
+        for code in [401, 403, 407] {
+            assert_eq!(class(code), Some((false, Auth)), "{code}");
+        }
+        for code in [301, 302, 303, 307, 308] {
+            assert_eq!(class(code), Some((false, BadConfig)), "{code}");
+        }
+        for code in [400, 404, 405, 409, 410, 413, 415, 422, 451] {
+            assert_eq!(class(code), Some((false, RejectedByPeer)), "{code}");
+        }
+        assert_eq!(class(101), Some((false, PeerError)));
     }
 
     #[test]
@@ -276,7 +381,8 @@ mod guard_tests {
         .await
         .unwrap_err();
         assert!(!err.is_retryable(), "{err}");
-        assert!(err.reason().starts_with("SSRF guard:"), "{err}");
+        assert_eq!(err.reason(), FailureReason::BadConfig, "{err}");
+        assert!(err.message().starts_with("SSRF guard:"), "{err}");
         assert!(listener.accept().is_err(), "no connection was made");
         // Plain http is refused by the client too without allow_private.
         let url: reqwest::Url = format!("http://localhost:{port}/hook").parse().unwrap();

@@ -4,8 +4,9 @@
 Usage: receiver.py PORT CERT KEY DIR
   Secrets come from the environment, RECEIVER_SECRETS (whsec_… separated by spaces). Each POST is
   verified with each secret separately; one that verifies with none is answered 401. Every POST
-  is recorded as DIR/req-<n>.json ({"headers", "verified_with": [secret indexes]}) and
-  DIR/req-<n>.body (the raw body). The answer is the first entry of DIR/script.json (a JSON list,
+  is recorded as DIR/req-<n>.json ({"headers", "verified_with": [secret indexes], "received_at":
+  Unix time in seconds, a float, when the request was read}) and DIR/req-<n>.body (the raw
+  body). The answer is the first entry of DIR/script.json (a JSON list,
   consumed), default {"status": 200}: keys status, body, sleep (seconds before answering),
   headers (an object). HEAD is answered 200 without verification (the sink's healthcheck).
   DIR/ready is written once listening.
@@ -65,6 +66,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
+        received_at = time.time()
         headers = {k.lower(): v for k, v in self.headers.items()}
         verified = []
         for i, secret in enumerate(SECRETS):
@@ -77,7 +79,7 @@ class Handler(BaseHTTPRequestHandler):
         with open(os.path.join(DIR, f"req-{n}.body"), "wb") as f:
             f.write(body)
         with open(os.path.join(DIR, f"req-{n}.json.tmp"), "w") as f:
-            json.dump({"headers": headers, "verified_with": verified}, f)
+            json.dump({"headers": headers, "verified_with": verified, "received_at": received_at}, f)
         os.replace(os.path.join(DIR, f"req-{n}.json.tmp"), os.path.join(DIR, f"req-{n}.json"))
         if not verified:
             self.answer(401, b"signature not verified")

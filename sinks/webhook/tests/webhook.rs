@@ -8,7 +8,9 @@ use std::path::Path;
 use std::process::Command;
 
 use base64::Engine;
-use secureform_contract::{AtRestLevel, Delivery, Sink};
+use std::time::Duration;
+
+use secureform_contract::{AtRestLevel, Delivery, FailureReason, Sink};
 use secureform_webhook::{Config, WebhookSink};
 use serde_json::json;
 use support::{free_port, run, submission, Env};
@@ -100,7 +102,11 @@ async fn each_rotated_secret_verifies() {
     let other = env.receiver(free_port(), &[support::secret(9)], "rx-other");
     let sink = build(&env.config(&other.url(), "")).await;
     let err = deliver(&sink).await.unwrap_err();
-    assert!(!err.is_retryable() && err.reason().contains("401"), "{err}");
+    assert!(
+        !err.is_retryable() && err.message().contains("401"),
+        "{err}"
+    );
+    assert_eq!(err.reason(), FailureReason::Auth, "{err}");
 }
 
 #[tokio::test]
@@ -185,6 +191,7 @@ async fn receiver_down_is_retryable_then_delivered() {
     let sink = build(&env.config(&url, "timeout_secs = 5")).await;
     let err = deliver(&sink).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
+    assert_eq!(err.reason(), FailureReason::Connection, "{err}");
     assert!(sink.healthcheck().await.is_err());
     let rx = env.receiver(port, &env.secrets, "rx");
     sink.healthcheck().await.unwrap();
@@ -206,19 +213,25 @@ async fn server_error_is_retried_with_the_same_webhook_id() {
     let err = deliver(&sink).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
     assert!(
-        err.reason().contains("HTTP 500") && err.reason().contains("database  down"),
+        err.message().contains("HTTP 500") && err.message().contains("database  down"),
         "{err}"
     );
+    assert_eq!(err.reason(), FailureReason::PeerError);
+    assert_eq!(err.retry_after(), None);
     let err = deliver(&sink).await.unwrap_err();
     assert!(
-        err.is_retryable() && err.reason().contains("retry after 30 s"),
+        err.is_retryable() && err.message().contains("retry after 30 s"),
         "{err}"
     );
+    assert_eq!(err.reason(), FailureReason::PeerError);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
     let err = deliver(&sink).await.unwrap_err();
     assert!(
-        err.is_retryable() && err.reason().contains("retry after 5 s"),
+        err.is_retryable() && err.message().contains("retry after 5 s"),
         "{err}"
     );
+    assert_eq!(err.reason(), FailureReason::Quota);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(5)));
     let receipt = deliver(&sink).await.unwrap();
     assert_eq!(receipt.value, "HTTP 200 OK: {\"accepted\":true}");
     assert_eq!(rx.count(), 4);
@@ -243,20 +256,22 @@ async fn gone_and_redirects_are_permanent() {
     let sink = build(&env.config(&rx.url(), "")).await;
     let err = deliver(&sink).await.unwrap_err();
     assert!(
-        !err.is_retryable() && err.reason().contains("HTTP 410 Gone"),
+        !err.is_retryable() && err.message().contains("HTTP 410 Gone"),
         "{err}"
     );
+    assert_eq!(err.reason(), FailureReason::RejectedByPeer);
     assert!(
-        err.reason().len() < 600,
+        err.message().len() < 600,
         "the excerpt is bounded: {}",
-        err.reason().len()
+        err.message().len()
     );
     let err = deliver(&sink).await.unwrap_err();
     assert!(
-        !err.is_retryable() && err.reason().contains("HTTP 302"),
+        !err.is_retryable() && err.message().contains("HTTP 302"),
         "{err}"
     );
-    assert!(err.reason().contains("not followed"), "{err}");
+    assert!(err.message().contains("not followed"), "{err}");
+    assert_eq!(err.reason(), FailureReason::BadConfig);
     assert_eq!(rx.count(), 2, "the redirect was not followed");
 }
 
@@ -269,9 +284,10 @@ async fn slow_receiver_times_out_as_retryable() {
     let started = std::time::Instant::now();
     let err = deliver(&sink).await.unwrap_err();
     assert!(
-        err.is_retryable() && err.reason().contains("timed out"),
+        err.is_retryable() && err.message().contains("timed out"),
         "{err}"
     );
+    assert_eq!(err.reason(), FailureReason::Timeout);
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
     // The next attempt is answered in time and carries the same id.
     deliver(&sink).await.unwrap();
@@ -295,6 +311,7 @@ async fn an_unknown_ca_is_not_trusted() {
     let sink = build(&config).await;
     let err = deliver(&sink).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
+    assert_eq!(err.reason(), FailureReason::Tls, "{err}");
     assert_eq!(rx.count(), 0);
 }
 

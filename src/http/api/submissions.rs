@@ -150,6 +150,13 @@ pub async fn status(
     reply(result.await)
 }
 
+/// The machine-readable reason of a retrying or dead delivery (`other` when none was kept).
+fn failure(r: &crate::spool::DeliveryRow) -> &'static str {
+    r.failure_reason
+        .unwrap_or(secureform_contract::FailureReason::Other)
+        .as_str()
+}
+
 /// The delivery states as the API shows them.
 fn render(rows: &[crate::spool::DeliveryRow]) -> Vec<serde_json::Value> {
     rows.iter()
@@ -162,8 +169,12 @@ fn render(rows: &[crate::spool::DeliveryRow]) -> Vec<serde_json::Value> {
                 DeliveryState::Retrying => {
                     d["next_attempt_at"] = json!(rfc3339_ms(r.next_attempt_ms));
                     d["last_error"] = json!(r.last_error);
+                    d["failure_reason"] = json!(failure(r));
                 }
-                DeliveryState::Dead => d["reason"] = json!(r.last_error),
+                DeliveryState::Dead => {
+                    d["reason"] = json!(r.last_error);
+                    d["failure_reason"] = json!(failure(r));
+                }
                 DeliveryState::Pending => {}
             }
             d

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use secureform_contract::FailureReason;
+
 use crate::support::{self, Mariadb};
 use crate::{build, deliver};
 
@@ -36,7 +38,14 @@ async fn database_stopped_then_started_loses_nothing_and_doubles_nothing() {
     for s in &meanwhile {
         let err = deliver(&sink, s, &[file]).await.unwrap_err();
         assert!(err.is_retryable(), "{err}");
-        assert!(!err.reason().contains(s.id.as_str()));
+        assert!(!err.message().contains(s.id.as_str()));
+        assert!(
+            matches!(
+                err.reason(),
+                FailureReason::Connection | FailureReason::Timeout
+            ),
+            "{err}"
+        );
     }
 
     server.restart().await;

@@ -1,5 +1,6 @@
 //! Tables the user made, checked by the health check; hostile input stored as data; errors classified.
 
+use secureform_contract::FailureReason;
 use secureform_mysql::MysqlSink;
 use sqlx::Executor;
 
@@ -187,7 +188,8 @@ async fn constraint_errors_are_permanent_and_carry_no_values() {
     let long_form = support::submission("contact-form-secret", &[], &[]);
     let err = deliver(&sink, &long_form, &[]).await.unwrap_err();
     assert!(!err.is_retryable(), "{err}");
-    assert!(err.reason().contains("1406"), "{err}");
+    assert!(err.message().contains("1406"), "{err}");
+    assert_eq!(err.reason(), FailureReason::RejectedByPeer, "{err}");
 
     // A duplicate on another unique index is not a redelivery: permanent, value not quoted.
     let a = support::submission("abc", &[("note", "SECR")], &[]);
@@ -196,9 +198,10 @@ async fn constraint_errors_are_permanent_and_carry_no_values() {
     let err = deliver(&sink, &b, &[]).await.unwrap_err();
     assert!(!err.is_retryable(), "{err}");
     assert!(
-        err.reason().contains("1062") && !err.reason().contains("SECR"),
+        err.message().contains("1062") && !err.message().contains("SECR"),
         "{err}"
     );
+    assert_eq!(err.reason(), FailureReason::RejectedByPeer, "{err}");
     db.drop_tables(&[&table]).await;
 }
 

@@ -35,19 +35,31 @@ pub async fn deliver(sink: &SftpSink, n: u32) -> Result<String, DeliveryError> {
         .map(|r| r.value)
 }
 
+/// The message of a permanent failure (which must not quote a field value).
 pub fn permanent(r: Result<String, DeliveryError>) -> String {
+    permanent_error(r).into_message()
+}
+
+/// A permanent failure (whose message must not quote a field value).
+pub fn permanent_error(r: Result<String, DeliveryError>) -> DeliveryError {
     match r {
-        Err(DeliveryError::Permanent(reason)) => {
-            assert!(!reason.contains("secret-value"), "{reason}");
-            reason
+        Err(e) if !e.is_retryable() => {
+            assert!(!e.message().contains("secret-value"), "{e}");
+            e
         }
         other => panic!("expected a permanent failure, got {other:?}"),
     }
 }
 
+/// The message of a retryable failure.
 pub fn retryable(r: Result<String, DeliveryError>) -> String {
+    retryable_error(r).into_message()
+}
+
+/// A retryable failure.
+pub fn retryable_error(r: Result<String, DeliveryError>) -> DeliveryError {
     match r {
-        Err(DeliveryError::Retryable(reason)) => reason,
+        Err(e) if e.is_retryable() => e,
         other => panic!("expected a retryable failure, got {other:?}"),
     }
 }

@@ -1,5 +1,6 @@
 //! Test support: a CA and a server certificate made by `openssl`, the Python receiver
 //! (`receiver.py`, verifying with the `standardwebhooks` package), secrets, and submissions.
+//! Shared with the service's black-box tests (`tests/api/webhook.rs`).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs;
@@ -188,7 +189,7 @@ impl Env {
         let dir = self.path(records);
         fs::create_dir_all(&dir).unwrap();
         let _ = fs::remove_file(dir.join("ready"));
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/receiver.py");
+        let script = receiver_script();
         let child = Command::new(&self.python)
             .arg(script)
             .arg(port.to_string())
@@ -212,6 +213,19 @@ impl Env {
     }
 }
 
+/// `receiver.py`. This module is also compiled into the service's black-box tests
+/// (`tests/api/webhook.rs`), whose manifest folder is the workspace's root.
+pub fn receiver_script() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    [
+        manifest.join("tests/receiver.py"),
+        manifest.join("sinks/webhook/tests/receiver.py"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .expect("receiver.py")
+}
+
 /// The running receiver; killed when dropped.
 pub struct Receiver {
     child: Child,
@@ -224,6 +238,8 @@ pub struct Recorded {
     pub headers: serde_json::Value,
     pub verified_with: Vec<u64>,
     pub body: Vec<u8>,
+    /// When the receiver read it (Unix seconds).
+    pub received_at: f64,
 }
 
 impl Receiver {
@@ -250,6 +266,7 @@ impl Receiver {
                 .map(|v| v.as_u64().unwrap())
                 .collect(),
             body: fs::read(self.dir.join(format!("req-{n}.body"))).unwrap(),
+            received_at: meta["received_at"].as_f64().unwrap_or(0.0),
         }
     }
 
