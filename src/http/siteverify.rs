@@ -385,55 +385,33 @@ async fn read_bounded(mut response: reqwest::Response) -> Result<Option<Vec<u8>>
     Ok(Some(body))
 }
 
-/// The secret key from `secret_env` or `secret_file` (white space around it ignored).
+/// The secret key from `secret_env` or `secret_file`, by the rules of every secret of the
+/// service (see `secureform_secrets`); white space around it is ignored.
 fn load_secret(
     c: &SiteverifyConfig,
     base_dir: &Path,
 ) -> Result<SecretString, (&'static str, String)> {
-    let text = if let Some(name) = &c.secret_env {
-        let value = std::env::var(name).map_err(|_| {
-            (
-                "secret_env",
-                format!("the environment variable {name} is not set (or not UTF-8)"),
-            )
-        })?;
-        zeroize::Zeroizing::new(value)
+    let key = if c.secret_env.is_some() {
+        "secret_env"
     } else {
-        let file = c
-            .secret_file
-            .as_deref()
-            .ok_or(("secret_env", "no secret key configured".to_owned()))?;
-        let path = base_dir.join(file);
-        read_secret_file(&path)?
+        "secret_file"
     };
-    let secret = text.trim();
+    let text = secureform_secrets::SecretSource {
+        env: c.secret_env.as_deref(),
+        file: c.secret_file.as_deref(),
+        keys: secureform_secrets::Keys {
+            env: "secret_env",
+            file: "secret_file",
+        },
+    }
+    .load_text(base_dir)
+    .map_err(|e| (key, e.message))?
+    .ok_or(("secret_env", "no secret key configured".to_owned()))?;
+    let secret = text.expose_secret().trim();
     if secret.is_empty() {
-        let key = if c.secret_env.is_some() {
-            "secret_env"
-        } else {
-            "secret_file"
-        };
         return Err((key, "holds an empty secret".to_owned()));
     }
     Ok(SecretString::from(secret.to_owned()))
-}
-
-/// Reads a secret file, refusing one that group or others may read or write (as every secret
-/// file of this project).
-fn read_secret_file(path: &Path) -> Result<zeroize::Zeroizing<String>, (&'static str, String)> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let shown = path.display();
-    let meta = std::fs::metadata(path).map_err(|e| ("secret_file", format!("{shown}: {e}")))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err((
-            "secret_file",
-            format!("{shown}: readable or writable by group or others (mode {mode:o}); run `chmod 600 {shown}`"),
-        ));
-    }
-    std::fs::read_to_string(path)
-        .map(zeroize::Zeroizing::new)
-        .map_err(|e| ("secret_file", format!("{shown}: {e}")))
 }
 
 /// The form's HTTP client: its timeout for the whole call, no redirects, no proxy, and with
