@@ -128,12 +128,21 @@ fn uploads(dir: &Path) -> [(PathBuf, Vec<u8>); 2] {
 
 /// Runs `run.mjs`; returns what it saw, or fails with its whole report.
 fn run_browser(input: &Value, dir: &Path) -> Value {
-    let input_path = dir.join("browser-input.json");
-    let results_path = dir.join("browser-results.json");
+    run_node_script("run.mjs", input, dir, "")
+}
+
+/// Runs `tests/browser/<script>` under node's test runner with `input` (written into `dir`, the
+/// script reads it from `SF_BROWSER_INPUT`) and returns the results it wrote to
+/// `SF_BROWSER_RESULTS`. Fails with the runner's whole report, and `context` (e.g. the server's
+/// log), when a test failed or none ran.
+pub(crate) fn run_node_script(script: &str, input: &Value, dir: &Path, context: &str) -> Value {
+    let stem = script.trim_end_matches(".mjs");
+    let input_path = dir.join(format!("{stem}-input.json"));
+    let results_path = dir.join(format!("{stem}-results.json"));
     std::fs::write(&input_path, serde_json::to_vec_pretty(input).unwrap()).unwrap();
     let out = Command::new("node")
         .arg("--test-reporter=spec")
-        .arg("run.mjs")
+        .arg(script)
         .current_dir(browser_dir())
         .env("SF_BROWSER_INPUT", &input_path)
         .env("SF_BROWSER_RESULTS", &results_path)
@@ -144,10 +153,13 @@ fn run_browser(input: &Value, dir: &Path) -> Value {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "the browser tests failed:\n{report}");
+    assert!(
+        out.status.success(),
+        "the browser test {script} failed:\n{report}\n{context}"
+    );
     assert!(
         report.contains("fail 0") && !report.contains("pass 0"),
-        "the browser tests ran nothing:\n{report}"
+        "the browser test {script} ran nothing:\n{report}\n{context}"
     );
     serde_json::from_slice(&std::fs::read(&results_path).unwrap()).unwrap()
 }

@@ -576,7 +576,7 @@ fn id_day(server: &Server, id: &str) -> String {
 /// the old cookie opens nothing.
 #[test]
 fn the_console_in_a_real_browser() {
-    use crate::browser::{artifacts_dir, browser_dir, require_tools, CHROMIUM};
+    use crate::browser::{artifacts_dir, require_tools, CHROMIUM};
     require_tools();
     let server = Server::with_config(&config(true));
     let file = noise(50_000, 1818);
@@ -603,32 +603,7 @@ fn the_console_in_a_real_browser() {
         "chromium": CHROMIUM,
         "artifacts": artifacts_dir(),
     });
-    let input_path = dir.join("console-input.json");
-    let results_path = dir.join("console-results.json");
-    std::fs::write(&input_path, serde_json::to_vec(&input).unwrap()).unwrap();
-    let out = std::process::Command::new("node")
-        .arg("--test-reporter=spec")
-        .arg("console.mjs")
-        .current_dir(browser_dir())
-        .env("SF_BROWSER_INPUT", &input_path)
-        .env("SF_BROWSER_RESULTS", &results_path)
-        .output()
-        .unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "the console browser test failed:\n{report}"
-    );
-    assert!(
-        report.contains("fail 0") && !report.contains("pass 0"),
-        "{report}"
-    );
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&results_path).unwrap()).unwrap();
+    let results = crate::browser::run_node_script("console.mjs", &input, &dir, "");
     let downloaded = std::fs::read(results["download"].as_str().unwrap()).unwrap();
     assert_eq!(downloaded, file, "the download is not byte-exact");
     assert_eq!(results["suggested"], "Zoë.bin");

@@ -450,7 +450,7 @@ fn pgp_documents_are_sent_encrypted_scoped_and_audited_and_lists_show_summaries(
 /// OpenPGP.js does not run. Screenshots, light and dark, desktop and 360 px.
 #[test]
 fn pgp_documents_decrypt_in_a_real_browser() {
-    use crate::browser::{artifacts_dir, browser_dir, require_tools, CHROMIUM};
+    use crate::browser::{artifacts_dir, require_tools, CHROMIUM};
     require_tools();
     let dir = tempdir();
     let keys = keys(&dir);
@@ -497,32 +497,7 @@ fn pgp_documents_decrypt_in_a_real_browser() {
         "chromium": CHROMIUM,
         "artifacts": artifacts_dir(),
     });
-    let input_path = dir.join("console-pgp-input.json");
-    let results_path = dir.join("console-pgp-results.json");
-    std::fs::write(&input_path, serde_json::to_vec(&input).unwrap()).unwrap();
-    let out = std::process::Command::new("node")
-        .arg("--test-reporter=spec")
-        .arg("console_pgp.mjs")
-        .current_dir(browser_dir())
-        .env("SF_BROWSER_INPUT", &input_path)
-        .env("SF_BROWSER_RESULTS", &results_path)
-        .output()
-        .unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "the console PGP browser test failed:\n{report}"
-    );
-    assert!(
-        report.contains("fail 0") && !report.contains("pass 0"),
-        "{report}"
-    );
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&results_path).unwrap()).unwrap();
+    let results = crate::browser::run_node_script("console_pgp.mjs", &input, &dir, "");
 
     // The fields the page rendered are gpg's, in the same order, value for value.
     let expected: Vec<(String, String)> = {

@@ -239,28 +239,7 @@ type = "documents"
         "email": "pow@example.com",
         "message": "canary-widget-5521",
     });
-    let input_path = dir.join("input.json");
-    let results_path = dir.join("results.json");
-    std::fs::write(&input_path, input.to_string()).unwrap();
-    let out = std::process::Command::new("node")
-        .arg("--test-reporter=spec")
-        .arg("altcha.mjs")
-        .current_dir(&browser)
-        .env("SF_BROWSER_INPUT", &input_path)
-        .env("SF_BROWSER_RESULTS", &results_path)
-        .output()
-        .expect("node is missing: install the Debian packages nodejs and npm");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && report.contains("fail 0") && !report.contains("pass 0"),
-        "the ALTCHA browser test failed:\n{report}\n{}",
-        server.log_text()
-    );
-    let results: Value = serde_json::from_slice(&std::fs::read(&results_path).unwrap()).unwrap();
+    let results = crate::browser::run_node_script("altcha.mjs", &input, &dir, &server.log_text());
     // The widget posted the ALTCHA v1 payload this server issued.
     assert_eq!(results["payload"]["algorithm"], "SHA-256", "{results}");
     assert!(results["payload"]["number"].is_u64(), "{results}");

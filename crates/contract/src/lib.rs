@@ -449,6 +449,26 @@ impl Receipt {
     }
 }
 
+/// Whether a transport failure's sources show a TLS failure: rustls reports a failed handshake
+/// or a certificate it cannot trust as an `InvalidData` I/O error, and other layers name the
+/// certificate. For sinks that classify [`FailureReason::Tls`] from a client library's error.
+pub fn caused_by_tls(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = error.source();
+    while let Some(err) = current {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::InvalidData {
+                return true;
+            }
+        }
+        let text = err.to_string();
+        if text.contains("certificate") || text.contains("Certificate") {
+            return true;
+        }
+        current = err.source();
+    }
+    false
+}
+
 /// Why a delivery failed, in one machine-readable word: what an integrator or an alert can act
 /// on without parsing the message. The sink chooses it together with whether the failure is
 /// retryable; the two are independent (a `timeout` is usually retryable, an `auth` failure

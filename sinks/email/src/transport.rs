@@ -274,25 +274,9 @@ pub fn reply_reason(code: u16, text: &str) -> FailureReason {
 }
 
 /// Whether a failure is TLS's: lettre's own TLS kind, or a connection failure caused by the
-/// handshake (rustls reports a certificate it cannot trust as an `InvalidData` I/O error).
+/// handshake (see [`secureform_contract::caused_by_tls`]).
 fn is_tls(e: &SmtpError) -> bool {
-    if e.is_tls() {
-        return true;
-    }
-    let mut current: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(err) = current {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::InvalidData {
-                return true;
-            }
-        }
-        let text = err.to_string();
-        if text.contains("certificate") || text.contains("Certificate") {
-            return true;
-        }
-        current = err.source();
-    }
-    false
+    e.is_tls() || secureform_contract::caused_by_tls(e)
 }
 
 /// The reason of a refusal by lettre itself, before or without a reply.

@@ -195,23 +195,9 @@ fn transport(e: &reqwest::Error) -> DeliveryError {
     DeliveryError::retryable(reason, format!("{what}: {}", chain(e)))
 }
 
-/// Whether a transport failure is TLS's: rustls reports a failed handshake or a certificate it
-/// cannot trust as an `InvalidData` I/O error.
+/// Whether a transport failure is TLS's (see [`secureform_contract::caused_by_tls`]).
 fn is_tls(e: &reqwest::Error) -> bool {
-    let mut current: Option<&(dyn Error + 'static)> = e.source();
-    while let Some(err) = current {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::InvalidData {
-                return true;
-            }
-        }
-        let text = err.to_string();
-        if text.contains("certificate") || text.contains("Certificate") {
-            return true;
-        }
-        current = err.source();
-    }
-    false
+    secureform_contract::caused_by_tls(e)
 }
 
 /// The error and its sources, without the URL (which may carry a token in its query).
