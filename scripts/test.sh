@@ -59,5 +59,13 @@ echo "test: cargo fmt --check" >&2
 cargo fmt --all --check
 echo "test: cargo clippy" >&2
 cargo clippy --workspace --all-targets -- -D warnings
+# The dependency policy (deny.toml): licenses, banned crates, sources. The advisories check needs
+# the RustSec database from the network: run `cargo deny check advisories` where it is reachable.
+if ! command -v cargo-deny >/dev/null 2>&1; then
+  echo "test: cargo install cargo-deny --locked (checks the dependency policy, deny.toml)" >&2
+  cargo install cargo-deny --locked --quiet
+fi
+echo "test: cargo deny check licenses bans sources" >&2
+cargo deny --log-level error check licenses bans sources
 echo "test: cargo test" >&2
 cargo test --workspace
