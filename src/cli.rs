@@ -36,7 +36,7 @@ pub enum Command {
         config: Option<PathBuf>,
         /// Address to listen on, overriding [server] listen (port 0 picks a free port).
         #[arg(long)]
-        listen: Option<String>,
+        listen: Option<crate::config::ListenAddr>,
     },
     /// Validates the configuration and shows each form's sinks and their at-rest status.
     Check {

@@ -14,7 +14,9 @@ use serde::Deserialize;
 use crate::limits::Limits;
 
 mod captcha;
+mod values;
 pub use captcha::{AltchaConfig, CaptchaConfig, CaptchaProvider, SiteverifyConfig};
+pub use values::{Charset, ListenAddr, Origin, RedirectUrl, TokenHash};
 
 /// The file looked for when `--config` is not given.
 pub const DEFAULT_FILE: &str = "secureform.toml";
@@ -83,7 +85,7 @@ pub enum Scope {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
-    pub sha256: String,
+    pub sha256: TokenHash,
     pub scopes: Vec<Scope>,
     /// The forms it may touch; `["*"]` for all.
     pub forms: Vec<String>,
@@ -101,11 +103,11 @@ impl TokenConfig {
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     #[serde(default = "default_listen")]
-    pub listen: String,
+    pub listen: ListenAddr,
 }
 
-fn default_listen() -> String {
-    "127.0.0.1:8080".to_owned()
+fn default_listen() -> ListenAddr {
+    ListenAddr::Socket(std::net::SocketAddr::from(([127, 0, 0, 1], 8080)))
 }
 
 impl Default for ServerConfig {
@@ -187,16 +189,16 @@ impl Default for DispatchConfig {
 pub struct FormConfig {
     pub sinks: Vec<String>,
     /// Where browsers are sent after a submission (303), instead of the built-in thank-you page.
-    pub redirect: Option<String>,
+    pub redirect: Option<RedirectUrl>,
     #[serde(default)]
     pub required: Vec<String>,
     /// A field that people leave empty and bots fill: a filled one is accepted and dropped.
     pub honeypot: Option<String>,
     /// Origins allowed to post (checked against the Origin header when a browser sends one).
     #[serde(default)]
-    pub allowed_origins: Vec<String>,
+    pub allowed_origins: Vec<Origin>,
     /// How to decode urlencoded bodies (Acrobat's HTML format sends the host code page).
-    pub charset: Option<String>,
+    pub charset: Option<Charset>,
     /// Title of the built-in thank-you page.
     pub thanks_title: Option<String>,
     /// Message of the built-in thank-you page.
@@ -235,7 +237,7 @@ pub struct Config {
     /// The file it came from, or "embedded default".
     pub origin: String,
     pub base_dir: PathBuf,
-    pub listen: String,
+    pub listen: ListenAddr,
     pub data_dir: PathBuf,
     pub keys: KeySource,
     pub pgp_signing_key: Option<PathBuf>,
@@ -355,10 +357,20 @@ impl Config {
                 .and_then(|key| offset.and_then(|at| key_offset(text, at, key)))
                 .or(offset);
             let (line, table) = locate(text, offset);
-            Invalid(format!(
-                "{origin}: line {line}, in {table}: {}",
-                plain_words(message)
-            ))
+            // A typed value's refusal names its key (`values::KEYS`): said as the loader's own
+            // checks say it, `[TABLE] KEY: ...`.
+            match message
+                .split_once(": ")
+                .filter(|(key, _)| values::KEYS.contains(key))
+            {
+                Some((key, refusal)) => {
+                    Invalid(format!("{origin}: line {line}, {table} {key}: {refusal}"))
+                }
+                None => Invalid(format!(
+                    "{origin}: line {line}, in {table}: {}",
+                    plain_words(message)
+                )),
+            }
         })?;
         let err = |table: &str, key: &str, msg: &str| {
             Invalid(format!("{origin}: [{table}] {key}: {msg}"))
@@ -441,39 +453,6 @@ impl Config {
                     "field names must be 1 to 256 bytes",
                 ));
             }
-            if let Some(charset) = &form.charset {
-                if encoding_rs::Encoding::for_label(charset.as_bytes()).is_none() {
-                    return Err(err(
-                        &table,
-                        "charset",
-                        &format!("unknown charset `{charset}`"),
-                    ));
-                }
-            }
-            if let Some(redirect) = &form.redirect {
-                if !(redirect.starts_with("https://")
-                    || redirect.starts_with("http://")
-                    || redirect.starts_with('/'))
-                    || redirect.chars().any(|c| c.is_control())
-                {
-                    return Err(err(
-                        &table,
-                        "redirect",
-                        "must be an http(s) URL or a path starting with /",
-                    ));
-                }
-            }
-            for origin_value in &form.allowed_origins {
-                if !(origin_value.starts_with("https://") || origin_value.starts_with("http://"))
-                    || origin_value.ends_with('/')
-                {
-                    return Err(err(
-                        &table,
-                        "allowed_origins",
-                        &format!("`{origin_value}` is not an origin like https://example.com (scheme and host, no path)"),
-                    ));
-                }
-            }
         }
         for (name, token) in &raw.tokens {
             let table = format!("tokens.{name}");
@@ -482,14 +461,6 @@ impl Config {
                     "tokens",
                     name,
                     "a token name is 1-64 letters, digits, '_' or '-'",
-                ));
-            }
-            let hash = token.sha256.trim();
-            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(err(
-                    &table,
-                    "sha256",
-                    "must be the SHA-256 of the token, 64 hex digits (see `secureform token new`)",
                 ));
             }
             if token.scopes.is_empty() {
@@ -774,5 +745,71 @@ type = "documents"
             .unwrap_err()
             .0;
         assert!(e.contains("[forms.contact] charset"), "{e}");
+    }
+
+    #[test]
+    fn typed_values_are_parsed_at_load() {
+        let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let text = format!(
+            "[server]\nlisten = \"localhost:9000\"\n{}\n[tokens.shop]\nsha256 = \" {hash} \"\n\
+             scopes = [\"submit\"]\nforms = [\"*\"]\n",
+            GOOD.replace(
+                "required",
+                "redirect = \"/thanks\"\ncharset = \"latin1\"\n\
+                 allowed_origins = [\"https://example.com\"]\nrequired",
+            )
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.listen.to_string(), "localhost:9000");
+        let form = &c.forms["contact"];
+        assert_eq!(form.redirect.as_ref().map(|r| r.as_str()), Some("/thanks"));
+        assert_eq!(form.charset, Some(Charset(encoding_rs::WINDOWS_1252)));
+        assert!(form.allowed_origins[0].matches("https://example.com"));
+        assert_eq!(c.tokens["shop"].sha256, TokenHash::parse(hash).unwrap());
+        assert_eq!(parse(GOOD).unwrap().listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn a_refused_value_names_line_table_and_key() {
+        let form = |line: &str| parse(&GOOD.replace("required", &format!("{line}\nrequired")));
+        let e = form("charset = \"klingon\"").unwrap_err().0;
+        assert_eq!(
+            e,
+            "test.toml: line 4, [forms.contact] charset: unknown charset `klingon`: \
+             expected an encoding label such as utf-8, windows-1252 or gbk"
+        );
+        let e = form("redirect = \"example.com/thanks\"").unwrap_err().0;
+        assert_eq!(
+            e,
+            "test.toml: line 4, [forms.contact] redirect: \
+             must be an http(s) URL or a path starting with /"
+        );
+        let e = form("allowed_origins = [\"https://a.example\", \"https://b.example/\"]")
+            .unwrap_err()
+            .0;
+        assert_eq!(
+            e,
+            "test.toml: line 4, [forms.contact] allowed_origins: `https://b.example/` is not \
+             an origin like https://example.com (scheme and host, no path)"
+        );
+        let e = parse(&format!("[server]\nlisten = \"8080\"\n{GOOD}"))
+            .unwrap_err()
+            .0;
+        assert!(
+            e.starts_with("test.toml: line 2, [server] listen: `8080` is not an address"),
+            "{e}"
+        );
+        let e = parse(&format!(
+            "{GOOD}\n[tokens.shop]\nsha256 = \"abc\"\nscopes = [\"read\"]\nforms = [\"*\"]\n"
+        ))
+        .unwrap_err()
+        .0;
+        assert!(
+            e.contains("[tokens.shop] sha256: must be the SHA-256 of the token, 64 hex digits"),
+            "{e}"
+        );
+        // Any other wrong value is still said in the loader's words.
+        let e = form("charset = 5").unwrap_err().0;
+        assert!(e.contains("in [forms.contact]: wrong kind of value"), "{e}");
     }
 }

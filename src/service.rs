@@ -1,14 +1,13 @@
 //! Putting the service together: keys, spool, sinks, dispatcher, HTTP.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::sync::Arc;
 
 use anyhow::Context;
 use secureform_crypto::pgp::Signer;
 use secureform_crypto::KeyRing;
 
-use crate::config::{Config, KeySource};
+use crate::config::{Config, KeySource, ListenAddr};
 use crate::datadir;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
@@ -107,7 +106,7 @@ fn log_startup(config: &Config, keys: &KeyRing) {
 }
 
 /// Runs the service until it is stopped.
-pub async fn serve(mut config: Config, listen: Option<String>) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config, listen: Option<ListenAddr>) -> anyhow::Result<()> {
     crate::documents::resolve_data_keys(&mut config);
     let clock = crate::clock::service_clock();
     let first_start = !config.data_dir.exists();
@@ -152,7 +151,9 @@ pub async fn serve(mut config: Config, listen: Option<String>) -> anyhow::Result
         form_warnings.insert(name.clone(), warnings);
     }
     let addr = listen.unwrap_or_else(|| config.listen.clone());
-    let listener = TcpListener::bind(&addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = addr
+        .bind()
+        .with_context(|| format!("cannot listen on {addr}"))?;
     let no_tokens = config.tokens.is_empty();
     let pdf_gate = Arc::new(http::pdf_gate::PdfGate::new(
         config.limits.pdf_parse_memory_bytes,

@@ -14,7 +14,7 @@ pub fn allowed_origin<'a>(req: &'a HttpRequest, form: &FormConfig) -> Option<&'a
     let origin = req.headers().get(header::ORIGIN)?.to_str().ok()?;
     form.allowed_origins
         .iter()
-        .any(|o| o == origin)
+        .any(|o| o.matches(origin))
         .then_some(origin)
 }
 

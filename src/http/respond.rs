@@ -101,13 +101,14 @@ pub fn accepted(
             "id": id, "form": form_name, "warnings": warnings
         })),
         ClientKind::Browser => {
-            let location = match &form.redirect {
-                Some(url) => url.clone(),
-                None => format!("/f/{form_name}/thanks?id={id}"),
+            let mut resp = HttpResponse::SeeOther();
+            match &form.redirect {
+                Some(url) => resp.insert_header((header::LOCATION, url.header_value())),
+                None => {
+                    resp.insert_header((header::LOCATION, format!("/f/{form_name}/thanks?id={id}")))
+                }
             };
-            HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, location))
-                .finish()
+            resp.finish()
         }
         ClientKind::Acrobat => {
             HttpResponse::Ok()

@@ -13,7 +13,7 @@ use crate::config::FormConfig;
 use crate::error::ClientError;
 use crate::ingest::bounded::{IngestWarning, Ingested, OutputLimits};
 use crate::ingest::pdf::{self, PdfKind, PdfLimits};
-use crate::ingest::{self, check_field_limits, text};
+use crate::ingest::{self, check_field_limits};
 use crate::normalize::{self, Verdict};
 use crate::spool::Acceptance;
 
@@ -136,7 +136,7 @@ fn check_origin(req: &HttpRequest, form: &FormConfig) -> Result<(), ClientError>
         .and_then(|v| v.to_str().ok())
     {
         None => Ok(()),
-        Some(origin) if form.allowed_origins.iter().any(|o| o == origin) => Ok(()),
+        Some(origin) if form.allowed_origins.iter().any(|o| o.matches(origin)) => Ok(()),
         Some(_) => Err(ClientError::new(
             actix_web::http::StatusCode::FORBIDDEN,
             "origin_not_allowed",
@@ -158,7 +158,7 @@ async fn accept(
 ) -> Result<Accepted, ClientError> {
     check_origin(req, form)?;
     let limits = &state.config.limits;
-    let charset = text::encoding_for(form.charset.as_deref());
+    let charset = form.charset.map(|c| c.encoding());
     let ct = respond::content_type(req);
     let (source, fields, files): (Source, Ingested, Vec<FileMeta>) = if ct == "multipart/form-data"
     {

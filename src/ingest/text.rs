@@ -37,8 +37,3 @@ pub fn decode(encoding: &'static Encoding, bytes: &[u8]) -> Result<String, Clien
             )
         })
 }
-
-/// Looks up a charset label from the configuration (already validated at load).
-pub fn encoding_for(label: Option<&str>) -> Option<&'static Encoding> {
-    label.and_then(|l| Encoding::for_label(l.as_bytes()))
-}

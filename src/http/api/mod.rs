@@ -20,26 +20,20 @@ use super::AppState;
 use crate::config::{Scope, TokenConfig};
 use crate::error::ClientError;
 
-/// A token configured in the service, with its hash decoded.
+/// A token configured in the service (its hash decoded when the configuration was loaded).
 pub struct KnownToken {
     pub name: String,
-    hash: [u8; 32],
     pub config: TokenConfig,
 }
 
-/// Decodes the configured token hashes (validated as 64 hex digits at load).
+/// The configured tokens.
 pub fn known_tokens(config: &crate::config::Config) -> Vec<KnownToken> {
     config
         .tokens
         .iter()
-        .filter_map(|(name, t)| {
-            let bytes = hex::decode(t.sha256.trim()).ok()?;
-            let hash: [u8; 32] = bytes.try_into().ok()?;
-            Some(KnownToken {
-                name: name.clone(),
-                hash,
-                config: t.clone(),
-            })
+        .map(|(name, t)| KnownToken {
+            name: name.clone(),
+            config: t.clone(),
         })
         .collect()
 }
@@ -73,11 +67,6 @@ fn unauthorized() -> ClientError {
     )
 }
 
-/// Equal bytes, compared without an early exit.
-fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The token of an `Authorization: Bearer <token>` value. The scheme is matched without regard
 /// to case (RFC 9110 11.1: `bearer`, `BEARER` are the same scheme); spaces around the token are
 /// ignored.
@@ -92,7 +81,7 @@ pub fn lookup_token<'a>(tokens: &'a [KnownToken], presented: &str) -> Option<&'a
     let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
     let mut found = None;
     for known in tokens {
-        if same(&known.hash, &digest) {
+        if known.config.sha256.matches(&digest) {
             found = Some(known);
         }
     }
@@ -118,14 +107,7 @@ pub fn guard<'a>(
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token)
         .ok_or_else(unauthorized)?;
-    let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-    let mut found = None;
-    for known in &state.tokens {
-        if same(&known.hash, &digest) {
-            found = Some(known);
-        }
-    }
-    let known = found.ok_or_else(unauthorized)?;
+    let known = lookup_token(&state.tokens, presented).ok_or_else(unauthorized)?;
     if !scopes.iter().any(|s| known.config.scopes.contains(s)) {
         return Err(forbidden(
             "This token does not have the scope this call needs.",
