@@ -45,7 +45,11 @@ pub struct RedirectUrl {
 impl RedirectUrl {
     pub fn parse(text: &str) -> Result<RedirectUrl, String> {
         let refused = || "must be an http(s) URL or a path starting with /".to_owned();
+        // `//host/…` (and `/\host/…`, which browsers read alike) is a URL on another host without
+        // a scheme, not a path: refused, so that only a written-out URL leaves this site.
+        let other_host = text.starts_with("//") || text.starts_with("/\\");
         if !(text.starts_with("https://") || text.starts_with("http://") || text.starts_with('/'))
+            || other_host
             || text.chars().any(char::is_control)
         {
             return Err(refused());
@@ -260,8 +264,6 @@ mod tests {
             "/thanks",
             "/",
             "https://example.com/merci?é=1",
-            // Only a prefix is checked, as it always was: a path check, not a host check.
-            "//elsewhere.example/",
         ] {
             let r = RedirectUrl::parse(good).unwrap();
             assert_eq!(r.as_str(), good);
@@ -277,6 +279,8 @@ mod tests {
             "https://example.com/\r\nSet-Cookie: a=b",
             "/thanks\t",
             "/a\u{85}b",
+            "//elsewhere.example/",
+            "/\\elsewhere.example/",
         ] {
             let e = RedirectUrl::parse(bad).unwrap_err();
             assert_eq!(
