@@ -10,6 +10,8 @@
 //! Every sink also states, from its configuration alone, whether what it writes is encrypted at
 //! rest ([`AtRest`]). A form's status is the weakest of its sinks' (see [`AtRest::weakest`]).
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::future::Future;
 use std::io::Read;
@@ -28,11 +30,18 @@ pub use spec::{BuildContext, SinkSpec};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
+    /// `application/x-www-form-urlencoded`, as an HTML form posts by default.
     Urlencoded,
+    /// `multipart/form-data`, the HTML form encoding that carries file uploads.
     Multipart,
+    /// A JSON object of fields.
     Json,
+    /// Adobe's Forms Data Format (FDF), as Acrobat or Reader submits a PDF form.
     Fdf,
+    /// XFDF, the XML form of FDF.
     Xfdf,
+    /// The whole filled-in PDF, its field values read from the form; the PDF itself is kept as a
+    /// file.
     Pdf,
 }
 
@@ -55,8 +64,11 @@ impl Source {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Scalar {
+    /// `true` or `false`, from a JSON submission.
     Bool(bool),
+    /// A number, from a JSON submission.
     Number(serde_json::Number),
+    /// Text: every value of the other formats, and JSON strings.
     Text(String),
 }
 
@@ -87,7 +99,9 @@ impl From<String> for Scalar {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum FieldValue {
+    /// A single value.
     One(Scalar),
+    /// Several values, in the order they arrived.
     Many(Vec<Scalar>),
 }
 
@@ -210,6 +224,7 @@ impl PartialEq for Fields {
 }
 
 impl Fields {
+    /// An empty set of fields.
     pub fn new() -> Self {
         Fields(IndexMap::new())
     }
@@ -243,6 +258,7 @@ impl Fields {
         }
     }
 
+    /// The value of the field `name`, if there is one.
     pub fn get(&self, name: &str) -> Option<&FieldValue> {
         self.0.get(name)
     }
@@ -257,6 +273,7 @@ impl Fields {
         self.0.shift_remove(name)
     }
 
+    /// The fields with their values, in the order they arrived.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &FieldValue)> {
         self.0.iter().map(|(n, v)| (n.as_str(), v))
     }
@@ -266,6 +283,7 @@ impl Fields {
         self.0.len()
     }
 
+    /// Whether there are no fields at all.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -319,9 +337,13 @@ impl<'de> Deserialize<'de> for Fields {
 /// under a name that came from a client.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileMeta {
+    /// The form field the file was uploaded under.
     pub field: String,
+    /// The file name the client sent (metadata only, never used as a path).
     pub filename: String,
+    /// The content type the client declared for the file.
     pub content_type: String,
+    /// The file's size in bytes.
     pub size: u64,
     /// Lowercase hex SHA-256 of the file's bytes.
     pub sha256: String,
@@ -332,11 +354,15 @@ pub struct FileMeta {
 pub struct Submission {
     /// A ULID: sortable and unique; the idempotency key of every sink.
     pub id: String,
+    /// The form it was posted to: its name in the configuration (`/f/<form>`).
     pub form: String,
     /// RFC 3339, UTC, whole seconds.
     pub received_at: String,
+    /// The body format the submission arrived in.
     pub source: Source,
+    /// The submitted fields and their values, in order.
     pub fields: Fields,
+    /// Metadata of the uploaded files; their bytes come from the delivery's [`FileSource`].
     pub files: Vec<FileMeta>,
 }
 
@@ -365,11 +391,14 @@ impl FileSource for MemoryFiles {
 /// What a sink is given for one delivery. Both parts are shared (`Arc`), so a sink can clone them
 /// into `tokio::task::spawn_blocking` for blocking work (disk, ssh2, large encryptions).
 pub struct Delivery<'a> {
+    /// The submission to deliver.
     pub submission: &'a Arc<Submission>,
+    /// Its files' plaintext bytes, by index into [`Submission::files`].
     pub files: &'a Arc<dyn FileSource>,
 }
 
 impl<'a> Delivery<'a> {
+    /// Pairs a submission with the source of its files.
     pub fn new(submission: &'a Arc<Submission>, files: &'a Arc<dyn FileSource>) -> Self {
         Delivery { submission, files }
     }
@@ -391,12 +420,14 @@ pub enum AtRestLevel {
 /// A sink's at-rest status, derived from its configuration alone (no I/O).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AtRest {
+    /// How well the sink protects what it writes.
     pub level: AtRestLevel,
     /// One sentence a form's owner can act on: how it is encrypted, or why it is not.
     pub detail: String,
 }
 
 impl AtRest {
+    /// An [`AtRestLevel::Encrypted`] status with its explanation.
     pub fn encrypted(detail: impl Into<String>) -> Self {
         AtRest {
             level: AtRestLevel::Encrypted,
@@ -404,6 +435,7 @@ impl AtRest {
         }
     }
 
+    /// An [`AtRestLevel::Weak`] status with the weakness the owner must know of.
     pub fn weak(detail: impl Into<String>) -> Self {
         AtRest {
             level: AtRestLevel::Weak,
@@ -411,6 +443,7 @@ impl AtRest {
         }
     }
 
+    /// An [`AtRestLevel::Plaintext`] status with the reason it is not encrypted.
     pub fn plaintext(detail: impl Into<String>) -> Self {
         AtRest {
             level: AtRestLevel::Plaintext,
@@ -437,10 +470,13 @@ impl AtRest {
 pub struct Receipt {
     /// What `value` names: "document", "message_id", "row", "remote_path".
     pub kind: String,
+    /// Where the submission now is: a document id, a message id, `<table>/<id>` for a row, or a
+    /// remote path.
     pub value: String,
 }
 
 impl Receipt {
+    /// A receipt of this kind and value.
     pub fn new(kind: impl Into<String>, value: impl Into<String>) -> Self {
         Receipt {
             kind: kind.into(),
@@ -651,11 +687,14 @@ impl std::error::Error for DeliveryError {}
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{key}: {message}")]
 pub struct ConfigError {
+    /// The configuration key at fault, e.g. `recipient_keys`.
     pub key: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
 impl ConfigError {
+    /// An error for configuration key `key`.
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
         ConfigError {
             key: key.into(),

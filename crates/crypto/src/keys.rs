@@ -38,24 +38,51 @@ impl fmt::Debug for KeyId {
 /// Problems with key material. None of them ever carries key bytes.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The key file could not be read (missing, a folder, no permission…).
     #[error("{path}: cannot read the key file: {source}")]
     Read {
+        /// The key file.
         path: String,
+        /// The I/O error reading it.
         source: std::io::Error,
     },
+    /// The key file is readable or writable by group or others, so it is refused.
     #[error("{path}: the key file is readable or writable by group or others (mode {mode:o}); run `chmod 600 {path}`")]
-    Permissions { path: String, mode: u32 },
+    Permissions {
+        /// The key file.
+        path: String,
+        /// Its permission bits (shown in octal).
+        mode: u32,
+    },
+    /// A line is not a key: not base64, or not 32 bytes once decoded.
     #[error("{origin}: line {line}: not a key (expected 32 bytes in base64)")]
-    Malformed { origin: String, line: usize },
+    Malformed {
+        /// Where the text came from: a file name or another label.
+        origin: String,
+        /// The line at fault, counting from 1.
+        line: usize,
+    },
+    /// The text holds no key at all (only blank lines and `#` comments).
     #[error("{origin}: holds no key")]
-    Empty { origin: String },
+    Empty {
+        /// Where the text came from: a file name or another label.
+        origin: String,
+    },
+    /// The key file could not be written.
     #[error("{path}: {source}")]
     Write {
+        /// The key file.
         path: String,
+        /// The I/O error writing it.
         source: std::io::Error,
     },
+    /// Generating a key file that already exists without asking to rotate.
     #[error("{path}: already exists; pass --rotate to add a new current key to it")]
-    Exists { path: String },
+    Exists {
+        /// The existing key file.
+        path: String,
+    },
+    /// The operating system's random generator failed while making a key.
     #[error("the system random generator failed")]
     Random,
 }

@@ -9,6 +9,8 @@
 //! - [`smime`]: S/MIME enveloped data (AES-256-CBC, and AES-256-GCM AuthEnvelopedData) for the
 //!   email sink.
 
+#![warn(missing_docs)]
+
 pub mod files;
 pub mod keys;
 pub mod pgp;

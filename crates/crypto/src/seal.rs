@@ -54,18 +54,25 @@ pub fn sealed_key_id(prefix: &[u8]) -> Option<KeyId> {
 /// Why an item could not be opened or sealed.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
+    /// The bytes do not start with a sealed item's header.
     #[error("not a sealed item (bad header)")]
     Format,
+    /// The item names a key-encryption key that is not in the key ring.
     #[error("sealed under key {0}, which is not in the key ring")]
     UnknownKey(KeyId),
+    /// A segment failed its GCM check: the item was altered, truncated, moved (its associated
+    /// data differs) or sealed under another key.
     #[error(
         "authentication failed: the item was altered, truncated, moved or sealed under another key"
     )]
     Authentication,
+    /// The item has more segments than the format can number.
     #[error("the item is too large to seal")]
     TooLarge,
+    /// The operating system's random generator failed while making a data key or nonce.
     #[error("the system random generator failed")]
     Random,
+    /// Reading or writing the item's bytes failed.
     #[error("I/O: {0}")]
     Io(#[from] io::Error),
 }

@@ -43,16 +43,36 @@ const GCM_TAG_LEN: usize = 16;
 /// Problems loading a recipient certificate or encrypting. Never carries content bytes.
 #[derive(Debug, thiserror::Error)]
 pub enum SmimeError {
+    /// A recipient certificate file could not be read.
     #[error("{path}: cannot read the certificate file: {source}")]
-    Read { path: String, source: io::Error },
+    Read {
+        /// The certificate file.
+        path: String,
+        /// The I/O error reading it.
+        source: io::Error,
+    },
+    /// The file is neither a PEM nor a DER X.509 certificate.
     #[error("{path}: not an X.509 certificate (PEM or DER)")]
-    NotACertificate { path: String },
+    NotACertificate {
+        /// The certificate file.
+        path: String,
+    },
+    /// The certificate cannot be used to encrypt: not RSA, a key too short, outside its validity
+    /// period, or its key usage forbids key encipherment.
     #[error("{path}: {reason}")]
-    Unusable { path: String, reason: String },
+    Unusable {
+        /// The certificate file.
+        path: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// No recipient certificate was configured.
     #[error("no recipient certificate given")]
     NoRecipients,
+    /// OpenSSL failed while encrypting.
     #[error("S/MIME encryption failed: {0}")]
     Crypto(#[from] ErrorStack),
+    /// Reading the content or writing the encrypted output failed.
     #[error("S/MIME encryption failed: {0}")]
     Io(#[from] io::Error),
 }

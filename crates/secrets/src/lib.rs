@@ -13,6 +13,8 @@
 //! What is read is held in zeroizing buffers or `secrecy` types, so it is wiped when dropped and
 //! never printed by `Debug`.
 
+#![warn(missing_docs)]
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

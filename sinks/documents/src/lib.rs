@@ -31,6 +31,8 @@
 //! also waits for whatever else is dirty on that filesystem: where other programs write heavily
 //! to it, give the data directory a filesystem of its own.
 
+#![warn(missing_docs)]
+
 mod manifest;
 mod scan;
 mod store;

@@ -16,14 +16,18 @@ use crate::store::{check_id, DocumentItem, DocumentMeta, DocumentStore, StoreErr
 /// A document that could not be read, and why (the reason names ids and items, never content).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Damaged {
+    /// The document's id (its folder name).
     pub id: String,
+    /// What is wrong with it.
     pub reason: String,
 }
 
 /// What a listing found: the readable documents, oldest first, and the damaged ones skipped.
 #[derive(Debug, Default)]
 pub struct Listing {
+    /// The readable documents, oldest first.
     pub documents: Vec<DocumentMeta>,
+    /// The documents skipped because they could not be read.
     pub damaged: Vec<Damaged>,
 }
 
@@ -32,6 +36,7 @@ pub struct Listing {
 pub struct Verification {
     /// Documents whose every item authenticated.
     pub intact: usize,
+    /// Documents with an item that did not read through or authenticate.
     pub damaged: Vec<Damaged>,
     /// In the manifest, but not in the store: deleted or lost.
     pub missing: Vec<String>,

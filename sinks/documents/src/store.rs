@@ -22,8 +22,11 @@ use crate::sync::FlushGroup;
 /// What the store says about a submission without opening it: `docs list` and the API's listing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocumentMeta {
+    /// The submission id (a ULID), also the document's folder name.
     pub id: String,
+    /// The form the submission was posted to.
     pub form: String,
+    /// When the submission was received: RFC 3339, UTC, whole seconds.
     pub received_at: String,
     /// How many files the submission has.
     pub files: usize,
@@ -34,24 +37,35 @@ pub struct DocumentMeta {
 /// Errors of the store. Messages carry ids and paths inside the store, never content.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Reading or writing the store's folder failed (a full disk, permissions…); worth retrying.
     #[error("I/O in the Documents store: {0}")]
     Io(#[from] io::Error),
+    /// An item could not be sealed or opened: altered, moved, or sealed under an unknown key.
     #[error("sealing: {0}")]
     Seal(#[from] SealError),
+    /// A file of the submission could not be read from its source (the spool); permanent.
     #[error("reading a file of the submission: {0}")]
     Source(io::Error),
+    /// OpenPGP encryption for the recipients, or decryption with the secret key, failed.
     #[error("OpenPGP: {0}")]
     Pgp(String),
+    /// No document (or no such item of it) has this id in the store.
     #[error("no document {0}")]
     NotFound(String),
+    /// The document is PGP-encrypted and was read without the recipient's secret key.
     #[error("document {0} is PGP-encrypted: pass the recipient's secret key (--pgp-key)")]
     NeedsPgpKey(String),
+    /// A document's metadata or submission opened but is not the JSON expected.
     #[error("document metadata is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The id is not a well-formed submission id, so it names no place in the store.
     #[error("not a submission id: {0:?}")]
     BadId(String),
+    /// A write was asked of a store opened only for reading.
     #[error("this Documents store was opened for reading only")]
     ReadOnly,
+    /// A document is not whole or not consistent (the text says how), or a data key could not
+    /// be made.
     #[error("damaged: {0}")]
     Damaged(&'static str),
 }
@@ -81,6 +95,7 @@ pub(crate) const ERASED: &str = "erased";
 /// What an erasure removed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Erased {
+    /// The erased document's id.
     pub id: String,
     /// SHA-256 (hex) over the sealed items as they were stored, in the order `meta`,
     /// `submission`, `files/0`, …: what a deletion report names.
@@ -482,7 +497,9 @@ fn sync_filesystem(root: &Path) -> io::Result<()> {
 /// One item of a document.
 #[derive(Clone, Copy, Debug)]
 pub enum DocumentItem {
+    /// The normalized submission, as JSON (`submission.sf`).
     Submission,
+    /// File `n` of the submission's `files` array (`files/<n>.sf`).
     File(usize),
 }
 

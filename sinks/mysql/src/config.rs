@@ -78,23 +78,48 @@ impl Encryption {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `url`: the server, as `mysql://user@host:port/database` (or `mariadb://`), with optional
+    /// `ssl-mode=` and other sqlx parameters. Never shown by `Debug` (it may hold a password).
     pub url: String,
+    /// `password_env`: the environment variable holding the database password (not with a
+    /// password in `url` or `password_file`).
     pub password_env: Option<String>,
+    /// `password_file`: a file holding the database password, relative to the configuration
+    /// file's folder, not readable by group or others (not with a password in `url` or
+    /// `password_env`).
     pub password_file: Option<PathBuf>,
+    /// `ca_file`: a PEM file of the CA that signed the server's certificate, relative to the
+    /// configuration file's folder; implies `ssl-mode=VERIFY_IDENTITY` unless `url` names a mode.
     pub ca_file: Option<PathBuf>,
+    /// `table`: the table rows go to (an identifier: `[A-Za-z_][A-Za-z0-9_]{0,63}`).
     pub table: String,
+    /// `encryption`: how values are encrypted; default `aes_gcm`.
     #[serde(default)]
     pub encryption: Encryption,
+    /// `key_env`: the environment variable holding the encryption key (`aes_gcm`: 32 bytes in
+    /// base64; `mysql_aes`: at least 16 bytes). Exactly one of `key_env` and `key_file` unless
+    /// `encryption = "none"`, which takes neither.
     pub key_env: Option<String>,
+    /// `key_file`: a file holding the encryption key, as for `key_env`; relative to the
+    /// configuration file's folder, not readable by group or others.
     pub key_file: Option<PathBuf>,
+    /// `create_table`: create the table and the files table when missing. Default `false`: the
+    /// table must exist with the expected columns.
     #[serde(default)]
     pub create_table: bool,
+    /// `columns`: column name → field name; each field's value is stored, encrypted like the
+    /// submission, in a column of its own. Default: none.
     #[serde(default)]
     pub columns: BTreeMap<String, String>,
+    /// `files_max_bytes`: files up to this many bytes are stored, sealed, in `<table>_files`;
+    /// larger ones are not. Default 1 MiB, at most 64 MiB; 0 stores no files.
     #[serde(default = "default_files_max_bytes")]
     pub files_max_bytes: u64,
+    /// `pool_size`: connections in the pool. Default 4, 1 to 64.
     #[serde(default = "default_pool_size")]
     pub pool_size: u32,
+    /// `connect_timeout_secs`: seconds to wait for a connection before a delivery is reported
+    /// retryable. Default 10, 1 to 300.
     #[serde(default = "default_connect_timeout_secs")]
     pub connect_timeout_secs: u64,
 }

@@ -21,10 +21,15 @@ const TAG_LEN: usize = 16;
 /// Why a value could not be sealed or opened. Never carries key or value bytes.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ValueError {
+    /// The stored bytes are not an `aes_gcm` value of a version this crate knows (see
+    /// `FORMAT.md`).
     #[error("not an aes_gcm value of a known version")]
     Format,
+    /// The GCM tag did not verify: the wrong key, or the value was altered or moved to another
+    /// cell (table, column or row).
     #[error("authentication failed: wrong key, or the value was altered or moved to another cell")]
     Authentication,
+    /// The operating system's random generator failed while making a nonce.
     #[error("the system random generator failed")]
     Random,
 }

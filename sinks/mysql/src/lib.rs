@@ -70,6 +70,8 @@
 //!
 //! [`AtRestLevel::Weak`]: secureform_contract::AtRestLevel::Weak
 
+#![warn(missing_docs)]
+
 mod config;
 mod connect;
 mod errors;

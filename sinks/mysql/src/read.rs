@@ -20,19 +20,35 @@ use crate::secrets::{load_key, ValueKey};
 /// Why rows could not be read back. Never carries a value.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// The sink's configuration is invalid, or its key could not be loaded.
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
+    /// Connecting to the database or querying it failed.
     #[error("database: {reason}")]
-    Database { reason: String },
+    Database {
+        /// What the database driver reported.
+        reason: String,
+    },
+    /// An `aes_gcm` value of a row did not open.
     #[error("submission {submission_id}: {source}")]
     Value {
+        /// The row's submission id.
         submission_id: String,
+        /// Why the value did not open.
         source: ValueError,
     },
+    /// `AES_DECRYPT` returned NULL for a `mysql_aes` row: most likely the wrong key.
     #[error("submission {submission_id}: AES_DECRYPT gave nothing (wrong key?)")]
-    WrongKey { submission_id: String },
+    WrongKey {
+        /// The row's submission id.
+        submission_id: String,
+    },
+    /// A row's submission decrypted but is not the JSON of a submission.
     #[error("submission {submission_id}: the stored submission is not JSON")]
-    NotJson { submission_id: String },
+    NotJson {
+        /// The row's submission id.
+        submission_id: String,
+    },
 }
 
 impl From<sqlx::Error> for ReadError {

@@ -30,6 +30,8 @@
 //!   Authentication, host key mismatch, permission denied: permanent. Reasons carry host, user,
 //!   ids and fingerprints, never field values, file names or contents.
 
+#![warn(missing_docs)]
+
 mod config;
 mod remote;
 mod render;

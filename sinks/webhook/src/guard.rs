@@ -138,6 +138,7 @@ pub async fn resolve(
 /// The HTTP client's resolver: every connection goes through [`resolve`].
 #[derive(Debug, Clone, Copy)]
 pub struct GuardedResolver {
+    /// Keep every address, private and loopback ones included (the sink's `allow_private`).
     pub allow_private: bool,
 }
 

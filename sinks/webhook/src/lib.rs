@@ -25,6 +25,8 @@
 //!   has its [`secureform_contract::FailureReason`] (see `send::status_class`). Messages never
 //!   carry field values or the request body.
 
+#![warn(missing_docs)]
+
 pub mod guard;
 
 mod body;

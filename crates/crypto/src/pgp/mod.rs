@@ -36,7 +36,12 @@ pub use signer::Signer;
 pub enum PgpError {
     /// A key or certificate file could not be used.
     #[error("{}: {problem}", path.display())]
-    File { path: PathBuf, problem: String },
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// `Recipients::load` was given no files.
     #[error("no recipient certificate files given: at least one is needed")]
     NoRecipients,

@@ -152,6 +152,7 @@ impl Signer {
         String::from_utf8(out).map_err(|e| PgpError::Encrypt(format!("armor is not UTF-8: {e}")))
     }
 
+    /// The signing certificate's fingerprint, upper-case hex without spaces.
     pub fn fingerprint(&self) -> String {
         fpr_hex(&self.cert.fingerprint())
     }
