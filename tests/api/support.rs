@@ -6,6 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use secureform_testkit::fs::tempdir;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_secureform");
 
 /// A running server in its own folder. Killed on drop.
@@ -187,17 +189,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A fresh folder under the system temp dir (kept out of the repository).
-pub fn tempdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "secureform-test-{}-{}",
-        std::process::id(),
-        ulid::Ulid::new()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// An HTTP client that does not follow redirects (the 303 is part of what is tested).
