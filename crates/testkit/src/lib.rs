@@ -8,8 +8,8 @@
 //! - [`cmd`]: finding and running the external programs the tests drive;
 //! - [`net`]: free loopback ports;
 //! - [`fs`]: private temporary folders;
-//! - [`ids`]: ULID-shaped test ids;
-//! - [`pki`]: a test CA and a loopback server certificate made by `openssl`;
+//! - [`ids`]: ULID-shaped test ids and unique names;
+//! - [`pki`]: test CAs and a loopback server certificate made by `openssl`;
 //! - [`sshd`]: a real OpenSSH server and client keys made by `ssh-keygen`;
 //! - [`webhook`]: the Python HTTPS webhook receiver (`receiver.py`, verifying with the
 //!   `standardwebhooks` package).

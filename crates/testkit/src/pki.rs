@@ -1,5 +1,6 @@
-//! A test CA and a server certificate for 127.0.0.1 and localhost, made by the `openssl` CLI
-//! (EC P-256 keys, valid for two days).
+//! Test CAs and a server certificate for 127.0.0.1 and localhost, made by the `openssl` CLI
+//! (EC P-256 keys, valid for two days). Used by the webhook receiver and the MySQL sink's
+//! private MariaDB servers.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,78 +20,92 @@ pub struct Certificates {
     pub key: PathBuf,
 }
 
-/// Makes a CA (`dir/ca.pem`, `dir/ca.key`) and a server certificate it signed
-/// (`dir/server.pem`, key `dir/server.key`; `serverAuth`, not a CA) for 127.0.0.1 and localhost.
-/// `ca_name` is the CA's common name.
-pub fn loopback(dir: &Path, ca_name: &str) -> Certificates {
-    let p = |name: &str| dir.join(name);
-    let (ca, ca_key, cert, key, csr, ext) = (
-        p("ca.pem"),
-        p("ca.key"),
-        p("server.pem"),
-        p("server.key"),
-        p("server.csr"),
-        p("ext.cnf"),
+/// Runs `openssl args...` in `dir`, failing the test with its stderr when it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    run_bytes(Command::new("openssl").current_dir(dir).args(args));
+}
+
+/// Makes a self-signed CA in `dir`: `<name>.pem` (certificate, common name
+/// `SecureForm test <name>`, a critical CA:TRUE and keyCertSign/cRLSign) and `<name>.key`.
+pub fn ca(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=SecureForm test {name}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
     );
-    let s = |p: &Path| p.to_str().unwrap().to_owned();
-    run_bytes(Command::new("openssl").args([
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        &format!("/CN={ca_name}"),
-        "-keyout",
-        &s(&ca_key),
-        "-out",
-        &s(&ca),
-    ]));
-    run_bytes(Command::new("openssl").args([
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        &s(&key),
-        "-out",
-        &s(&csr),
-    ]));
+}
+
+/// Makes a CA (`dir/ca.pem`, `dir/ca.key`, see [`ca`]) and a server certificate it signed
+/// (`dir/server.pem`, key `dir/server.key`) for 127.0.0.1 and localhost: not a CA,
+/// `digitalSignature`, `serverAuth`.
+pub fn loopback(dir: &Path) -> Certificates {
+    ca(dir, "ca");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
     fs::write(
-        &ext,
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
     )
     .unwrap();
-    run_bytes(Command::new("openssl").args([
-        "x509",
-        "-req",
-        "-in",
-        &s(&csr),
-        "-CA",
-        &s(&ca),
-        "-CAkey",
-        &s(&ca_key),
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        &s(&ext),
-        "-out",
-        &s(&cert),
-    ]));
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
     Certificates {
-        ca,
-        ca_key,
-        cert,
-        key,
+        ca: dir.join("ca.pem"),
+        ca_key: dir.join("ca.key"),
+        cert: dir.join("server.pem"),
+        key: dir.join("server.key"),
     }
 }

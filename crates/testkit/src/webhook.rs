@@ -68,8 +68,7 @@ impl Env {
     pub fn new(n: u8) -> Option<Env> {
         let python = python()?;
         let dir = tempfile::tempdir().unwrap();
-        let crate::pki::Certificates { ca, cert, key, .. } =
-            crate::pki::loopback(dir.path(), "webhook test CA");
+        let crate::pki::Certificates { ca, cert, key, .. } = crate::pki::loopback(dir.path());
         let secrets = (1..=n).map(secret).collect();
         Some(Env {
             dir,
