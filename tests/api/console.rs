@@ -618,7 +618,7 @@ fn the_console_in_a_real_browser() {
 /// the session's CSRF token; a `read`-only token sees no button and is refused.
 #[test]
 fn an_admin_retries_dead_deliveries_with_csrf() {
-    use crate::sftp_support::keygen;
+    use secureform_testkit::sshd::keygen;
     const ADMIN: &str = "console-admin-token-0123456789";
     let keys = tempdir();
     let client_key = keygen(&keys, "id_ed25519", &["-t", "ed25519"], "");

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sha2::Digest;
 
-use crate::sftp_support::{keygen, Sshd};
 use crate::support::*;
+use secureform_testkit::sshd::{keygen, Sshd};
 
 fn token_lines(name: &str, token: &str, scopes: &str, forms: &str) -> String {
     let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));

@@ -27,12 +27,3 @@ mod spam;
 mod spool_hardening;
 mod support;
 mod webhook;
-
-/// The SFTP sink's test peer (a real sshd on a free port), shared with its crate's tests.
-#[path = "../../sinks/sftp/tests/support/mod.rs"]
-mod sftp_support;
-
-/// The webhook sink's test peer (the Python HTTPS receiver verifying with `standardwebhooks`, and
-/// its certificates), shared with its crate's tests.
-#[path = "../../sinks/webhook/tests/support/mod.rs"]
-mod webhook_support;

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sha2::Digest;
 
-use crate::sftp_support::{keygen, Sshd};
 use crate::support::*;
+use secureform_testkit::sshd::{keygen, Sshd};
 
 const ADMIN: &str = "sf_admin_erase";
 const READER: &str = "sf_read_erase";

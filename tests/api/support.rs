@@ -6,6 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use secureform_testkit::fs::tempdir;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_secureform");
 
 /// A running server in its own folder. Killed on drop.
@@ -189,17 +191,6 @@ impl Drop for Server {
     }
 }
 
-/// A fresh folder under the system temp dir (kept out of the repository).
-pub fn tempdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "secureform-test-{}-{}",
-        std::process::id(),
-        ulid::Ulid::new()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// An HTTP client that does not follow redirects (the 303 is part of what is tested).
 pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
@@ -251,76 +242,11 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = run("openssl", "openssl", args, dir);
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Makes, with `openssl`, a test CA (`dir/ca.pem`) and a certificate for 127.0.0.1 and
-/// localhost it signed (`dir/server.pem`, key `dir/server.key`), for TLS test servers.
+/// Makes a test CA (`dir/ca.pem`) and a certificate for 127.0.0.1 and localhost it signed
+/// (`dir/server.pem`, key `dir/server.key`), for TLS test servers: the shared test PKI
+/// ([`secureform_testkit::pki::loopback`]).
 pub fn make_loopback_certificate(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=test CA",
-        ],
-    );
-    std::fs::write(
-        dir.join("san.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-days",
-            "2",
-            "-CAcreateserial",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-out",
-            "server.pem",
-            "-extfile",
-            "san.cnf",
-        ],
-    );
+    secureform_testkit::pki::loopback(dir);
 }
 
 /// Runs a program, failing with the Debian package to install when it is missing.

@@ -1,5 +1,5 @@
 //! The webhook sink through the running service: a form delivering to the real HTTPS receiver
-//! the sink crate's tests use (`sinks/webhook/tests/receiver.py`, verifying every request with
+//! the sink crate's tests use (`crates/testkit/receiver.py`, verifying every request with
 //! the `standardwebhooks` package), a certificate of a private CA, `allow_private = true`.
 //!
 //! - delivered: the receiver verified the signature, `webhook-id` is the submission id, the body
@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use sha2::Digest;
 
 use crate::support::*;
-use crate::webhook_support::{free_port, Env, Receiver};
+use secureform_testkit::net::free_port;
+use secureform_testkit::webhook::{Env, Receiver};
 
 const SUBMIT: &str = "sf_webhook_submit_0123456789";
 const READ: &str = "sf_webhook_read_0123456789ab";

@@ -13,7 +13,7 @@ use std::time::Duration;
 use secureform_contract::{AtRestLevel, Delivery, FailureReason, Sink};
 use secureform_webhook::{Config, WebhookSink};
 use serde_json::json;
-use support::{free_port, run, submission, Env};
+use support::{free_port, run, submission, Env, EnvConfig};
 
 async fn build(config: &Config) -> WebhookSink {
     WebhookSink::build("hook", config, Path::new("/"), None)

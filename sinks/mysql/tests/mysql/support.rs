@@ -2,40 +2,16 @@
 //! code starts in temporary folders), submissions, keys, and decrypting with Python.
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use secureform_contract::{Fields, FileMeta, Source, Submission};
+pub use secureform_testkit::ids::{new_id, unique};
+use secureform_testkit::net::free_port;
 use sqlx::{Connection, Executor, MySqlConnection};
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn nanos() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-}
-
-/// A name no other test (or earlier run) uses.
-pub fn unique(prefix: &str) -> String {
-    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    format!(
-        "{prefix}_{}_{}_{n}",
-        std::process::id(),
-        nanos() % 1_000_000_000
-    )
-}
-
-/// A ULID-like, unique submission id.
-pub fn new_id() -> String {
-    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    format!("01J{:016X}{n:07}", nanos() as u64)
-}
 
 fn find_program(name: &str, package: &str) -> PathBuf {
     let path = std::env::var("PATH").unwrap_or_default();
@@ -52,14 +28,6 @@ fn find_program(name: &str, package: &str) -> PathBuf {
     panic!(
         "`{name}` not found: install the Debian package `{package}` (apt-get install {package})"
     );
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// TLS files for a private server.

@@ -2,101 +2,19 @@
 //! built while the database is down, which catches up once it is up.
 
 use std::path::Path;
-use std::process::Command;
+
+use secureform_testkit::pki;
 
 use crate::support::{self, Mariadb, ServerTls};
 use crate::{build, deliver};
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("openssl not runnable ({e}): apt-get install openssl"));
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA (`<name>.pem`, `<name>.key`) in `dir`.
-fn make_ca(dir: &Path, name: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.pem"),
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN=SecureForm test {name}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-}
-
+/// The private CA and the server's certificate, from the shared test PKI.
 fn make_server_tls(dir: &Path) -> ServerTls {
-    make_ca(dir, "ca");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
+    let c = pki::loopback(dir);
     ServerTls {
-        ca: dir.join("ca.pem"),
-        cert: dir.join("server.pem"),
-        key: dir.join("server.key"),
+        ca: c.ca,
+        cert: c.cert,
+        key: c.key,
     }
 }
 
@@ -104,7 +22,7 @@ fn make_server_tls(dir: &Path) -> ServerTls {
 async fn tls_with_a_private_ca_is_verified() {
     let dir = tempfile::tempdir().unwrap();
     let server = Mariadb::start_with(Some(make_server_tls(dir.path()))).await;
-    make_ca(dir.path(), "other");
+    pki::ca(dir.path(), "other");
     let port = server.port();
     let sink_config = |url_tail: &str, ca: &str| {
         support::config(&format!(
