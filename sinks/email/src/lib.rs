@@ -26,6 +26,7 @@ pub mod codec;
 pub mod config;
 pub mod message;
 pub mod mime;
+pub mod pipe;
 pub mod render;
 pub mod subject;
 pub mod transport;
@@ -205,16 +206,34 @@ impl Sink for EmailSink {
         let envelope = Arc::clone(&self.envelope);
         let submission = Arc::clone(s);
         let files = Arc::clone(d.files);
-        let composed = tokio::task::spawn_blocking(move || {
-            message::compose(&protection, &envelope, &submission, files)
-        })
-        .await
-        .map_err(|_| DeliveryError::Retryable("composing the message: task failed".to_owned()))??;
-        let size = composed.len();
-        let result = self.smtp.send(&self.from, &self.to, &composed).await;
-        drop(composed);
+        let size_hint = u64::try_from(message::estimate(s, &protection)).unwrap_or(u64::MAX);
+        let (mut writer, feed) = pipe::pipe();
+        // The writer: MIME → encryption → base64/armor → the pipe, on a blocking thread. It
+        // waits while the pipe is full and stops when the SMTP side goes away.
+        let producer = tokio::task::spawn_blocking(move || {
+            let composed =
+                message::compose(&protection, &envelope, &submission, files, &mut writer).and_then(
+                    |()| {
+                        writer.finish().map_err(|e| {
+                            DeliveryError::Retryable(format!("writing the message: {e}"))
+                        })
+                    },
+                );
+            (composed, writer.closed_by_reader())
+        });
+        let sent = self.smtp.send(&self.from, &self.to, feed, size_hint).await;
+        let (composed, reader_gone) = producer.await.map_err(|_| {
+            DeliveryError::Retryable("composing the message: task failed".to_owned())
+        })?;
         // A failure is logged once, by the dispatcher, with its reason and what happens next.
-        result?;
+        // When the writer failed on its own (a file, the encryption), its reason is the one
+        // that counts: the SMTP side only saw the message cut short.
+        let size = match (composed, sent) {
+            (Ok(size), Ok(())) => size,
+            (Err(e), _) if !reader_gone => return Err(e),
+            (_, Err(e)) => return Err(e),
+            (Err(e), Ok(())) => return Err(e),
+        };
         tracing::info!(sink = %self.name, submission = %s.id, bytes = size,
             files = s.files.len(), "email sent");
         Ok(Receipt::new(
