@@ -8,9 +8,18 @@
 //!    `submission.json`, one attachment per file) as a stream that reads each file only when it
 //!    gets there;
 //! 2. [`message`] streams it through the encryption (`secureform_crypto::pgp` or
-//!    `secureform_crypto::smime`) into one buffer behind the headers, on a blocking thread;
-//! 3. [`transport`] sends the buffer in chunks over a pooled lettre SMTP connection (rustls),
-//!    with a deadline on every step.
+//!    `secureform_crypto::smime`) and the armor or base64 behind the headers, on a blocking
+//!    thread, into a bounded [`pipe`] (4 chunks of 64 KiB);
+//! 3. [`transport`] sends the chunks as they come over a pooled lettre SMTP connection (rustls),
+//!    with a deadline on every step: lettre's DATA phase reads the pipe without blocking, and a
+//!    wrapper on the TCP stream under the TLS layer makes it wait for the next chunk.
+//!
+//! So the message is never held whole, in memory or on disk: a delivery's memory is a few
+//! chunks per stage whatever the attachments' size (plus, for PGP, the OpenPGP writer's
+//! partial-body buffers of 4 MiB each); `tests/memory.rs` measures it. If the writer fails (a
+//! file cannot be read) the connection is poisoned so that the message's final `.` never goes
+//! out and the server discards it; if the server refuses or the connection breaks mid-way, the
+//! pipe closes and the writer stops. Either way a retry composes and sends the message again.
 //!
 //! Headers come from the configuration, except the Subject, which is a template that may name
 //! only fields marked safe for it and is rendered so that no value can add a header line
