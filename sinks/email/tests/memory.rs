@@ -259,3 +259,64 @@ async fn a_1_gib_attachment_streams_in_bounded_memory() {
         );
     }
 }
+
+/// The two ways a streamed message can fail half-way: the file read for it turns out wrong
+/// (the writer fails: the server must not keep a truncated message, and the file's error is
+/// the reason), and the server refuses the message (its reply is the reason, classified as
+/// before).
+#[tokio::test]
+async fn a_stream_that_fails_half_way_leaves_nothing_at_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("pki")).unwrap();
+    let pki = Pki::new(&d.join("pki"));
+    let port = free_port();
+    let opts = ServerOptions {
+        data_size_limit: Some(2 * MIB),
+        ..Default::default()
+    };
+    let server = SmtpServer::start(&pki, port, &d.join("store"), &opts);
+    let cfg = config(&format!(
+        "mode = \"tls\"\nsmtp_url = \"smtp://127.0.0.1:{port}\"\nfrom = \"forms@example.com\"\n\
+         to = [\"alice@example.com\"]\nca_file = {}\n",
+        q(&pki.ca)
+    ));
+    let sink = EmailSink::build("mail", &cfg, d, None).await.unwrap();
+
+    // 1 MiB recorded, 600 KiB there: the file ends early, after several chunks went out.
+    let s = Arc::new(submission(MIB));
+    let files: Arc<dyn FileSource> = Arc::new(Generated { size: 600 * 1024 });
+    let err = secureform_contract::Sink::deliver(&sink, &Delivery::new(&s, &files))
+        .await
+        .unwrap_err();
+    match err {
+        secureform_contract::DeliveryError::Permanent(reason) => {
+            assert!(
+                reason.contains("reading the submission's files"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected a permanent file error, got {other:?}"),
+    }
+
+    // 4 MiB against the server's limit of 2 MiB: its 552 is a permanent refusal.
+    let s = Arc::new(submission(4 * MIB));
+    let files: Arc<dyn FileSource> = Arc::new(Generated { size: 4 * MIB });
+    let err = secureform_contract::Sink::deliver(&sink, &Delivery::new(&s, &files))
+        .await
+        .unwrap_err();
+    match err {
+        secureform_contract::DeliveryError::Permanent(reason) => {
+            assert!(reason.contains("552"), "{reason}")
+        }
+        other => panic!("expected a permanent refusal, got {other:?}"),
+    }
+    // Nothing was stored, and the sink still delivers afterwards.
+    assert!(server.messages().is_empty());
+    let s = Arc::new(submission(100 * 1024));
+    let files: Arc<dyn FileSource> = Arc::new(Generated { size: 100 * 1024 });
+    secureform_contract::Sink::deliver(&sink, &Delivery::new(&s, &files))
+        .await
+        .unwrap();
+    assert_eq!(server.messages().len(), 1);
+}
