@@ -14,6 +14,11 @@
 //! message when the connection drops. A server that refuses mid-way closes the pipe from the
 //! other side, and the writer stops at its next chunk.
 //!
+//! This relies on lettre 0.11's `message_iter` flushing after every part. Should a later lettre
+//! stop doing so, an empty part would be followed by another request for a part without the
+//! wait in between: [`Chunks`] then poisons the connection and the delivery fails (retryable),
+//! rather than spinning on empty parts.
+//!
 //! Memory: [`DEPTH`] chunks of [`CHUNK`] bytes in the pipe, one being filled, one being sent.
 
 use std::fmt;
@@ -53,6 +58,8 @@ pub struct Feed {
     /// What the last wait in [`Gated::poll_flush`] received; `Some(None)`: the pipe closed.
     peeked: Option<Option<Piece>>,
     ended: bool,
+    /// An empty part went out and no flush has waited for a chunk since.
+    awaiting_flush: bool,
 }
 
 /// A new pipe.
@@ -69,6 +76,7 @@ pub fn pipe() -> (PipeWriter, Feed) {
             rx,
             peeked: None,
             ended: false,
+            awaiting_flush: false,
         },
     )
 }
@@ -183,9 +191,18 @@ impl Iterator for Chunks {
         }
         let next = match feed.peeked.take() {
             Some(piece) => piece,
+            None if feed.awaiting_flush => {
+                // The flush that should have waited for this chunk did not happen.
+                feed.ended = true;
+                state.poisoned = true;
+                return None;
+            }
             None => match feed.rx.try_recv() {
                 Ok(piece) => Some(piece),
-                Err(mpsc::error::TryRecvError::Empty) => return Some(Vec::new()),
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    feed.awaiting_flush = true;
+                    return Some(Vec::new());
+                }
                 Err(mpsc::error::TryRecvError::Disconnected) => None,
             },
         };
@@ -258,7 +275,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Gated<S> {
             if let Some(feed) = state.feed.as_mut() {
                 if !feed.ended && feed.peeked.is_none() {
                     match feed.rx.poll_recv(cx) {
-                        Poll::Ready(piece) => feed.peeked = Some(piece),
+                        Poll::Ready(piece) => {
+                            feed.peeked = Some(piece);
+                            feed.awaiting_flush = false;
+                        }
                         Poll::Pending => return Poll::Pending,
                     }
                 }
@@ -349,7 +369,11 @@ mod tests {
         let mut got = Vec::new();
         for part in gate.chunks() {
             if part.is_empty() {
-                std::thread::sleep(std::time::Duration::from_millis(1));
+                // What the flush after an empty part does: wait for the next piece.
+                let mut state = gate.state();
+                let feed = state.feed.as_mut().unwrap();
+                feed.peeked = Some(feed.rx.blocking_recv());
+                feed.awaiting_flush = false;
             }
             got.extend_from_slice(&part);
         }
@@ -369,6 +393,18 @@ mod tests {
         let parts: Vec<_> = gate.chunks().collect();
         assert_eq!(parts.concat().len(), CHUNK);
         assert!(gate.state().poisoned);
+    }
+
+    #[test]
+    fn two_empty_parts_without_a_flush_between_poison_rather_than_spin() {
+        let (w, feed) = pipe();
+        let gate = Gate::default();
+        gate.attach(feed);
+        let mut chunks = gate.chunks();
+        assert_eq!(chunks.next(), Some(Vec::new()));
+        assert_eq!(chunks.next(), None);
+        assert!(gate.state().poisoned);
+        drop(w);
     }
 
     #[test]
