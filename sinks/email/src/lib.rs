@@ -8,9 +8,18 @@
 //!    `submission.json`, one attachment per file) as a stream that reads each file only when it
 //!    gets there;
 //! 2. [`message`] streams it through the encryption (`secureform_crypto::pgp` or
-//!    `secureform_crypto::smime`) into one buffer behind the headers, on a blocking thread;
-//! 3. [`transport`] sends the buffer in chunks over a pooled lettre SMTP connection (rustls),
-//!    with a deadline on every step.
+//!    `secureform_crypto::smime`) and the armor or base64 behind the headers, on a blocking
+//!    thread, into a bounded [`pipe`] (4 chunks of 64 KiB);
+//! 3. [`transport`] sends the chunks as they come over a pooled lettre SMTP connection (rustls),
+//!    with a deadline on every step: lettre's DATA phase reads the pipe without blocking, and a
+//!    wrapper on the TCP stream under the TLS layer makes it wait for the next chunk.
+//!
+//! So the message is never held whole, in memory or on disk: a delivery's memory is a few
+//! chunks per stage whatever the attachments' size (plus, for PGP, the OpenPGP writer's
+//! partial-body buffers of 4 MiB each); `tests/memory.rs` measures it. If the writer fails (a
+//! file cannot be read) the connection is poisoned so that the message's final `.` never goes
+//! out and the server discards it; if the server refuses or the connection breaks mid-way, the
+//! pipe closes and the writer stops. Either way a retry composes and sends the message again.
 //!
 //! Headers come from the configuration, except the Subject, which is a template that may name
 //! only fields marked safe for it and is rendered so that no value can add a header line
@@ -29,6 +38,7 @@ pub mod codec;
 pub mod config;
 pub mod message;
 pub mod mime;
+pub mod pipe;
 pub mod render;
 pub mod subject;
 pub mod transport;
@@ -201,21 +211,40 @@ impl Sink for EmailSink {
         let envelope = Arc::clone(&self.envelope);
         let submission = Arc::clone(s);
         let files = Arc::clone(d.files);
-        let composed = tokio::task::spawn_blocking(move || {
-            message::compose(&protection, &envelope, &submission, files)
-        })
-        .await
-        .map_err(|_| {
+        let size_hint = u64::try_from(message::estimate(s, &protection)).unwrap_or(u64::MAX);
+        let (mut writer, feed) = pipe::pipe();
+        // The writer: MIME → encryption → base64/armor → the pipe, on a blocking thread. It
+        // waits while the pipe is full and stops when the SMTP side goes away.
+        let producer = tokio::task::spawn_blocking(move || {
+            let composed =
+                message::compose(&protection, &envelope, &submission, files, &mut writer).and_then(
+                    |()| {
+                        writer.finish().map_err(|e| {
+                            DeliveryError::retryable(
+                                FailureReason::Connection,
+                                format!("writing the message: {e}"),
+                            )
+                        })
+                    },
+                );
+            (composed, writer.closed_by_reader())
+        });
+        let sent = self.smtp.send(&self.from, &self.to, feed, size_hint).await;
+        let (composed, reader_gone) = producer.await.map_err(|_| {
             DeliveryError::retryable(
                 FailureReason::Internal,
                 "composing the message: task failed",
             )
-        })??;
-        let size = composed.len();
-        let result = self.smtp.send(&self.from, &self.to, &composed).await;
-        drop(composed);
+        })?;
         // A failure is logged once, by the dispatcher, with its reason and what happens next.
-        result?;
+        // When the writer failed on its own (a file, the encryption), its reason is the one
+        // that counts: the SMTP side only saw the message cut short.
+        let size = match (composed, sent) {
+            (Ok(size), Ok(())) => size,
+            (Err(e), _) if !reader_gone => return Err(e),
+            (_, Err(e)) => return Err(e),
+            (Err(e), Ok(())) => return Err(e),
+        };
         tracing::info!(sink = %self.name, submission = %s.id, bytes = size,
             files = s.files.len(), "email sent");
         Ok(Receipt::new(

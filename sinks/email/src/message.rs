@@ -1,4 +1,4 @@
-//! The whole message, per mode, written into one buffer that is sent as is.
+//! The whole message, per mode, written as a stream to the SMTP pipe ([`crate::pipe`]).
 //!
 //! - `pgp`: RFC 3156 `multipart/encrypted` around one armored OpenPGP message (signed, then
 //!   encrypted, when the service has a signing key) of the content entity.
@@ -6,10 +6,10 @@
 //!   auth-enveloped) content entity.
 //! - `tls`: the content entity itself under the headers.
 //!
-//! The content streams from the files through the encryption into the buffer, so memory is the
-//! finished message (about 1.4 times the files' size, base64 being 4/3) plus one chunk per stage.
+//! The content streams from the files through the encryption into the writer, so memory is one
+//! chunk per stage whatever the files' size; nothing is written to disk.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex};
 
 use secureform_contract::{DeliveryError, FailureReason, FileSource, Submission};
@@ -73,8 +73,8 @@ fn headers(env: &Envelope, s: &Submission) -> String {
     )
 }
 
-/// Estimated size of the message, to allocate its buffer once.
-fn estimate(s: &Submission, protection: &Protection) -> usize {
+/// Estimated size of the message in bytes (it sizes the deadline of the upload).
+pub fn estimate(s: &Submission, protection: &Protection) -> usize {
     let fields: usize = s
         .fields
         .iter()
@@ -118,21 +118,31 @@ pub fn file_error(e: &io::Error) -> DeliveryError {
     }
 }
 
-/// Writes the complete message for `s`. Blocking: call from `spawn_blocking`.
+/// A failure to hand the message over: the SMTP side went away (its own error is the one that
+/// counts) or refused it.
+fn write_error(e: &io::Error) -> DeliveryError {
+    DeliveryError::retryable(
+        FailureReason::Connection,
+        format!("writing the message: {e}"),
+    )
+}
+
+/// Writes the complete message for `s` to `out`. Blocking: call from `spawn_blocking`.
 pub fn compose(
     protection: &Protection,
     env: &Envelope,
     s: &Submission,
     files: Arc<dyn FileSource>,
-) -> Result<Vec<u8>, DeliveryError> {
-    let mut out = Vec::new();
-    // Only a hint: when it cannot be had, the buffer grows as usual.
-    let _ = out.try_reserve(estimate(s, protection));
-    out.extend_from_slice(headers(env, s).as_bytes());
+    out: &mut (dyn Write + Send + Sync),
+) -> Result<(), DeliveryError> {
+    let mut out = Tail::new(out);
+    out.write_all(headers(env, s).as_bytes())
+        .map_err(|e| write_error(&e))?;
     if let Protection::Notify { link } = protection {
         // Never reads the fields or the files: only the form, time, id and their count.
-        out.extend_from_slice(notification(s, link.as_deref()).as_bytes());
-        return Ok(out);
+        return out
+            .write_all(notification(s, link.as_deref()).as_bytes())
+            .map_err(|e| write_error(&e));
     }
     let read_error = Arc::new(Mutex::new(None));
     let mut body = Watched {
@@ -142,7 +152,7 @@ pub fn compose(
     let result = match protection {
         Protection::Tls => io::copy(&mut body, &mut out)
             .map(|_| ())
-            .map_err(|e| file_error(&e)),
+            .map_err(|e| write_error(&e)),
         Protection::Pgp { recipients, signer } => {
             pgp_body(recipients, signer.as_deref(), s, &mut body, &mut out)
         }
@@ -152,11 +162,46 @@ pub fn compose(
         Protection::Notify { .. } => Ok(()),
     };
     match result {
-        Ok(()) => Ok(out),
+        Ok(()) => Ok(()),
         Err(e) => match read_error.lock().ok().and_then(|mut slot| slot.take()) {
             Some(io) => Err(file_error(&io)),
             None => Err(e),
         },
+    }
+}
+
+/// Passes bytes through and remembers the last two (to end the armor with a line break).
+struct Tail<'a> {
+    inner: &'a mut (dyn Write + Send + Sync),
+    last: [u8; 2],
+}
+
+impl<'a> Tail<'a> {
+    fn new(inner: &'a mut (dyn Write + Send + Sync)) -> Self {
+        Tail {
+            inner,
+            last: [0; 2],
+        }
+    }
+
+    fn ends_with_crlf(&self) -> bool {
+        self.last == *b"\r\n"
+    }
+}
+
+impl Write for Tail<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        match buf.get(..n).unwrap_or_default() {
+            [] => {}
+            [one] => self.last = [self.last[1], *one],
+            [.., a, b] => self.last = [*a, *b],
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -191,10 +236,10 @@ fn pgp_body(
     signer: Option<&pgp::Signer>,
     s: &Submission,
     body: &mut dyn Read,
-    out: &mut Vec<u8>,
+    out: &mut Tail<'_>,
 ) -> Result<(), DeliveryError> {
     let b = mime::boundary("encrypted", s);
-    out.extend_from_slice(
+    out.write_all(
         format!(
             "Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\";\r\n \
              boundary=\"{b}\"\r\n\r\n\
@@ -209,7 +254,8 @@ fn pgp_body(
              Content-Disposition: inline; filename=\"encrypted.asc\"\r\n\r\n"
         )
         .as_bytes(),
-    );
+    )
+    .map_err(|e| write_error(&e))?;
     let mut armored = CrlfWriter::new(&mut *out);
     pgp::encrypt(recipients, signer, true, body, &mut armored).map_err(|e| {
         DeliveryError::permanent(
@@ -217,20 +263,20 @@ fn pgp_body(
             format!("PGP encryption failed: {e}"),
         )
     })?;
-    if !out.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
+    if !out.ends_with_crlf() {
+        out.write_all(b"\r\n").map_err(|e| write_error(&e))?;
     }
-    out.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
-    Ok(())
+    out.write_all(format!("\r\n--{b}--\r\n").as_bytes())
+        .map_err(|e| write_error(&e))
 }
 
 fn smime_body(
     recipients: &smime::Recipients,
     cipher: smime::ContentCipher,
     body: &mut dyn Read,
-    out: &mut Vec<u8>,
+    out: &mut Tail<'_>,
 ) -> Result<(), DeliveryError> {
-    out.extend_from_slice(
+    out.write_all(
         format!(
             "Content-Type: application/pkcs7-mime; smime-type={};\r\n name=\"smime.p7m\"\r\n\
              Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\
@@ -239,7 +285,8 @@ fn smime_body(
             cipher.smime_type()
         )
         .as_bytes(),
-    );
+    )
+    .map_err(|e| write_error(&e))?;
     let failed = |e: &dyn std::fmt::Display| {
         DeliveryError::permanent(
             FailureReason::Payload,

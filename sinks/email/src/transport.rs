@@ -4,17 +4,22 @@
 //!
 //! Why not lettre's `AsyncSmtpTransport`: its tokio flavour bounds only the connect with the
 //! timeout (a server that accepts and then stays silent would hold a delivery forever), and its
-//! `send_raw` copies the whole message once more for dot-stuffing. Here every command has a
-//! deadline, the message goes out in chunks (`message_iter`), and a connection that failed or
-//! timed out in any way is dropped, never returned to the pool.
+//! `send_raw` wants the whole message in memory. Here every command has a deadline, the message
+//! streams from its writer through a bounded pipe into `message_iter` as it is produced (see
+//! [`crate::pipe`]: the TCP stream under lettre's TLS is wrapped so that the DATA phase can wait
+//! for the next chunk), and a connection that failed or timed out in any way is dropped, never
+//! returned to the pool. lettre still does the TLS (STARTTLS or implicit, with the configured
+//! roots), AUTH, the commands, the dot-stuffing and the parsing of replies.
 
 use std::future::Future;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+#[allow(deprecated)]
+use lettre::transport::smtp::client::AsyncNetworkStream;
 use lettre::transport::smtp::client::{
-    AsyncSmtpConnection, Certificate, CertificateStore, TlsParameters,
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, CertificateStore, TlsParameters,
 };
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
@@ -22,16 +27,16 @@ use lettre::transport::smtp::Error as SmtpError;
 use lettre::Address;
 use secrecy::{ExposeSecret, SecretString};
 use secureform_contract::{ConfigError, DeliveryError, FailureReason};
+use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
 use crate::config::Endpoint;
+use crate::pipe::{Feed, Gate, Gated, Lettre};
 
 /// Open connections kept per sink.
 const POOL_SIZE: usize = 4;
 /// How long an idle connection is kept before it is closed rather than reused.
 const POOL_IDLE: Duration = Duration::from_secs(60);
-/// Message bytes handed to the connection at a time.
-const CHUNK: usize = 64 * 1024;
 /// The slowest upload rate allowed for, to size the deadline of a message's DATA.
 const MIN_BYTES_PER_SEC: u64 = 256 * 1024;
 
@@ -42,7 +47,7 @@ pub struct Smtp {
     hello: ClientId,
     credentials: Option<Credentials>,
     timeout: Duration,
-    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    idle: Mutex<Vec<(Conn, Instant)>>,
 }
 
 /// Everything needed to set up the client.
@@ -112,16 +117,52 @@ impl Smtp {
     }
 
     /// A new connection: TLS (implicit or STARTTLS, never plaintext past the greeting), AUTH.
-    async fn connect(&self) -> Result<AsyncSmtpConnection, Failed> {
-        let wrapper = self.endpoint.implicit_tls.then(|| self.tls.clone());
+    ///
+    /// The TCP stream is made here and wrapped in a [`Gated`] stream (under lettre's TLS), so
+    /// that the DATA phase can wait for the message as it is produced (see [`crate::pipe`]).
+    async fn connect(&self) -> Result<Conn, Failed> {
+        let gate = Gate::default();
         let server = (self.endpoint.host.as_str(), self.endpoint.port);
-        let connect = AsyncSmtpConnection::connect_tokio1(
-            server,
-            Some(self.timeout),
-            &self.hello,
-            wrapper,
-            None,
-        );
+        let tcp = match tokio::time::timeout(self.timeout, TcpStream::connect(server)).await {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(e)) => {
+                return Err(Failed {
+                    reply: false,
+                    error: DeliveryError::retryable(
+                        FailureReason::Connection,
+                        format!("SMTP: cannot connect to the server: {e}"),
+                    ),
+                })
+            }
+            Err(_) => {
+                return Err(Failed {
+                    reply: false,
+                    error: DeliveryError::retryable(
+                        FailureReason::Timeout,
+                        format!(
+                            "SMTP: no answer to the connection within {} s",
+                            self.timeout.as_secs()
+                        ),
+                    ),
+                })
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let gated = Gated::new(tcp, gate.clone());
+        let stream: Box<dyn AsyncTokioStream> = if self.endpoint.implicit_tls {
+            #[allow(deprecated)]
+            let mut net = AsyncNetworkStream::use_existing_tokio1(Box::new(gated));
+            self.step(
+                self.timeout,
+                "the TLS handshake",
+                net.upgrade_tls(self.tls.clone()),
+            )
+            .await?;
+            Box::new(Lettre(net))
+        } else {
+            Box::new(gated)
+        };
+        let connect = AsyncSmtpConnection::connect_with_transport(stream, &self.hello);
         let mut conn = self.step(self.timeout * 2, "the greeting", connect).await?;
         if !self.endpoint.implicit_tls {
             // Fails when the server does not offer STARTTLS: nothing is sent in the clear.
@@ -134,25 +175,25 @@ impl Smtp {
             self.step(self.timeout, "AUTH", conn.auth(&mechanisms, credentials))
                 .await?;
         }
-        Ok(conn)
+        Ok(Conn { smtp: conn, gate })
     }
 
     /// Connects as a delivery would (TLS, AUTH) and says goodbye: the health check.
     pub async fn probe(&self) -> Result<(), DeliveryError> {
         let mut conn = self.connect().await.map_err(|f| f.error)?;
-        let _ = tokio::time::timeout(self.timeout, conn.quit()).await;
+        let _ = tokio::time::timeout(self.timeout, conn.smtp.quit()).await;
         Ok(())
     }
 
     /// An idle connection that still answers NOOP (and `true`), or a new one (and `false`).
-    async fn checkout(&self) -> Result<(AsyncSmtpConnection, bool), Failed> {
+    async fn checkout(&self) -> Result<(Conn, bool), Failed> {
         loop {
             let next = self.idle.lock().await.pop();
             let Some((mut conn, since)) = next else {
                 return Ok((self.connect().await?, false));
             };
             if since.elapsed() < POOL_IDLE {
-                let alive = tokio::time::timeout(self.timeout, conn.test_connected()).await;
+                let alive = tokio::time::timeout(self.timeout, conn.smtp.test_connected()).await;
                 if matches!(alive, Ok(true)) {
                     return Ok((conn, true));
                 }
@@ -162,50 +203,71 @@ impl Smtp {
         }
     }
 
-    /// Sends one message on `conn`. A failure after the upload began is never worth a retry
-    /// on another connection here (the server may have the message already).
+    /// Sends one message on `conn`. `feed` is taken only once the server accepted DATA: a
+    /// failure before that leaves it for another connection. A failure after the upload began
+    /// is never worth a retry on another connection here (the server may have the message
+    /// already, and the stream cannot be replayed).
     async fn transfer(
         &self,
-        conn: &mut AsyncSmtpConnection,
+        conn: &mut Conn,
         from: &Address,
         to: &[Address],
-        message: &[u8],
+        feed: &mut Option<Feed>,
+        size_hint: u64,
     ) -> Result<(), Failed> {
         let mail = Mail::new(Some(from.clone()), vec![]);
-        self.step(self.timeout, "MAIL FROM", conn.command(mail))
+        self.step(self.timeout, "MAIL FROM", conn.smtp.command(mail))
             .await?;
         for rcpt in to {
             let rcpt = Rcpt::new(rcpt.clone(), vec![]);
-            self.step(self.timeout, "RCPT TO", conn.command(rcpt))
+            self.step(self.timeout, "RCPT TO", conn.smtp.command(rcpt))
                 .await?;
         }
-        self.step(self.timeout, "DATA", conn.command(Data)).await?;
-        let upload = Duration::from_secs(message.len() as u64 / MIN_BYTES_PER_SEC);
+        self.step(self.timeout, "DATA", conn.smtp.command(Data))
+            .await?;
+        let Some(message) = feed.take() else {
+            return Err(Failed {
+                reply: true,
+                error: DeliveryError::retryable(
+                    FailureReason::Internal,
+                    "SMTP: the message was already sent",
+                ),
+            });
+        };
+        conn.gate.attach(message);
+        let upload = Duration::from_secs(size_hint / MIN_BYTES_PER_SEC);
         let limit = self.timeout * 2 + upload;
-        self.step(
-            limit,
-            "the message",
-            conn.message_iter(message.chunks(CHUNK)),
-        )
-        .await
-        .map_err(|f| Failed { reply: true, ..f })?;
-        Ok(())
+        let chunks = conn.gate.chunks();
+        let result = self
+            .step(limit, "the message", conn.smtp.message_iter(chunks))
+            .await
+            .map_err(|f| Failed { reply: true, ..f });
+        // Dropping the rest of the message stops its writer, whatever happened.
+        drop(conn.gate.detach());
+        result.map(|_| ())
     }
 
-    /// Sends one message. When a pooled connection breaks before the message went out, one new
+    /// Sends the message read from `feed` (about `size_hint` bytes: it sizes the deadline of
+    /// the upload). When a pooled connection breaks before the message went out, one new
     /// connection is tried; a failed connection is dropped, never pooled again.
     pub async fn send(
         &self,
         from: &Address,
         to: &[Address],
-        message: &[u8],
+        feed: Feed,
+        size_hint: u64,
     ) -> Result<(), DeliveryError> {
+        let mut feed = Some(feed);
         let (mut conn, reused) = self.checkout().await.map_err(|f| f.error)?;
-        let result = match self.transfer(&mut conn, from, to, message).await {
-            Err(f) if reused && !f.reply => {
+        let result = match self
+            .transfer(&mut conn, from, to, &mut feed, size_hint)
+            .await
+        {
+            Err(f) if reused && !f.reply && feed.is_some() => {
                 drop(conn);
                 conn = self.connect().await.map_err(|f| f.error)?;
-                self.transfer(&mut conn, from, to, message).await
+                self.transfer(&mut conn, from, to, &mut feed, size_hint)
+                    .await
             }
             other => other,
         };
@@ -220,6 +282,12 @@ impl Smtp {
             Err(f) => Err(f.error),
         }
     }
+}
+
+/// An open connection and the gate of its stream.
+struct Conn {
+    smtp: AsyncSmtpConnection,
+    gate: Gate,
 }
 
 /// A failed step, and whether the server answered it (rather than the connection failing).

@@ -166,6 +166,8 @@ pub struct ServerOptions {
     pub tempfail: Vec<String>,
     pub implicit_tls: bool,
     pub no_starttls: bool,
+    /// The largest message accepted, in bytes (default 200 MiB).
+    pub data_size_limit: Option<u64>,
 }
 
 /// smtpd.py on 127.0.0.1:`port`, killed on drop.
@@ -204,6 +206,9 @@ impl SmtpServer {
         }
         if opts.no_starttls {
             cmd.arg("--no-starttls");
+        }
+        if let Some(limit) = opts.data_size_limit {
+            cmd.args(["--data-size-limit", &limit.to_string()]);
         }
         let mut child = cmd.spawn().expect("start smtpd.py");
         let mut line = String::new();
@@ -341,21 +346,24 @@ impl Gpg {
 
     /// Decrypts `input`; returns (plaintext, status lines).
     pub fn decrypt(&self, input: &Path) -> (Vec<u8>, String) {
-        let status = self.home.path().join("status.txt");
         let out = self.home.path().join("plain.out");
-        let _ = std::fs::remove_file(&out);
+        let status = self.decrypt_to(input, &out);
+        (std::fs::read(&out).unwrap(), status)
+    }
+
+    /// Decrypts `input` into the file `out`; returns the status-fd text.
+    pub fn decrypt_to(&self, input: &Path, out: &Path) -> String {
+        let status = self.home.path().join("status.txt");
+        let _ = std::fs::remove_file(out);
         run(self
             .cmd()
             .arg("--status-file")
             .arg(&status)
             .arg("--output")
-            .arg(&out)
+            .arg(out)
             .arg("--decrypt")
             .arg(input));
-        (
-            std::fs::read(&out).unwrap(),
-            String::from_utf8_lossy(&std::fs::read(&status).unwrap()).into_owned(),
-        )
+        String::from_utf8_lossy(&std::fs::read(&status).unwrap()).into_owned()
     }
 }
 

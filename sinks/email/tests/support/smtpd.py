@@ -85,6 +85,7 @@ def main():
     p.add_argument("--tempfail", action="append", default=[])
     p.add_argument("--implicit-tls", action="store_true")
     p.add_argument("--no-starttls", action="store_true", help="offer no TLS at all")
+    p.add_argument("--data-size-limit", type=int, default=200 * 1024 * 1024)
     a = p.parse_args()
 
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -93,7 +94,7 @@ def main():
         hostname="127.0.0.1",
         port=a.port,
         decode_data=False,
-        data_size_limit=200 * 1024 * 1024,
+        data_size_limit=a.data_size_limit,
         server_hostname="localhost",
     )
     if a.implicit_tls:
