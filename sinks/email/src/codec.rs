@@ -36,6 +36,7 @@ pub struct Base64Reader<R> {
 }
 
 impl<R: Read> Base64Reader<R> {
+    /// Reads `inner` as base64 text; `expected`, when known, is the decoded length to check.
     pub fn new(inner: R, expected: Option<u64>) -> Self {
         Base64Reader {
             inner,
@@ -115,6 +116,7 @@ pub struct Base64Writer<W: Write> {
 }
 
 impl<W: Write> Base64Writer<W> {
+    /// Writes base64 of what it is given into `inner`, in lines of 76 characters.
     pub fn new(inner: W) -> Self {
         Base64Writer {
             inner,
@@ -176,6 +178,7 @@ pub struct CrlfWriter<W: Write> {
 }
 
 impl<W: Write> CrlfWriter<W> {
+    /// Writes into `inner`, turning every bare line feed into CRLF.
     pub fn new(inner: W) -> Self {
         CrlfWriter { inner, last: 0 }
     }

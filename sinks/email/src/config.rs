@@ -102,7 +102,9 @@ pub struct Config {
 /// Where and how to connect, parsed from `smtp_url`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
+    /// The server's host name or address.
     pub host: String,
+    /// The server's port (587 for `smtp://`, 465 for `smtps://` when not given).
     pub port: u16,
     /// True for `smtps://` (TLS from the first byte), false for `smtp://` (STARTTLS required).
     pub implicit_tls: bool,

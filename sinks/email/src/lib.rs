@@ -34,6 +34,8 @@
 //! other 4xx; see [`transport::reply_reason`]). Messages never carry field values, file names or
 //! contents into logs or errors.
 
+#![warn(missing_docs)]
+
 pub mod codec;
 pub mod config;
 pub mod message;

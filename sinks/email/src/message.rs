@@ -24,17 +24,25 @@ use crate::subject::{encode_unstructured, Template};
 /// How the content is protected.
 #[derive(Clone)]
 pub enum Protection {
+    /// PGP/MIME (RFC 3156): the whole body encrypted to the recipients' certificates.
     Pgp {
+        /// The recipients' certificates.
         recipients: Arc<pgp::Recipients>,
+        /// The service's signing key, when one is configured.
         signer: Option<Arc<pgp::Signer>>,
     },
+    /// S/MIME: the whole body enveloped to the recipients' X.509 certificates.
     Smime {
+        /// The recipients' certificates.
         recipients: Arc<smime::Recipients>,
+        /// The content cipher (AES-256-CBC or AES-256-GCM).
         cipher: smime::ContentCipher,
     },
+    /// No content encryption: only the SMTP connection is encrypted (TLS).
     Tls,
     /// A content-free notification; `link` is the configured link template, if any.
     Notify {
+        /// The link template (`{id}` and `{form}` are filled in), if configured.
         link: Option<String>,
     },
 }
@@ -42,11 +50,15 @@ pub enum Protection {
 /// What the headers are made of, all from the configuration.
 #[derive(Clone, Debug)]
 pub struct Envelope {
+    /// The `From` address.
     pub from: String,
+    /// The `To` addresses.
     pub to: Vec<String>,
     /// The right-hand side of Message-IDs: the sender's domain.
     pub domain: String,
+    /// The subject template.
     pub subject: Template,
+    /// Whether the normalized submission is attached as JSON too.
     pub attach_json: bool,
 }
 

@@ -229,6 +229,7 @@ pub struct Gated<S> {
 }
 
 impl<S> Gated<S> {
+    /// Wraps the stream `inner`; its flushes wait on `gate` (see the module docs).
     pub fn new(inner: S, gate: Gate) -> Self {
         Gated { inner, gate }
     }

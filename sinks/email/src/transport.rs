@@ -52,10 +52,15 @@ pub struct Smtp {
 
 /// Everything needed to set up the client.
 pub struct SmtpSettings<'a> {
+    /// Where to connect, and whether TLS starts at once.
     pub endpoint: &'a Endpoint,
+    /// A CA file (its path, for messages, and its PEM bytes) to trust instead of the system's roots.
     pub ca_pem: Option<(&'a Path, Vec<u8>)>,
+    /// User name and password for AUTH, when configured.
     pub credentials: Option<(String, SecretString)>,
+    /// The name sent in EHLO, when configured.
     pub hello_name: Option<String>,
+    /// The limit for connecting and for each SMTP step.
     pub timeout: Duration,
 }
 
