@@ -173,7 +173,8 @@ fuzz_target!(|data: &[u8]| {
         attach_json,
     };
     let source = Arc::new(MemoryFiles(files.clone()));
-    let message = compose(&Protection::Tls, &env, &s, source).expect("compose");
+    let mut message = Vec::new();
+    compose(&Protection::Tls, &env, &s, source, &mut message).expect("compose");
     check_lines(&message);
 
     let mail = mailparse::parse_mail(&message).expect("mailparse reads the message");
