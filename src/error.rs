@@ -558,4 +558,124 @@ mod tests {
             );
         }
     }
+
+    fn read(relative: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| unreachable!("{}: {e}", path.display()))
+    }
+
+    /// The rows of a `| code | status | meaning |` Markdown table in `text`.
+    fn table_rows(text: &str) -> Vec<(String, u16, String)> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("| `"))
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+                let [code, status, meaning] = cells[..] else {
+                    return None;
+                };
+                Some((
+                    code.trim_matches('`').to_owned(),
+                    status.parse().ok()?,
+                    meaning.to_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Missing and extra codes, and rows that differ, of `rows` against the catalogue.
+    fn compare(what: &str, rows: &[(String, u16, String)]) -> Vec<String> {
+        let catalogue = catalogue();
+        let mut problems = Vec::new();
+        let listed: BTreeMap<&str, (u16, &str)> = rows
+            .iter()
+            .map(|(c, s, m)| (c.as_str(), (*s, m.as_str())))
+            .collect();
+        if listed.len() != rows.len() {
+            problems.push(format!("{what}: a code is listed more than once"));
+        }
+        let missing: Vec<&str> = catalogue
+            .keys()
+            .map(String::as_str)
+            .filter(|c| !listed.contains_key(c))
+            .collect();
+        let extra: Vec<&str> = listed
+            .keys()
+            .copied()
+            .filter(|c| !catalogue.contains_key(*c))
+            .collect();
+        if !missing.is_empty() {
+            problems.push(format!("{what} lacks {missing:?}"));
+        }
+        if !extra.is_empty() {
+            problems.push(format!(
+                "{what} lists {extra:?}, which ERROR_CODES does not"
+            ));
+        }
+        for (code, (status, meaning)) in &listed {
+            if let Some((s, m)) = catalogue.get(*code) {
+                if s != status || m != meaning {
+                    problems.push(format!(
+                        "{what}: `{code}` is `{status} | {meaning}`, ERROR_CODES has `{s} | {m}`"
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
+    #[test]
+    fn openapi_lists_exactly_the_catalogue() {
+        let yaml = read("openapi.yaml");
+        let schema = &yaml[yaml
+            .find("\n    Error:\n")
+            .unwrap_or_else(|| unreachable!("openapi.yaml has no `Error` schema"))..];
+        let code = &schema[schema
+            .find("\n            code:\n")
+            .unwrap_or_else(|| unreachable!("the Error schema has no `code`"))..];
+        let code = &code[..code.find("\n            message:").unwrap_or(code.len())];
+        let open = code
+            .find("enum: [")
+            .unwrap_or_else(|| unreachable!("the Error schema's `code` has no `enum: [`"));
+        let list = &code[open + "enum: [".len()..];
+        let list = &list[..list.find(']').unwrap_or(list.len())];
+        let enum_codes: Vec<String> = list
+            .split(',')
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty())
+            .collect();
+        let enum_set: BTreeSet<&str> = enum_codes.iter().map(String::as_str).collect();
+        let listed: BTreeSet<&str> = ERROR_CODES.iter().map(|(c, _, _)| *c).collect();
+        let mut problems = Vec::new();
+        if enum_set.len() != enum_codes.len() {
+            problems.push("openapi.yaml's `code` enum lists a code twice".to_owned());
+        }
+        let missing: Vec<&&str> = listed.difference(&enum_set).collect();
+        let extra: Vec<&&str> = enum_set.difference(&listed).collect();
+        if !missing.is_empty() {
+            problems.push(format!("openapi.yaml's `code` enum lacks {missing:?}"));
+        }
+        if !extra.is_empty() {
+            problems.push(format!(
+                "openapi.yaml's `code` enum lists {extra:?}, which ERROR_CODES does not"
+            ));
+        }
+        problems.extend(compare(
+            "openapi.yaml's `code` description table",
+            &table_rows(code),
+        ));
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn the_readme_lists_exactly_the_catalogue() {
+        let readme = read("README.md");
+        let start = readme
+            .find("\n## Error codes\n")
+            .unwrap_or_else(|| unreachable!("the README has no `## Error codes` section"));
+        let section = &readme[start + 1..];
+        let section = &section[..section[1..].find("\n## ").map_or(section.len(), |i| i + 1)];
+        let problems = compare("README's Error codes table", &table_rows(section));
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
 }
