@@ -29,6 +29,8 @@ pub enum Reason {
     Retention,
     /// An erasure by data subject.
     Subject,
+    /// Someone pressed "Delete" in the web console.
+    Console,
 }
 
 impl Reason {
@@ -37,6 +39,7 @@ impl Reason {
             Reason::Request => "request",
             Reason::Retention => "retention",
             Reason::Subject => "subject",
+            Reason::Console => "console",
         }
     }
 }

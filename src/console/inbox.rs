@@ -91,6 +91,122 @@ pub async fn retry(
         .finish()
 }
 
+/// `GET /console/submissions/{sink}/{id}/delete` (scope `admin`): the confirmation step of
+/// "Delete" (works without script): what will happen, the POST form with the session's CSRF
+/// token, and a way back. Shows no field of the submission, so it reads nothing.
+pub async fn confirm_delete(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let session = match signed_in(&req, &state) {
+        Ok(s) => s,
+        Err(resp) => return *resp,
+    };
+    let (sink, id) = path.into_inner();
+    let Some((_, meta)) = readable(&state, &session, &sink, &id).await else {
+        return not_found_page();
+    };
+    if !is_admin(&state, &session) {
+        return super::forbidden_page();
+    }
+    let back = format!("/console/submissions/{}/{}", escape(&sink), escape(&id));
+    let body = format!(
+        "<p><a href=\"{back}\">Back to the submission</a></p>\
+<h1 id=\"confirm-title\">Delete this submission?</h1>\
+<p class=\"alert\" id=\"warning\">Delete this submission? This cannot be undone.</p>\
+<p>Submission <code>{id}</code> of form <strong>{form}</strong>, received {received} UTC, \
+is erased from the Documents sink <strong>{sink}</strong> (its key is destroyed, so no copy \
+of it can be read again), and from the spool with any deliveries still pending. The erasure \
+is recorded in the audit log with your token's name.</p>\
+<form method=\"post\" action=\"{back}/delete\" id=\"delete\" aria-labelledby=\"confirm-title\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+<button type=\"submit\" class=\"danger\">Delete permanently</button></form>\
+<p><a href=\"{back}\" id=\"cancel\">Cancel</a></p>",
+        id = escape(&id),
+        form = escape(&meta.form),
+        received = escape(&meta.received_at),
+        sink = escape(&sink),
+        csrf = escape(&session.csrf),
+    );
+    html(
+        StatusCode::OK,
+        page("Delete this submission?", Some(&session), &body),
+    )
+}
+
+/// `POST /console/submissions/{sink}/{id}/delete` (scope `admin`): erases the document from
+/// that Documents sink as `DELETE /api/v1/documents/{id}?sink=SINK` does and, when the spool
+/// still holds the submission, from the spool as `DELETE /api/v1/submissions/{id}` does; each
+/// erasure is an audit entry with the token's name and the reason `console`. Then to the
+/// form's list, which says the submission was deleted.
+pub async fn delete(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+    form: web::Form<super::Csrf>,
+) -> HttpResponse {
+    let session = match signed_in(&req, &state) {
+        Ok(s) => s,
+        Err(resp) => return *resp,
+    };
+    let (sink, id) = path.into_inner();
+    if !super::session::same(&session.csrf, &form.csrf) || !super::same_origin(&req) {
+        tracing::warn!(token = %session.token, "console delete refused: CSRF check failed");
+        return super::forbidden_page();
+    }
+    let Some((_, meta)) = readable(&state, &session, &sink, &id).await else {
+        return not_found_page();
+    };
+    if !is_admin(&state, &session) {
+        return super::forbidden_page();
+    }
+    let Some(token) = state.tokens.iter().find(|t| t.name == session.token) else {
+        return super::forbidden_page();
+    };
+    let caller = crate::http::Caller {
+        name: &token.name,
+        token: &token.config,
+    };
+    let reason = crate::audit::Reason::Console;
+    let ended = match crate::http::erase_spooled(&state, &caller, &id, reason).await {
+        Ok(ended) => ended,
+        Err(e) => {
+            tracing::error!(submission = %id, status = %e.status, "console: erasing from the spool failed");
+            return server_error();
+        }
+    };
+    let documents = match crate::http::erase_documents_for(
+        &state,
+        &caller,
+        Some(sink.clone()),
+        &id,
+        reason,
+    )
+    .await
+    {
+        Ok(n) => n,
+        Err(e) if e.status == StatusCode::NOT_FOUND => 0,
+        Err(e) => {
+            tracing::error!(document = %id, status = %e.status, "console: erasing the document failed");
+            return server_error();
+        }
+    };
+    tracing::info!(
+        submission = %id,
+        deliveries_ended = ended.unwrap_or(0),
+        documents,
+        token = %session.token,
+        "console: submission deleted"
+    );
+    secured(StatusCode::SEE_OTHER)
+        .insert_header((
+            header::LOCATION,
+            format!("/console/forms/{}?deleted=1", meta.form),
+        ))
+        .finish()
+}
+
 pub(super) fn server_error() -> HttpResponse {
     html(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -107,6 +223,8 @@ been logged. Try again later.</p><p><a href=\"/console/\">Back to the inbox</a><
 pub struct ListQuery {
     /// Submissions older than this id (the "older" link of the previous page).
     before: Option<String>,
+    /// Set by the redirect after a console "Delete": the page says the submission was deleted.
+    deleted: Option<String>,
 }
 
 /// `GET /console/forms/{form}`: the form's submissions, newest first, from every Documents store.
@@ -207,13 +325,18 @@ pub async fn list(
         ),
         None => String::new(),
     };
+    let notice = if query.deleted.is_some() {
+        "<p class=\"notice\" role=\"status\" id=\"notice\">The submission was deleted.</p>"
+    } else {
+        ""
+    };
     html(
         StatusCode::OK,
         page(
             &format!("Form {form}"),
             Some(&session),
             &format!(
-                "<p><a href=\"/console/\">Inbox</a></p><h1>Form {f}</h1><p>{total} submission(s) \
+                "<p><a href=\"/console/\">Inbox</a></p><h1>Form {f}</h1>{notice}<p>{total} submission(s) \
 in the Documents store.</p><table id=\"submissions\"><caption>Submissions, newest first\
 </caption><thead><tr><th scope=\"col\">Received (UTC)</th>{summary_head}\
 <th scope=\"col\">Reference</th><th scope=\"col\">Files</th><th scope=\"col\">Encryption</th><th scope=\"col\">Deliveries</th>\
@@ -447,10 +570,20 @@ deliveries</button></form>",
     } else {
         String::new()
     };
+    let delete = if is_admin(&state, &session) {
+        format!(
+            "<h2>Delete</h2><form method=\"get\" action=\"/console/submissions/{}/{}/delete\" \
+id=\"delete\"><button type=\"submit\" class=\"danger\">Delete this submission…</button></form>",
+            escape(&sink),
+            escape(&id),
+        )
+    } else {
+        String::new()
+    };
     let deliveries_html = format!(
         "<h2>Deliveries</h2><table id=\"deliveries\"><thead><tr><th scope=\"col\">Sink</th>\
 <th scope=\"col\">State</th><th scope=\"col\">Attempts</th><th scope=\"col\">Last error</th>\
-</tr></thead><tbody>{history}</tbody></table>{retry}"
+</tr></thead><tbody>{history}</tbody></table>{retry}{delete}"
     );
     if meta.pgp {
         let body = format!(

@@ -7,7 +7,7 @@
 //! only to this origin. The one exception is the page of a submission encrypted to OpenPGP
 //! recipients, which runs two module scripts from this origin, both integrity-checked (OpenPGP.js
 //! and the page's own, see [`assets`]) and no inline script ([`DECRYPT_CSP`]). Every page is
-//! `Cache-Control: no-store`. Every state-changing request (sign-in, sign-out) carries a CSRF
+//! `Cache-Control: no-store`. Every state-changing request (sign-in, sign-out, retry, delete) carries a CSRF
 //! token and must come from this origin (`Origin`, and `Sec-Fetch-Site` when the browser sends
 //! it).
 
@@ -104,6 +104,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(
                 "/submissions/{sink}/{id}/retry",
                 web::post().to(inbox::retry),
+            )
+            .route(
+                "/submissions/{sink}/{id}/delete",
+                web::get().to(inbox::confirm_delete),
+            )
+            .route(
+                "/submissions/{sink}/{id}/delete",
+                web::post().to(inbox::delete),
             )
             .route(
                 "/submissions/{sink}/{id}/files/{n}",

@@ -15,6 +15,7 @@ mod respond;
 pub mod siteverify;
 mod submit;
 
+pub(crate) use api::{erase_documents_for, erase_spooled, Caller};
 pub use api::{known_tokens, lookup_token, KnownToken};
 pub use ratelimit::RateLimiter;
 

@@ -709,3 +709,233 @@ fn an_admin_retries_dead_deliveries_with_csrf() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Scope `admin` sees "Delete this submission…", which leads to a confirmation page whose form
+/// (with the session's CSRF token) erases the submission from the Documents sink and from the
+/// spool (its pending delivery ends), audited with the token's name and the reason `console`;
+/// then the submission is a 404 everywhere. A `read`-only token, a missing or wrong CSRF token,
+/// a cross-site request and another form's submission change nothing.
+#[test]
+fn an_admin_deletes_a_submission_with_confirmation_and_csrf() {
+    use secureform_testkit::sshd::keygen;
+    const ADMIN: &str = "console-admin-token-0123456789";
+    let keys = tempdir();
+    let client_key = keygen(&keys, "id_ed25519", &["-t", "ed25519"], "");
+    // A port where nothing listens: the SFTP delivery stays pending (retrying) in the spool.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let toml = format!(
+        "[console]\nenabled = true\n\n\
+         [forms.alpha]\nsinks = [\"docs\", \"gone\"]\n\n[forms.bravo]\nsinks = [\"docs\"]\n\n\
+         [sinks.docs]\ntype = \"documents\"\n\n\
+         [sinks.gone]\ntype = \"sftp\"\nhost = \"127.0.0.1\"\nport = {port}\nuser = \"root\"\n\
+         private_key_file = \"{key}\"\n\
+         host_key_sha256 = \"SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU\"\n\
+         path = \"/tmp\"\ntimeout_secs = 2\n\n{}{}{}",
+        token_lines("ops", ADMIN, "\"read\", \"admin\"", "\"alpha\""),
+        token_lines("front-desk", READER, "\"read\"", "\"alpha\""),
+        token_lines(
+            "auditor",
+            "auditor-token-0123456789abcdef",
+            "\"read\", \"admin\"",
+            "\"*\""
+        ),
+        key = client_key.display(),
+    );
+    let server = Server::with_config(&toml);
+    let b = Browser {
+        server: &server,
+        origin: server.base.trim_end_matches('/').to_owned(),
+    };
+    let id = post(&server, "alpha", &[("name", "delete me")], None);
+    let other = post(&server, "bravo", &[("name", "not yours")], None);
+    server.wait_for_doc(&id);
+    server.wait_for_doc(&other);
+    let admin = format!(
+        "sf_console={}",
+        cookie_value(&set_cookie(&b.sign_in(ADMIN), "sf_console").unwrap())
+    );
+    let reader = format!(
+        "sf_console={}",
+        cookie_value(&set_cookie(&b.sign_in(READER), "sf_console").unwrap())
+    );
+    let path = format!("/console/submissions/docs/{id}");
+
+    // The admin's page has the button (a GET to the confirmation page); the reader's has none.
+    let html = b.get(&path, &admin).text().unwrap();
+    assert!(html.contains("id=\"delete\""), "{html}");
+    assert!(
+        html.contains(&format!("action=\"{path}/delete\"")),
+        "{html}"
+    );
+    let page = b.get(&path, &reader).text().unwrap();
+    assert!(!page.contains("id=\"delete\""), "{page}");
+    let reader_csrf = csrf_of(&page, "sign-out");
+
+    // The confirmation page: the warning, the POST form with the CSRF token, a way back.
+    let confirm = b.get(&format!("{path}/delete"), &admin);
+    assert_eq!(confirm.status(), 200);
+    assert_private(&confirm);
+    let confirm = confirm.text().unwrap();
+    assert!(
+        confirm.contains("Delete this submission? This cannot be undone."),
+        "{confirm}"
+    );
+    assert!(
+        confirm.contains("id=\"cancel\"") && confirm.contains("method=\"post\""),
+        "{confirm}"
+    );
+    assert!(!confirm.contains("delete me"), "{confirm}");
+    let csrf = csrf_of(&confirm, "delete");
+    assert_eq!(csrf, csrf_of(&html, "sign-out"));
+    assert_eq!(b.get(&format!("{path}/delete"), &reader).status(), 403);
+
+    // Refused: a read-only token, no or a wrong CSRF token, cross-site, another form's.
+    let resp = b.post(
+        &format!("{path}/delete"),
+        &reader,
+        &format!("csrf={reader_csrf}"),
+        Some(&b.origin),
+    );
+    assert_eq!(resp.status(), 403);
+    for body in ["csrf=nope", "csrf="] {
+        let resp = b.post(&format!("{path}/delete"), &admin, body, Some(&b.origin));
+        assert_eq!(resp.status(), 403, "{body}");
+    }
+    let resp = b.post(
+        &format!("{path}/delete"),
+        &admin,
+        &format!("csrf={csrf}"),
+        Some("https://evil.example"),
+    );
+    assert_eq!(resp.status(), 403);
+    let resp = client()
+        .post(server.url(&format!("{path}/delete")))
+        .header("cookie", &admin)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "cross-site")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let resp = b.post(
+        &format!("/console/submissions/docs/{other}/delete"),
+        &admin,
+        &format!("csrf={csrf}"),
+        Some(&b.origin),
+    );
+    assert_eq!(resp.status(), 404);
+    assert_eq!(b.get(&path, &admin).status(), 200, "still there");
+    let audit = |token: &str| -> serde_json::Value {
+        client()
+            .get(server.url("/api/v1/audit"))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let before = audit(ADMIN);
+    assert!(
+        !before["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"].as_str().unwrap().starts_with("erase_")),
+        "{before}"
+    );
+
+    // Deleted: back to the form's list, which says so (and nothing more).
+    let resp = b.post(
+        &format!("{path}/delete"),
+        &admin,
+        &format!("csrf={csrf}"),
+        Some(&b.origin),
+    );
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/console/forms/alpha?deleted=1");
+    let list = b
+        .get("/console/forms/alpha?deleted=1", &admin)
+        .text()
+        .unwrap();
+    assert!(list.contains("The submission was deleted."), "{list}");
+    assert!(!list.contains(id.as_str()), "{list}");
+    assert!(!b
+        .get("/console/forms/alpha", &admin)
+        .text()
+        .unwrap()
+        .contains("The submission was deleted."));
+
+    // Gone from the console and the API.
+    assert_eq!(b.get(&path, &admin).status(), 404);
+    assert_eq!(b.get(&format!("{path}/delete"), &admin).status(), 404);
+    for api in [
+        format!("/api/v1/documents/{id}"),
+        format!("/api/v1/submissions/{id}"),
+    ] {
+        let resp = client()
+            .get(server.url(&api))
+            .bearer_auth(ADMIN)
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 404, "{api}");
+    }
+    // A second delete finds nothing.
+    let resp = b.post(
+        &format!("{path}/delete"),
+        &admin,
+        &format!("csrf={csrf}"),
+        Some(&b.origin),
+    );
+    assert_eq!(resp.status(), 404);
+    // The other form's submission is untouched.
+    let resp = client()
+        .get(server.url(&format!("/api/v1/documents/{other}")))
+        .bearer_auth("auditor-token-0123456789abcdef")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    // Audited with the token's name and the reason `console`, in the spool and the store.
+    let after = audit(ADMIN);
+    let entries = after["entries"].as_array().unwrap();
+    for action in ["erase_submission", "erase_document"] {
+        assert!(
+            entries.iter().any(|e| e["action"] == action
+                && e["token"] == "ops"
+                && e["reason"] == "console"
+                && e["document_id"] == id.as_str()),
+            "{action} missing: {after}"
+        );
+    }
+    let document = entries
+        .iter()
+        .find(|e| e["action"] == "erase_document")
+        .unwrap();
+    assert!(
+        document["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("sink=docs "),
+        "{document}"
+    );
+    let submission = entries
+        .iter()
+        .find(|e| e["action"] == "erase_submission")
+        .unwrap();
+    assert_eq!(submission["detail"], "deliveries_ended=1", "{submission}");
+    // The logs carry the id, never the values.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !server.log_text().contains("console: submission deleted") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            server.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!server.log_text().contains("delete me"));
+}

@@ -139,8 +139,8 @@ pub(super) async fn erase_documents(
     erase_documents_for(state, caller, sink, id, crate::audit::Reason::Request).await
 }
 
-/// [`erase_documents`], for `reason`.
-pub(super) async fn erase_documents_for(
+/// [`erase_documents`], for `reason` (also the console's "Delete", with one `sink`).
+pub(crate) async fn erase_documents_for(
     state: &web::Data<AppState>,
     caller: &Caller<'_>,
     sink: Option<String>,

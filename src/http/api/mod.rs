@@ -11,6 +11,9 @@ mod documents;
 mod erasures;
 mod submissions;
 
+pub(crate) use erasures::erase_documents_for;
+pub(crate) use submissions::erase_spooled;
+
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;

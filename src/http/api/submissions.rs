@@ -245,9 +245,25 @@ async fn erase_one(
     id: &str,
     reason: crate::audit::Reason,
 ) -> Result<(usize, usize), ClientError> {
+    let Some(ended) = erase_spooled(state, caller, id, reason).await? else {
+        return Err(not_found("submission"));
+    };
+    let documents = super::erasures::erase_documents_for(state, caller, None, id, reason).await?;
+    Ok((ended, documents))
+}
+
+/// Erases one submission from the spool (its open deliveries end as dead with reason `erased`,
+/// its payload and files are removed), with its audit entry (`erase_submission`); returns the
+/// deliveries ended, `None` when the spool does not hold it (never did, or already erased).
+pub(crate) async fn erase_spooled(
+    state: &web::Data<AppState>,
+    caller: &super::Caller<'_>,
+    id: &str,
+    reason: crate::audit::Reason,
+) -> Result<Option<usize>, ClientError> {
     let ended = match state.spool.erase(id).await {
         Ok(n) => n,
-        Err(crate::spool::SpoolError::NotFound(_)) => return Err(not_found("submission")),
+        Err(crate::spool::SpoolError::NotFound(_)) => return Ok(None),
         Err(e) => return Err(internal("erasing from the spool failed", e)),
     };
     state
@@ -261,8 +277,7 @@ async fn erase_one(
         )
         .await
         .map_err(|e| internal("recording the audit entry failed", e))?;
-    let documents = super::erasures::erase_documents_for(state, caller, None, id, reason).await?;
-    Ok((ended, documents))
+    Ok(Some(ended))
 }
 
 #[derive(serde::Deserialize)]
