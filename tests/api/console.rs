@@ -572,13 +572,22 @@ fn id_day(server: &Server, id: &str) -> String {
 
 /// The console in headless Chromium (tests/browser/console.mjs): keyboard sign-in, the inbox, a
 /// submission with unicode and XSS payloads rendered inert (no dialog, no request leaving the
-/// console), a byte-exact download, screenshots at desktop and 360 px, and sign-out after which
-/// the old cookie opens nothing.
+/// console), a byte-exact download, screenshots at desktop and 360 px, sign-out after which
+/// the old cookie opens nothing; then an admin deletes it by keyboard through the confirmation
+/// page (screenshots too).
 #[test]
 fn the_console_in_a_real_browser() {
     use crate::browser::{artifacts_dir, require_tools, CHROMIUM};
     require_tools();
-    let server = Server::with_config(&config(true));
+    const ADMIN: &str = "browser-admin-token-0123456789";
+    let mut toml = config(true);
+    toml.push_str(&token_lines(
+        "ops",
+        ADMIN,
+        "\"read\", \"admin\"",
+        "\"alpha\"",
+    ));
+    let server = Server::with_config(&toml);
     let file = noise(50_000, 1818);
     let id = post(
         &server,
@@ -599,6 +608,7 @@ fn the_console_in_a_real_browser() {
     let input = serde_json::json!({
         "base": server.base.trim_end_matches('/'),
         "token": READER,
+        "admin_token": ADMIN,
         "id": id,
         "chromium": CHROMIUM,
         "artifacts": artifacts_dir(),
@@ -607,7 +617,7 @@ fn the_console_in_a_real_browser() {
     let downloaded = std::fs::read(results["download"].as_str().unwrap()).unwrap();
     assert_eq!(downloaded, file, "the download is not byte-exact");
     assert_eq!(results["suggested"], "Zoë.bin");
-    for name in ["inbox", "list", "submission"] {
+    for name in ["inbox", "list", "submission", "confirm"] {
         for shot in results["screenshots"][name].as_array().unwrap() {
             assert!(std::fs::metadata(shot.as_str().unwrap()).unwrap().len() > 1000);
         }

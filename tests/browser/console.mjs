@@ -137,3 +137,38 @@ test('sign in by keyboard, read a hostile submission inertly, download, sign out
   assert.equal(await page.locator('#fields').count(), 0);
   await page.close();
 });
+
+test('an admin deletes the submission by keyboard, through the confirmation page', async () => {
+  if (!input.admin_token) return;
+  const page = await context.newPage();
+  await page.goto(`${input.base}/console/`);
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(input.admin_token);
+  await Promise.all([page.waitForURL(`${input.base}/console/`), page.keyboard.press('Enter')]);
+  await page.waitForSelector('#forms');
+  const path = `/console/submissions/docs/${input.id}`;
+  await page.goto(`${input.base}${path}`);
+  await page.waitForSelector('#fields');
+  // The button, reached by keyboard, opens the confirmation page (no script anywhere).
+  await page.focus('#delete button');
+  // (A GET form without fields: the browser adds an empty query, `?`.)
+  await Promise.all([
+    page.waitForURL((u) => u.pathname === `${path}/delete`),
+    page.keyboard.press('Enter'),
+  ]);
+  await noScriptNoUnlabelled(page);
+  assert.match(await page.textContent('#warning'), /Delete this submission\? This cannot be undone\./);
+  assert.equal(await page.getAttribute('#cancel', 'href'), path);
+  assert.equal(await page.textContent('#delete button'), 'Delete permanently');
+  await shoot(page, 'confirm');
+  await page.focus('#delete button');
+  await Promise.all([
+    page.waitForURL(`${input.base}/console/forms/alpha?deleted=1`),
+    page.keyboard.press('Enter'),
+  ]);
+  assert.equal(await page.textContent('#notice'), 'The submission was deleted.');
+  const gone = await page.goto(`${input.base}${path}`);
+  assert.equal(gone.status(), 404);
+  await page.close();
+});
