@@ -58,21 +58,11 @@ pub async fn retry(
     state: web::Data<AppState>,
     form: web::Form<super::Csrf>,
 ) -> HttpResponse {
-    let session = match signed_in(&req, &state) {
-        Ok(s) => s,
+    let (sink, id) = path.into_inner();
+    let session = match admin_action(&req, &state, &form, &sink, &id, "retry").await {
+        Ok((session, _)) => session,
         Err(resp) => return *resp,
     };
-    let (sink, id) = path.into_inner();
-    if !super::session::same(&session.csrf, &form.csrf) || !super::same_origin(&req) {
-        tracing::warn!(token = %session.token, "console retry refused: CSRF check failed");
-        return super::forbidden_page();
-    }
-    if readable(&state, &session, &sink, &id).await.is_none() {
-        return not_found_page();
-    }
-    if !is_admin(&state, &session) {
-        return super::forbidden_page();
-    }
     match state.spool.requeue_dead(&id).await {
         Ok(n) => {
             state.dispatch.notify_all();
@@ -146,21 +136,11 @@ pub async fn delete(
     state: web::Data<AppState>,
     form: web::Form<super::Csrf>,
 ) -> HttpResponse {
-    let session = match signed_in(&req, &state) {
-        Ok(s) => s,
+    let (sink, id) = path.into_inner();
+    let (session, meta) = match admin_action(&req, &state, &form, &sink, &id, "delete").await {
+        Ok(checked) => checked,
         Err(resp) => return *resp,
     };
-    let (sink, id) = path.into_inner();
-    if !super::session::same(&session.csrf, &form.csrf) || !super::same_origin(&req) {
-        tracing::warn!(token = %session.token, "console delete refused: CSRF check failed");
-        return super::forbidden_page();
-    }
-    let Some((_, meta)) = readable(&state, &session, &sink, &id).await else {
-        return not_found_page();
-    };
-    if !is_admin(&state, &session) {
-        return super::forbidden_page();
-    }
     let Some(token) = state.tokens.iter().find(|t| t.name == session.token) else {
         return super::forbidden_page();
     };
@@ -480,6 +460,30 @@ fn state_word(s: crate::spool::DeliveryState) -> &'static str {
 }
 
 /// The store `sink` names, and the metadata of `id` in it when the session may read it.
+/// The checks of an admin action on a submission, in this order: signed in, the CSRF token and
+/// the same origin (403), a submission this session may read (404), the `admin` scope (403).
+async fn admin_action(
+    req: &HttpRequest,
+    state: &AppState,
+    form: &super::Csrf,
+    sink: &str,
+    id: &str,
+    action: &str,
+) -> Result<(Session, DocumentMeta), Box<HttpResponse>> {
+    let session = signed_in(req, state)?;
+    if !super::session::same(&session.csrf, &form.csrf) || !super::same_origin(req) {
+        tracing::warn!(token = %session.token, action, "console action refused: CSRF check failed");
+        return Err(Box::new(super::forbidden_page()));
+    }
+    let Some((_, meta)) = readable(state, &session, sink, id).await else {
+        return Err(Box::new(not_found_page()));
+    };
+    if !is_admin(state, &session) {
+        return Err(Box::new(super::forbidden_page()));
+    }
+    Ok((session, meta))
+}
+
 async fn readable(
     state: &AppState,
     session: &Session,
