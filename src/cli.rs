@@ -168,7 +168,8 @@ pub enum DocsCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Decrypts one submission into DIR: submission.json and files/0, files/1, ...
+    /// Decrypts one submission into DIR: submission.json and files/0, files/1, ..., each file
+    /// also under its sanitized submitted name with its index first (files/0-cv.pdf)
     Get {
         id: String,
         #[arg(long)]
@@ -387,7 +388,7 @@ async fn check(path: Option<&Path>, online: bool) -> i32 {
         }
     };
     if let Err(e) = crate::registry::check_offline(&config, Arc::clone(&keys), &signer).await {
-        eprintln!("error: {e}");
+        eprintln!("error: {e:#}");
         return EXIT_INVALID;
     }
     // Third-party captchas: their secret files and CA files (a secret in an environment
@@ -447,8 +448,7 @@ async fn check_online(
             Arc::clone(&keys),
             signer.clone(),
         )
-        .await
-        .map_err(anyhow::Error::msg)?;
+        .await?;
         match crate::health::check(&built).await {
             crate::health::Health::Failing { reason } => {
                 out!("sink {name}: FAILING: {reason}")?;

@@ -2,7 +2,10 @@
 //!
 //! `docs get` and `docs delete` are audit entries (actor `cli:<OS user>`), recorded before
 //! anything is written out or removed. `docs get` writes into a folder it creates mode 0700,
-//! files mode 0600, and refuses to replace a file already there unless `--force`.
+//! files mode 0600, and refuses to replace a file already there unless `--force`. Each file is
+//! saved as `files/<index>` (the contract's name) with a second name, a hard link,
+//! `files/<index>-<submitted name>` sanitized by [`crate::file_names`]; with `--pgp-raw` only
+//! `files/<index>.pgp` (the names are inside the still-encrypted submission).
 //!
 //! `docs get` never leaves plaintext that did not authenticate: each item is written under a
 //! temporary name (mode 0600) and renamed to its name only once its last segment (and, for a PGP
@@ -13,7 +16,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -98,24 +101,18 @@ pub async fn get(
     if pgp_raw && !meta.pgp {
         anyhow::bail!("document {id} is not PGP-encrypted; --pgp-raw does not apply");
     }
+    // Each file is written as `files/N` (the contract's name) and, outside `--pgp-raw`, linked as
+    // `files/N-<submitted name>` too (one file, two names). The numbered names are checked before
+    // anything is read (a refused `get` reads nothing and is no audit entry); the submitted names
+    // are inside the submission, so they are checked once it is decrypted.
     let suffix = if pgp_raw { ".pgp" } else { "" };
-    let mut targets = vec![(
-        DocumentItem::Submission,
-        out.join(format!("submission.json{suffix}")),
-    )];
-    targets.extend((0..meta.files).map(|n| {
-        (
-            DocumentItem::File(n),
-            out.join("files").join(format!("{n}{suffix}")),
-        )
-    }));
+    let files_dir = out.join("files");
+    let submission_path = out.join(format!("submission.json{suffix}"));
+    let numbered: Vec<PathBuf> = (0..meta.files)
+        .map(|n| files_dir.join(format!("{n}{suffix}")))
+        .collect();
     if !force {
-        if let Some((_, taken)) = targets.iter().find(|(_, p)| p.exists()) {
-            anyhow::bail!(
-                "{} already exists: choose another --out folder, or pass --force to replace it",
-                taken.display()
-            );
-        }
+        refuse_taken(std::iter::once(&submission_path).chain(&numbered))?;
     }
     crate::cli::audit::record(
         config,
@@ -125,17 +122,53 @@ pub async fn get(
         Some(format!("sink={sink_name}")),
     )
     .await?;
+    // The submission first, into memory: its file list names the files. `--pgp-raw` writes the
+    // OpenPGP messages as they are, so their names stay unknown here.
+    let mut submission = Vec::new();
+    if pgp_raw {
+        std::io::copy(
+            &mut store.open_item(id, DocumentItem::Submission)?,
+            &mut submission,
+        )?;
+    } else {
+        store.read_item(id, DocumentItem::Submission, pgp_key, &mut submission)?;
+    }
+    let named: Vec<Option<PathBuf>> = if pgp_raw {
+        vec![None; meta.files]
+    } else {
+        let parsed: secureform_contract::Submission = serde_json::from_slice(&submission)
+            .with_context(|| format!("document {id}: its submission does not parse"))?;
+        (0..meta.files)
+            .map(|n| {
+                let submitted = parsed.files.get(n).map_or("", |f| f.filename.as_str());
+                Some(files_dir.join(crate::file_names::save_as(submitted, n)))
+            })
+            .collect()
+    };
+    if !force {
+        refuse_taken(named.iter().flatten())?;
+    }
     create_private_dir(&out.join("files"))
         .with_context(|| format!("cannot create {}", out.display()))?;
-    for (item, path) in targets {
-        write_verified(&path, |file| {
+    write_verified(&submission_path, |file| Ok(file.write_all(&submission)?))?;
+    for (n, (path, named)) in numbered.iter().zip(named).enumerate() {
+        write_verified(path, |file| {
             if pgp_raw {
-                std::io::copy(&mut store.open_item(id, item)?, file)?;
+                std::io::copy(&mut store.open_item(id, DocumentItem::File(n))?, file)?;
             } else {
-                store.read_item(id, item, pgp_key, file)?;
+                store.read_item(id, DocumentItem::File(n), pgp_key, file)?;
             }
             Ok(())
         })?;
+        if let Some(named) = named {
+            // Only reached with --force when the name is taken: `hard_link` never replaces.
+            if named.symlink_metadata().is_ok() {
+                fs::remove_file(&named)
+                    .with_context(|| format!("cannot replace {}", named.display()))?;
+            }
+            fs::hard_link(path, &named)
+                .with_context(|| format!("cannot link {}", named.display()))?;
+        }
     }
     out!(
         "wrote submission {id} and {} file(s) to {}",
@@ -200,6 +233,17 @@ pub async fn delete(config: &Config, sink: Option<&str>, ids: &[String]) -> anyh
         anyhow::bail!("{missing} of {} document(s) not found", ids.len());
     }
     Ok(())
+}
+
+/// Fails naming the first path that already exists (also a dangling symbolic link).
+fn refuse_taken<'a>(mut paths: impl Iterator<Item = &'a PathBuf>) -> anyhow::Result<()> {
+    match paths.find(|p| p.symlink_metadata().is_ok()) {
+        Some(taken) => anyhow::bail!(
+            "{} already exists: choose another --out folder, or pass --force to replace it",
+            taken.display()
+        ),
+        None => Ok(()),
+    }
 }
 
 /// Fills a new temporary file beside `path` (mode 0600) and renames it to `path` only when

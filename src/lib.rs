@@ -31,6 +31,7 @@ pub mod docs_cli;
 pub mod documents;
 pub mod erasure;
 pub mod error;
+pub mod file_names;
 pub mod health;
 pub mod http;
 pub mod ingest;

@@ -160,15 +160,28 @@ function scalarText(v) {
   return String(v);
 }
 
-/** A file name safe to save, as the server makes it (src/console/inbox.rs, sanitize_filename). */
+/**
+ * A file name safe to save, by the server's rules (src/file_names.rs, sanitize): the last path
+ * component without control characters, invisible formatting characters (zero-width, bidi
+ * controls, BOM) or `"<>:|?*;`, leading dots and spaces trimmed, at most 200 UTF-8 bytes.
+ */
 export function sanitizeFilename(name, n) {
   const parts = String(name).split(/[/\\]/);
   const last = parts[parts.length - 1];
   // eslint-disable-next-line no-control-regex
-  let clean = last.replace(/[\u0000-\u001f\u007f-\u009f"<>:|?*;]/g, '');
+  let clean = last.replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff"<>:|?*;]/g, '');
   clean = clean.trim().replace(/^\.+/, '').trim();
   if (clean === '') return `file-${n}`;
-  return Array.from(clean).slice(0, 200).join('');
+  const encoder = new TextEncoder();
+  let kept = '';
+  let bytes = 0;
+  for (const ch of clean) {
+    const size = encoder.encode(ch).length;
+    if (bytes + size > 200) break;
+    kept += ch;
+    bytes += size;
+  }
+  return kept.trimEnd();
 }
 
 function row(name, values) {

@@ -371,3 +371,102 @@ fn an_earlier_store_with_several_documents_sinks_is_not_guessed() {
     );
     assert!(data.join("documents").is_dir() && !data.join("sinks").join("a").exists());
 }
+
+/// `docs get` saves each file as `files/N` (the contract's name) and, under a second name,
+/// `files/N-<submitted name>` made safe: no path leaves the folder, no control or invisible
+/// bidirectional characters, no leading dots, a bounded length; every file private.
+#[test]
+fn docs_get_names_files_by_their_sanitized_submitted_names() {
+    let server = Server::with_config(&format!(
+        "[forms.contact]\nsinks = [\"docs\"]\n\n[sinks.docs]\ntype = \"documents\"\n\n{}",
+        token_lines()
+    ));
+    let submitted = [
+        "../../escape.sh".to_owned(),
+        "invoice\u{202E}fdp.exe".to_owned(),
+        // (Control characters cannot reach here: a multipart header refuses them, 400.)
+        "C:\\Users\\ann\\.hid|den?.txt".to_owned(),
+        "same.txt".to_owned(),
+        "same.txt".to_owned(),
+        "..".to_owned(),
+        "報".repeat(120),
+    ];
+    let mut body = reqwest::blocking::multipart::Form::new().text("note", "names");
+    for (n, name) in submitted.iter().enumerate() {
+        body = body.part(
+            format!("f{n}"),
+            reqwest::blocking::multipart::Part::bytes(format!("content {n}").into_bytes())
+                .file_name(name.clone()),
+        );
+    }
+    let resp = client()
+        .post(server.url("/f/contact"))
+        .header("accept", "application/json")
+        .multipart(body)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let id = resp.json::<Value>().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    delivered(&server, &id, "docs");
+
+    let out_dir = server.dir.join("out");
+    let get = |extra: &[&str]| {
+        let mut args = vec!["docs", "get", &id, "--out", out_dir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        server.cli(&args)
+    };
+    let out = get(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected_names = [
+        "0-escape.sh".to_owned(),
+        "1-invoicefdp.exe".to_owned(),
+        "2-hidden.txt".to_owned(),
+        "3-same.txt".to_owned(),
+        "4-same.txt".to_owned(),
+        "5-file-5".to_owned(),
+        format!("6-{}", "報".repeat(66)),
+    ];
+    let mut expected: Vec<PathBuf> = vec![out_dir.join("submission.json")];
+    for (n, name) in expected_names.iter().enumerate() {
+        expected.push(out_dir.join("files").join(n.to_string()));
+        expected.push(out_dir.join("files").join(name));
+    }
+    expected.sort();
+    let mut files = all_files(&out_dir);
+    files.sort();
+    assert_eq!(files, expected);
+    assert!(!server.dir.join("escape.sh").exists() && !out_dir.join("escape.sh").exists());
+    for (n, name) in expected_names.iter().enumerate() {
+        let numbered = out_dir.join("files").join(n.to_string());
+        let named = out_dir.join("files").join(name);
+        assert_eq!(
+            std::fs::read(&named).unwrap(),
+            format!("content {n}").as_bytes()
+        );
+        assert_eq!(
+            std::fs::read(&numbered).unwrap(),
+            format!("content {n}").as_bytes()
+        );
+        let mode = std::fs::metadata(&named).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{name} is private");
+    }
+    // The submission keeps the names as submitted; only the saved names are made safe.
+    let submission: Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("submission.json")).unwrap()).unwrap();
+    assert_eq!(submission["files"][1]["filename"], submitted[1].as_str());
+
+    // Taken names are refused without --force, replaced with it (links included).
+    let out = get(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    std::fs::write(out_dir.join("files").join("3-same.txt"), b"stale").unwrap();
+    let out = get(&["--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(out_dir.join("files").join("3-same.txt")).unwrap(),
+        b"content 3"
+    );
+}

@@ -70,4 +70,9 @@ fn the_readme_example_runs_as_written() {
         std::fs::read(out_dir.join("files/0")).unwrap(),
         b"my notes\n"
     );
+    assert_eq!(
+        std::fs::read(out_dir.join("files/0-notes.txt")).unwrap(),
+        b"my notes\n",
+        "the README's comment names the file's second name"
+    );
 }

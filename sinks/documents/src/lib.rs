@@ -205,6 +205,32 @@ impl Sink for DocumentsSink {
             Err(e) => Err(classify(&e)),
         }
     }
+
+    /// Fails when the data-key folder is gone while the store holds documents: every document
+    /// sealed under a data key is unreadable until the folder is restored from its backup.
+    async fn healthcheck(&self) -> Result<(), DeliveryError> {
+        let store = Arc::clone(&self.store);
+        let missing = tokio::task::spawn_blocking(move || store.missing_data_keys_dir())
+            .await
+            .map_err(|e| {
+                DeliveryError::retryable(
+                    FailureReason::Internal,
+                    format!("the check task failed: {e}"),
+                )
+            })?
+            .map_err(|e| classify(&e))?;
+        match missing {
+            None => Ok(()),
+            Some(dir) => Err(DeliveryError::permanent(
+                FailureReason::BadConfig,
+                format!(
+                    "the data-key folder {} is missing while the store holds documents: \
+                     those sealed under data keys cannot be opened until it is restored",
+                    dir.display()
+                ),
+            )),
+        }
+    }
 }
 
 /// The disk is ours: a failure to store is worth retrying (a full disk is `quota`, any other

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use serde::Serialize;
@@ -108,6 +109,26 @@ impl DocumentStore {
         Ok(report)
     }
 
+    /// The data-key folder when it is configured and absent although the newest document
+    /// needs it (its submission does not open without its data key). The folder is made with
+    /// the first data key, so it is absent then only if it was lost or not restored; a store
+    /// whose documents all predate data keys needs no folder.
+    pub fn missing_data_keys_dir(&self) -> Result<Option<PathBuf>, StoreError> {
+        let Some(dir) = self.data_keys_dir() else {
+            return Ok(None);
+        };
+        if dir.symlink_metadata().is_ok() {
+            return Ok(None);
+        }
+        let Some(newest) = self.ids()?.into_iter().max() else {
+            return Ok(None);
+        };
+        match self.authenticate(&newest, DocumentItem::Submission) {
+            Ok(_) | Err(StoreError::NotFound(_)) => Ok(None),
+            Err(_) => Ok(Some(dir.to_path_buf())),
+        }
+    }
+
     /// How many damaged documents the last listing or verification found.
     pub fn damaged_count(&self) -> u64 {
         self.damaged.load(Ordering::Relaxed)
@@ -163,7 +184,9 @@ impl DocumentStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::{store_with, submission};
+    use crate::store::tests::{file_bytes, store_with, submission};
+    use secureform_contract::MemoryFiles;
+    use std::sync::Arc;
 
     #[test]
     fn damaged_entries_are_skipped_and_a_deleted_document_is_missing() {
@@ -223,5 +246,34 @@ mod tests {
         let mut extra = vec![empty, copy];
         extra.sort();
         assert_eq!(unlisted, extra);
+    }
+
+    #[test]
+    fn a_lost_data_key_folder_is_reported_only_when_documents_need_it() {
+        // Documents from before data keys: no folder is needed.
+        let (dir, store) = store_with(1);
+        let keys = Arc::clone(&store.keys);
+        drop(store);
+        let key_dir = dir.path().join("keys");
+        let store = DocumentStore::open(dir.path(), Arc::clone(&keys))
+            .unwrap()
+            .with_data_keys(key_dir.clone());
+        assert_eq!(store.missing_data_keys_dir().unwrap(), None);
+        // A document sealed under its own data key: the folder exists.
+        let files = MemoryFiles(vec![file_bytes()]);
+        store.put(&submission(5), &files, None, None).unwrap();
+        assert_eq!(store.missing_data_keys_dir().unwrap(), None);
+        // Lost: reported, naming the folder.
+        fs::remove_dir_all(&key_dir).unwrap();
+        assert_eq!(
+            store.missing_data_keys_dir().unwrap(),
+            Some(key_dir.clone())
+        );
+        // An empty store needs no folder.
+        let empty = tempfile::tempdir().unwrap();
+        let store = DocumentStore::open(empty.path(), keys)
+            .unwrap()
+            .with_data_keys(empty.path().join("keys"));
+        assert_eq!(store.missing_data_keys_dir().unwrap(), None);
     }
 }
