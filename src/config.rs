@@ -15,7 +15,9 @@ use crate::limits::Limits;
 
 mod captcha;
 mod values;
-pub use captcha::{AltchaConfig, CaptchaConfig, CaptchaProvider, SiteverifyConfig};
+pub use captcha::{
+    AltchaConfig, CaptchaConfig, CaptchaProvider, CaptchaSetupError, SiteverifyConfig,
+};
 pub use values::{Charset, ListenAddr, Origin, RedirectUrl, TokenHash};
 
 /// The file looked for when `--config` is not given.

@@ -1,10 +1,31 @@
 //! From parsed fields to the one normalized [`Submission`], applying the form's rules: the
-//! honeypot (a filled one is accepted silently and dropped) and required fields (422).
+//! honeypot (a filled one is accepted silently and dropped) and required fields. A refusal is a
+//! [`NormalizeError`]; the HTTP layer answers it (422, `src/http/refusal.rs`).
 
 use crate::clock::Clock;
 use crate::config::FormConfig;
-use crate::error::ClientError;
 use secureform_contract::{Fields, FileMeta, Source, Submission};
+
+/// Why the form's rules refused a well-formed submission.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NormalizeError {
+    /// A field the form requires is missing or empty (the name is the form's own, never a
+    /// submitted value).
+    #[error("The field \u{201c}{field}\u{201d} is required.")]
+    RequiredFieldMissing {
+        /// The required field's name, as configured.
+        field: String,
+    },
+}
+
+impl NormalizeError {
+    /// The stable, machine-readable reason (the `code` of the error answer).
+    pub fn code(&self) -> &'static str {
+        match self {
+            NormalizeError::RequiredFieldMissing { .. } => "required_field_missing",
+        }
+    }
+}
 
 /// What the form's rules make of a submission.
 #[derive(Debug)]
@@ -29,7 +50,7 @@ pub fn normalize(
     mut fields: Fields,
     files: Vec<FileMeta>,
     clock: &dyn Clock,
-) -> Result<Verdict, ClientError> {
+) -> Result<Verdict, NormalizeError> {
     if let Some(trap) = &form.honeypot {
         if let Some(value) = fields.remove(trap) {
             if !value.to_text().is_empty() {
@@ -43,10 +64,9 @@ pub fn normalize(
             .is_some_and(|v| !v.to_text().trim().is_empty())
             || files.iter().any(|f| f.field == *name && f.size > 0);
         if !present {
-            return Err(ClientError::invalid(
-                "required_field_missing",
-                format!("The field \u{201c}{name}\u{201d} is required."),
-            ));
+            return Err(NormalizeError::RequiredFieldMissing {
+                field: name.clone(),
+            });
         }
     }
     Ok(Verdict::Accept(Submission {
@@ -136,7 +156,10 @@ mod tests {
             &clock,
         )
         .unwrap_err();
-        assert_eq!((e.status.as_u16(), e.code), (422, "required_field_missing"));
-        assert!(e.message.contains("email"));
+        assert_eq!(e.code(), "required_field_missing");
+        assert_eq!(
+            e.to_string(),
+            "The field \u{201c}email\u{201d} is required."
+        );
     }
 }

@@ -133,9 +133,26 @@ pub fn state_dir(data_dir: &Path, name: &str) -> std::path::PathBuf {
     data_dir.join("sinks").join(name)
 }
 
+/// A sink that cannot be set up: its configuration file, its table and the key at fault.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}: [sinks.{sink}] {error}")]
+pub struct SinkSetupError {
+    /// The configuration's origin (its file, or the embedded default).
+    pub origin: String,
+    /// The sink's name (its `[sinks.NAME]` table).
+    pub sink: String,
+    /// The key at fault and what is wrong with it.
+    #[source]
+    pub error: ConfigError,
+}
+
 /// Names the sink and the configuration file in a sink's configuration error.
-fn named(config: &Config, name: &str, e: ConfigError) -> String {
-    format!("{}: [sinks.{name}] {}: {}", config.origin, e.key, e.message)
+fn named(config: &Config, name: &str, error: ConfigError) -> SinkSetupError {
+    SinkSetupError {
+        origin: config.origin.to_string(),
+        sink: name.to_owned(),
+        error,
+    }
 }
 
 impl BuiltSink {
@@ -148,7 +165,7 @@ impl BuiltSink {
         config: &Config,
         keys: Arc<KeyRing>,
         signer: Option<Arc<Signer>>,
-    ) -> Result<BuiltSink, String> {
+    ) -> Result<BuiltSink, SinkSetupError> {
         sink.build(context(name, config, keys, signer))
             .await
             .map_err(|e| named(config, name, e))
@@ -156,14 +173,15 @@ impl BuiltSink {
 }
 
 /// Checks every sink's keys, certificates and secrets without connecting anywhere or creating
-/// anything (for `secureform check`).
+/// anything (for `secureform check`). An error is a [`SinkSetupError`], or an earlier
+/// version's Documents store that `serve` could not place.
 pub async fn check_offline(
     config: &Config,
     keys: Arc<KeyRing>,
     signer: &Option<Arc<Signer>>,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     // `serve` would refuse to start on an earlier version's store it cannot place.
-    crate::documents::legacy_move(config).map_err(|e| format!("{e:#}"))?;
+    crate::documents::legacy_move(config)?;
     for (name, sink) in &config.sinks {
         let context = context(name, config, Arc::clone(&keys), signer.clone());
         sink.check_offline(&context)

@@ -73,9 +73,7 @@ pub async fn build_sinks(
     crate::documents::migrate_legacy(config)?;
     let mut sinks = BTreeMap::new();
     for (name, sink) in &config.sinks {
-        let built = BuiltSink::build(name, sink, config, Arc::clone(keys), signer.clone())
-            .await
-            .map_err(anyhow::Error::msg)?;
+        let built = BuiltSink::build(name, sink, config, Arc::clone(keys), signer.clone()).await?;
         sinks.insert(name.clone(), Arc::new(built));
     }
     Ok(sinks)
@@ -183,11 +181,11 @@ pub async fn serve(mut config: Config, listen: Option<ListenAddr>) -> anyhow::Re
         Arc::clone(&documents),
         Arc::clone(&config),
     );
-    let altcha = Arc::new(http::altcha::Altcha::from_config(&config).map_err(anyhow::Error::msg)?);
-    let siteverify = Arc::new(
-        http::siteverify::Siteverify::from_config(&config, http::siteverify::Secrets::Required)
-            .map_err(anyhow::Error::msg)?,
-    );
+    let altcha = Arc::new(http::altcha::Altcha::from_config(&config)?);
+    let siteverify = Arc::new(http::siteverify::Siteverify::from_config(
+        &config,
+        http::siteverify::Secrets::Required,
+    )?);
     let state = AppState {
         tokens: http::known_tokens(&config),
         config,

@@ -145,7 +145,7 @@ proptest! {
                 prop_assert_eq!(&fields, &expected(&set, true));
                 normalized_round_trip(fields, Source::Json);
             }
-            Err(e) => prop_assert!(!fits(&set, &limits), "refused ({}) within the limits", e.code),
+            Err(e) => prop_assert!(!fits(&set, &limits), "refused ({}) within the limits", e.code()),
         }
     }
 
@@ -157,7 +157,7 @@ proptest! {
                 prop_assert_eq!(&fields, &expected(&set, false));
                 normalized_round_trip(fields, Source::Urlencoded);
             }
-            Err(e) => prop_assert!(!fits(&set, &limits), "refused ({}) within the limits", e.code),
+            Err(e) => prop_assert!(!fits(&set, &limits), "refused ({}) within the limits", e.code()),
         }
     }
 }

@@ -62,7 +62,9 @@ pub fn pdf_limits(caps: &Caps) -> PdfLimits {
     }
 }
 
-fn client(e: secureform::error::ClientError) -> Refusal {
+/// The status and code the service answers a refusal with (src/http/refusal.rs).
+fn client(e: impl Into<secureform::error::ClientError>) -> Refusal {
+    let e = e.into();
     (e.status.as_u16(), e.code)
 }
 
@@ -100,7 +102,7 @@ pub fn max_values_json(_caps: &Caps) -> Option<usize> {
 }
 
 fn pdf_refusal(e: pdf::PdfFormError) -> Refusal {
-    (e.status(), e.code())
+    client(e)
 }
 
 /// `application/vnd.fdf`: the parser alone (its raw output is what issue 15 item 1 bounds).

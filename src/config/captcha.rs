@@ -358,6 +358,30 @@ impl SiteverifyConfig {
     }
 }
 
+/// A form's captcha that cannot be set up: a secret that is not there or too short, a CA or
+/// secret file that does not load, a verify URL that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("[forms.{form}] captcha: {key}: {message}")]
+pub struct CaptchaSetupError {
+    /// The form's name (its `[forms.NAME]` table).
+    pub form: String,
+    /// The captcha key at fault, e.g. `secret_env`.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl CaptchaSetupError {
+    /// An error of form `form`'s captcha key `key`.
+    pub fn new(form: &str, key: &str, message: impl Into<String>) -> Self {
+        CaptchaSetupError {
+            form: form.to_owned(),
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::respond::{self, ClientKind};
 use super::{cors, AppState};
-use crate::config::{Config, FormConfig};
+use crate::config::{CaptchaSetupError, Config, FormConfig};
 use crate::error::ClientError;
 
 /// The smallest HMAC key accepted, in bytes.
@@ -39,22 +39,27 @@ pub struct Altcha {
 
 impl Altcha {
     /// Reads each protected form's key from its environment variable.
-    pub fn from_config(config: &Config) -> Result<Altcha, String> {
+    pub fn from_config(config: &Config) -> Result<Altcha, CaptchaSetupError> {
         let mut keys = BTreeMap::new();
         for (name, form) in &config.forms {
             let Some(captcha) = form.captcha.as_ref().and_then(|c| c.altcha()) else {
                 continue;
             };
             let secret = std::env::var(&captcha.secret_env).map_err(|_| {
-                format!(
-                    "[forms.{name}] captcha: the environment variable {} is not set",
-                    captcha.secret_env
+                CaptchaSetupError::new(
+                    name,
+                    "secret_env",
+                    format!("the environment variable {} is not set", captcha.secret_env),
                 )
             })?;
             if secret.len() < MIN_KEY_BYTES {
-                return Err(format!(
-                    "[forms.{name}] captcha: the key in {} is shorter than {MIN_KEY_BYTES} bytes",
-                    captcha.secret_env
+                return Err(CaptchaSetupError::new(
+                    name,
+                    "secret_env",
+                    format!(
+                        "the key in {} is shorter than {MIN_KEY_BYTES} bytes",
+                        captcha.secret_env
+                    ),
                 ));
             }
             keys.insert(

@@ -8,7 +8,7 @@ use secureform_contract::{Fields, FileMeta};
 
 use crate::error::ClientError;
 use crate::ingest::bounded::{FieldsBuilder, OutputError, OutputLimits};
-use crate::ingest::{field_too_large, text, too_many_fields};
+use crate::ingest::text;
 use crate::limits::Limits;
 use crate::spool::{Spool, SpoolFileUpload};
 
@@ -118,13 +118,13 @@ pub async fn read_multipart(
         match part.filename {
             None => {
                 if texts.len() >= limits.max_fields {
-                    return Err(too_many_fields(limits));
+                    return Err(OutputError::TooManyValues(limits.max_fields).into());
                 }
                 text_bytes = text_bytes.saturating_add(part.name.len());
                 let mut value = Vec::new();
                 while let Some(chunk) = reader.next_chunk().await.map_err(refused)? {
                     if value.len() + chunk.len() > limits.max_field_bytes {
-                        return Err(field_too_large(limits));
+                        return Err(OutputError::ValueTooLarge(limits.max_field_bytes).into());
                     }
                     text_bytes = text_bytes.saturating_add(chunk.len());
                     if text_bytes > output.max_total_bytes {

@@ -26,7 +26,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use secureform_contract::{FieldValue, Fields, Scalar};
 use serde::Deserialize;
 
-use crate::config::{CaptchaProvider, Config, SiteverifyConfig};
+use crate::config::{CaptchaProvider, CaptchaSetupError, Config, SiteverifyConfig};
 use crate::error::ClientError;
 
 /// The longest token sent on (Turnstile's are at most 2048 characters; hCaptcha's and
@@ -68,7 +68,7 @@ pub enum Secrets {
 impl Siteverify {
     /// Reads each form's secret (environment or file) and CA file and builds its client. Errors
     /// name the form and the key.
-    pub fn from_config(config: &Config, secrets: Secrets) -> Result<Siteverify, String> {
+    pub fn from_config(config: &Config, secrets: Secrets) -> Result<Siteverify, CaptchaSetupError> {
         let mut forms = BTreeMap::new();
         for (name, form) in &config.forms {
             let Some(captcha) = &form.captcha else {
@@ -78,7 +78,7 @@ impl Siteverify {
                 continue;
             };
             let provider = captcha.provider();
-            let bad = |key: &str, msg: String| format!("[forms.{name}] captcha: {key}: {msg}");
+            let bad = |key: &str, msg: String| CaptchaSetupError::new(name, key, msg);
             let url = c
                 .parsed_verify_url(provider)
                 .map_err(|(key, msg)| bad(key, msg))?;

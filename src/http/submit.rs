@@ -13,7 +13,7 @@ use crate::config::FormConfig;
 use crate::error::ClientError;
 use crate::ingest::bounded::{IngestWarning, Ingested, OutputLimits};
 use crate::ingest::pdf::{self, PdfKind, PdfLimits};
-use crate::ingest::{self, check_field_limits};
+use crate::ingest::{self, check_field_limits, IngestError};
 use crate::normalize::{self, Verdict};
 use crate::spool::Acceptance;
 
@@ -227,14 +227,14 @@ const PARSE_INLINE_BYTES: usize = 64 * 1024;
 /// Runs `parse` over `body`, on a blocking thread when the body is large.
 pub async fn parse_off_loop<F>(body: bytes::Bytes, parse: F) -> Result<Fields, ClientError>
 where
-    F: FnOnce(bytes::Bytes) -> Result<Fields, ClientError> + Send + 'static,
+    F: FnOnce(bytes::Bytes) -> Result<Fields, IngestError> + Send + 'static,
 {
     if body.len() <= PARSE_INLINE_BYTES {
-        return parse(body);
+        return Ok(parse(body)?);
     }
-    web::block(move || parse(body))
+    Ok(web::block(move || parse(body))
         .await
-        .map_err(|_| ClientError::unavailable())?
+        .map_err(|_| ClientError::unavailable())??)
 }
 
 /// Checks the form's captcha, normalizes, applies the form's rules, and spools durably.
@@ -368,24 +368,11 @@ async fn accept_pdf_family(
     let budget = std::time::Duration::from_secs(limits.pdf_parse_secs + 1);
     let parsed = match tokio::time::timeout(budget, task).await {
         Ok(Ok(result)) => result,
-        Ok(Err(_)) => {
-            return Err(ClientError::malformed(
-                "pdf_malformed",
-                "The PDF could not be read.",
-            ))
-        }
-        Err(_) => {
-            return Err(ClientError::malformed(
-                "pdf_timeout",
-                "The PDF took too long to read.",
-            ))
-        }
+        // The reader's thread ended without an answer (it panicked): the PDF could not be read.
+        Ok(Err(_)) => return Err(pdf::PdfFormError::PdfMalformed.into()),
+        Err(_) => return Err(pdf::PdfFormError::Timeout.into()),
     };
-    let read = parsed.map_err(|e| {
-        let status = actix_web::http::StatusCode::from_u16(e.status())
-            .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
-        ClientError::new(status, e.code(), e.message())
-    })?;
+    let read = parsed?;
     check_field_limits(&read.fields, limits)?;
     let (source, files) = match kind {
         PdfKind::Fdf => (Source::Fdf, Vec::new()),

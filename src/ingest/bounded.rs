@@ -16,7 +16,6 @@
 
 use secureform_contract::{FieldValue, Fields, Scalar};
 
-use crate::error::ClientError;
 use crate::limits::Limits;
 
 /// What one parse may produce.
@@ -74,16 +73,6 @@ impl OutputError {
             OutputError::ValueTooLarge(_) => "field_too_large",
             OutputError::TotalTooLarge(_) => "fields_too_large",
         }
-    }
-}
-
-impl From<OutputError> for ClientError {
-    fn from(e: OutputError) -> Self {
-        let mut message = e.to_string();
-        if let Some(first) = message.get_mut(..1) {
-            first.make_ascii_uppercase();
-        }
-        ClientError::too_large(e.code(), format!("{message}."))
     }
 }
 
@@ -352,9 +341,9 @@ mod tests {
     }
 
     #[test]
-    fn errors_become_413_with_their_code() {
-        let e = ClientError::from(OutputError::NameTooLarge(256));
-        assert_eq!((e.status.as_u16(), e.code), (413, "field_name_too_large"));
-        assert_eq!(e.message, "A field name is longer than 256 bytes.");
+    fn errors_carry_their_code_and_a_sentence() {
+        let e = super::super::IngestError::from(OutputError::NameTooLarge(256));
+        assert_eq!(e.code(), "field_name_too_large");
+        assert_eq!(e.message(), "A field name is longer than 256 bytes.");
     }
 }

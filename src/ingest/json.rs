@@ -7,13 +7,13 @@ use secureform_contract::{FieldValue, Fields, Scalar};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::bounded::{FieldsBuilder, OutputError, OutputLimits};
-use crate::error::ClientError;
+use super::IngestError;
 use crate::limits::Limits;
 
 /// Parses a JSON object into fields, counting names and values into a [`FieldsBuilder`] as the
 /// stream is read: a body with more values than allowed (distinct keys or array items) is
 /// refused at the first value over the limit, never after being held whole.
-pub fn parse(body: &[u8], limits: &Limits) -> Result<Fields, ClientError> {
+pub fn parse(body: &[u8], limits: &Limits) -> Result<Fields, IngestError> {
     let mut builder = FieldsBuilder::new(OutputLimits::from_limits(limits));
     let mut refused = None;
     let mut de = serde_json::Deserializer::from_slice(body);
@@ -30,21 +30,12 @@ pub fn parse(body: &[u8], limits: &Limits) -> Result<Fields, ClientError> {
     Ok(builder.finish().fields)
 }
 
-fn json_error(e: serde_json::Error) -> ClientError {
+fn json_error(e: serde_json::Error) -> IngestError {
     use serde_json::error::Category;
+    let (line, column) = (e.line(), e.column());
     match e.classify() {
-        Category::Data => ClientError::malformed(
-            "invalid_json_value",
-            format!(
-                "The JSON body must be one object whose values are strings, numbers, booleans or arrays of them (line {}, column {}).",
-                e.line(),
-                e.column()
-            ),
-        ),
-        _ => ClientError::malformed(
-            "malformed_json",
-            format!("The body is not valid JSON (line {}, column {}).", e.line(), e.column()),
-        ),
+        Category::Data => IngestError::InvalidJsonValue { line, column },
+        _ => IngestError::MalformedJson { line, column },
     }
 }
 
@@ -203,23 +194,23 @@ mod tests {
     #[test]
     fn refuses_what_is_not_a_flat_object() {
         assert_eq!(
-            parse(b"{\"a\": ", &Limits::default()).unwrap_err().code,
+            parse(b"{\"a\": ", &Limits::default()).unwrap_err().code(),
             "malformed_json"
         );
         assert_eq!(
-            parse(b"[1]", &Limits::default()).unwrap_err().code,
+            parse(b"[1]", &Limits::default()).unwrap_err().code(),
             "invalid_json_value"
         );
         assert_eq!(
             parse(br#"{"a": {"b": 1}}"#, &Limits::default())
                 .unwrap_err()
-                .code,
+                .code(),
             "invalid_json_value"
         );
         assert_eq!(
             parse(br#"{"a": null}"#, &Limits::default())
                 .unwrap_err()
-                .code,
+                .code(),
             "invalid_json_value"
         );
     }
@@ -236,7 +227,7 @@ mod tests {
     #[test]
     fn every_value_counts_arrays_included() {
         assert!(parse(br#"{"a": [1, 2], "b": "x"}"#, &small()).is_ok());
-        let code = |body: &[u8]| parse(body, &small()).unwrap_err().code;
+        let code = |body: &[u8]| parse(body, &small()).unwrap_err().code();
         assert_eq!(code(br#"{"a": [1, 2, 3, 4]}"#), "too_many_fields");
         assert_eq!(
             code(br#"{"a": 1, "b": 2, "c": 3, "d": 4}"#),
@@ -270,7 +261,7 @@ mod tests {
             r#"{"a":["x","y"],"b":[true]}"#
         );
         assert_eq!(
-            parse(br#"{} x"#, &Limits::default()).unwrap_err().code,
+            parse(br#"{} x"#, &Limits::default()).unwrap_err().code(),
             "malformed_json"
         );
     }
@@ -285,7 +276,7 @@ mod tests {
         }
         body.push_str("\"end\":1}");
         let e = parse(body.as_bytes(), &Limits::default()).unwrap_err();
-        assert_eq!(e.code, "too_many_fields");
+        assert_eq!(e.code(), "too_many_fields");
         let roomy = Limits {
             max_fields: 200_000,
             ..Limits::default()

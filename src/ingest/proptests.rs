@@ -146,6 +146,7 @@ proptest! {
                 prop_assert_eq!(fields, builder.finish().fields);
             }
             (Err(e), Err(limit)) => {
+                let e = crate::error::ClientError::from(e);
                 prop_assert_eq!(e.status.as_u16(), 413);
                 let codes = [
                     OutputError::TooManyValues(0).code(),

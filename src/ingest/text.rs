@@ -1,13 +1,13 @@
 //! Turning bytes into text without ever losing a byte silently.
 //!
 //! With a form `charset`, bytes are decoded with it and a byte sequence that is invalid in it is
-//! refused (400). Without one, bytes that are valid UTF-8 are UTF-8; otherwise the whole
+//! refused (400 `invalid_charset`). Without one, bytes that are valid UTF-8 are UTF-8; otherwise the whole
 //! submission is read as windows-1252, which maps every byte to a character (this is what
 //! Acrobat's HTML format sends on Western Windows hosts when it gives no charset).
 
 use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
 
-use crate::error::ClientError;
+use super::IngestError;
 
 /// Chooses the encoding for a set of byte strings: the form's, or UTF-8 when all are valid
 /// UTF-8, else windows-1252.
@@ -26,14 +26,11 @@ pub fn choose<'a>(
 }
 
 /// Decodes with `encoding`, refusing malformed input instead of replacing it.
-pub fn decode(encoding: &'static Encoding, bytes: &[u8]) -> Result<String, ClientError> {
+pub fn decode(encoding: &'static Encoding, bytes: &[u8]) -> Result<String, IngestError> {
     encoding
         .decode_without_bom_handling_and_without_replacement(bytes)
         .map(|s| s.into_owned())
-        .ok_or_else(|| {
-            ClientError::malformed(
-                "invalid_charset",
-                format!("The submission is not valid {}.", encoding.name()),
-            )
+        .ok_or(IngestError::InvalidCharset {
+            encoding: encoding.name(),
         })
 }

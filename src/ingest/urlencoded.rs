@@ -15,8 +15,7 @@ use secureform_contract::Fields;
 use std::collections::HashSet;
 
 use super::bounded::{FieldsBuilder, OutputError, OutputLimits};
-use super::{field_too_large, text};
-use crate::error::ClientError;
+use super::{text, IngestError};
 use crate::limits::Limits;
 
 /// Percent-decodes one name or value, with `+` as a space; an invalid escape stays as it is. The
@@ -58,7 +57,7 @@ pub fn parse(
     body: &[u8],
     charset: Option<&'static Encoding>,
     limits: &Limits,
-) -> Result<Fields, ClientError> {
+) -> Result<Fields, IngestError> {
     let output = OutputLimits::from_limits(limits);
     let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     for piece in body.split(|&b| b == b'&') {
@@ -76,7 +75,7 @@ pub fn parse(
         };
         let value = decode_component(value);
         if value.len() > limits.max_field_bytes {
-            return Err(field_too_large(limits));
+            return Err(OutputError::ValueTooLarge(limits.max_field_bytes).into());
         }
         let name = decode_component(name);
         // A UTF-8 name is never shorter than its bytes in any charset but a double-byte one:
@@ -199,7 +198,7 @@ mod tests {
     fn invalid_bytes_for_a_declared_charset_are_refused() {
         let utf8 = encoding_rs::Encoding::for_label(b"utf-8");
         let e = parse(b"v=%FF", utf8, &Limits::default()).unwrap_err();
-        assert_eq!(e.code, "invalid_charset");
+        assert_eq!(e.code(), "invalid_charset");
     }
 
     #[test]
@@ -222,17 +221,17 @@ mod tests {
             ..Limits::default()
         };
         assert_eq!(
-            parse(b"a=1&b=2&c=3&d=4", None, &limits).unwrap_err().code,
+            parse(b"a=1&b=2&c=3&d=4", None, &limits).unwrap_err().code(),
             "too_many_fields"
         );
         assert_eq!(
-            parse(b"a=12345", None, &limits).unwrap_err().code,
+            parse(b"a=12345", None, &limits).unwrap_err().code(),
             "field_too_large"
         );
         // Every value counts, repeated names included; a clicked image button's coordinates
         // do not.
         assert_eq!(
-            parse(b"a=1&a=2&a=3&a=4", None, &limits).unwrap_err().code,
+            parse(b"a=1&a=2&a=3&a=4", None, &limits).unwrap_err().code(),
             "too_many_fields"
         );
         assert!(parse(b"a=1&a=2&a=3", None, &limits).is_ok());
@@ -247,19 +246,19 @@ mod tests {
         };
         assert!(parse(b"abcd=1", None, &limits).is_ok());
         assert_eq!(
-            parse(b"abcde=1", None, &limits).unwrap_err().code,
+            parse(b"abcde=1", None, &limits).unwrap_err().code(),
             "field_name_too_large"
         );
         // Measured as stored: "\u{e9}" is two bytes of UTF-8 from one of windows-1252.
         assert_eq!(
-            parse(b"abc%E9=1", None, &limits).unwrap_err().code,
+            parse(b"abc%E9=1", None, &limits).unwrap_err().code(),
             "field_name_too_large"
         );
         let huge = format!("{}=1", "n".repeat(10 << 20));
         assert_eq!(
             parse(huge.as_bytes(), None, &Limits::default())
                 .unwrap_err()
-                .code,
+                .code(),
             "field_name_too_large"
         );
     }

@@ -262,20 +262,6 @@ impl PdfFormError {
         };
         format!("The submission was refused: {self}.{hint}")
     }
-
-    /// The HTTP status: 413 for size caps, 422 for a well-formed body that cannot be used,
-    /// 400 for the rest.
-    pub fn status(&self) -> u16 {
-        match self {
-            PdfFormError::TooLarge
-            | PdfFormError::TooManyObjects
-            | PdfFormError::DecompressionLimit
-            | PdfFormError::TooManyFields
-            | PdfFormError::Output(_) => 413,
-            PdfFormError::Encrypted | PdfFormError::NoAcroForm | PdfFormError::XfaOnly => 422,
-            _ => 400,
-        }
-    }
 }
 
 /// What a form post's body is.

@@ -22,7 +22,8 @@ fn an_object_of_too_many_values_is_refused_before_it_loads() {
     let body = arrays_of_zeros(&[300_000]);
     let got = parse_pdf(&body, &PdfLimits::default());
     assert_eq!(got, Err(PdfFormError::TooManyObjects));
-    assert_eq!(PdfFormError::TooManyObjects.status(), 413);
+    let answered = crate::error::ClientError::from(PdfFormError::TooManyObjects);
+    assert_eq!(answered.status.as_u16(), 413);
 }
 
 #[test]
