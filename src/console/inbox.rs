@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use super::session::Session;
 use super::{current, html, not_found_page, page, secured};
+use crate::http::item_stream::{serve_item, Shape};
 use crate::http::pages::escape;
 use crate::http::AppState;
 
@@ -640,7 +641,7 @@ id=\"delete\"><button type=\"submit\" class=\"danger\">Delete this submission…
         files.push_str(&format!(
             "<li><a class=\"download\" href=\"/console/submissions/{sink}/{id}/files/{n}\" \
 download>{}</a> ({size} bytes, field {})</li>",
-            escape(&sanitize_filename(&f.filename, n)),
+            escape(&crate::file_names::sanitize(&f.filename, n)),
             escape(&f.field),
             size = f.size,
             sink = escape(&sink),
@@ -764,21 +765,45 @@ async fn pgp_message(
         return server_error();
     }
     tracing::info!(document = %id, token = %session.token, action, "console read (OpenPGP message)");
-    let owned = id.clone();
-    let bytes = match web::block(move || read_all(&store, &owned, item)).await {
-        Ok(Ok(b)) => b,
-        _ => {
-            tracing::error!(document = %id, "console: reading an OpenPGP message failed");
+    let served = serve_item(&store, &id, item, Shape::AsSealed).await;
+    downloaded(served, &id, &format!("attachment; filename=\"{name}\""))
+}
+
+/// A streamed item as a console download: the console's security headers, an attachment
+/// disposition and `application/octet-stream`; a document erased meanwhile is the not-found
+/// page, a damaged one the error page (logged).
+fn downloaded(
+    served: Result<HttpResponse, crate::error::ClientError>,
+    id: &str,
+    disposition: &str,
+) -> HttpResponse {
+    let mut resp = match served {
+        Ok(resp) => resp,
+        Err(e) if e.status == StatusCode::NOT_FOUND => return not_found_page(),
+        Err(_) => {
+            tracing::error!(document = %id, "console: reading a document item failed");
             return server_error();
         }
     };
-    secured(StatusCode::OK)
-        .insert_header((header::CONTENT_TYPE, "application/octet-stream"))
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{name}\""),
-        ))
-        .body(bytes)
+    let headers = resp.headers_mut();
+    for (name, value) in super::SECURITY_HEADERS {
+        headers.insert(
+            header::HeaderName::from_static(name),
+            header::HeaderValue::from_static(value),
+        );
+    }
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(super::CSP),
+    );
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = header::HeaderValue::from_str(disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
 }
 
 /// `GET /console/submissions/{sink}/{id}/files/{n}`: one file, as an attachment.
@@ -801,53 +826,44 @@ pub async fn file(
     if !audit(&state, &session, "console_read_file", &id).await {
         return server_error();
     }
-    let owned = id.clone();
-    let read = web::block(move || {
-        let sub = read_all(&store, &owned, DocumentItem::Submission)?;
+    // The submitted name is in the submission (small); the file itself is streamed.
+    let (reader, owned) = (Arc::clone(&store), id.clone());
+    let name = web::block(move || {
+        let sub = read_all(&reader, &owned, DocumentItem::Submission)?;
         let value: serde_json::Value = serde_json::from_slice(&sub).map_err(|e| e.to_string())?;
-        let name = value
-            .get("files")
-            .and_then(|f| f.get(n))
-            .and_then(|f| f.get("filename"))
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .to_owned();
-        let bytes = read_all(&store, &owned, DocumentItem::File(n))?;
-        Ok::<_, String>((name, bytes))
+        Ok::<_, String>(
+            value
+                .get("files")
+                .and_then(|f| f.get(n))
+                .and_then(|f| f.get("filename"))
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_owned(),
+        )
     })
     .await;
-    let (name, bytes) = match read {
-        Ok(Ok(v)) => v,
+    let name = match name {
+        Ok(Ok(name)) => name,
         _ => {
+            // Gone meanwhile (erased) is not found; anything else is damage, logged.
+            if matches!(
+                store.meta(&id),
+                Err(secureform_documents::StoreError::NotFound(_))
+            ) || store.is_being_erased(&id)
+            {
+                return not_found_page();
+            }
             tracing::error!(document = %id, file = n, "console: reading a file failed");
             return server_error();
         }
     };
-    secured(StatusCode::OK)
-        .insert_header((header::CONTENT_TYPE, "application/octet-stream"))
-        .insert_header((header::CONTENT_DISPOSITION, disposition(&name, n)))
-        .body(bytes)
-}
-
-/// A file name safe to show and to save: its last path component, without control characters
-/// or characters that are special in file systems or headers; `file-N` when nothing is left.
-pub fn sanitize_filename(name: &str, n: usize) -> String {
-    let last = name.rsplit(['/', '\\']).next().unwrap_or("");
-    let clean: String = last
-        .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>' | ':' | '|' | '?' | '*' | ';'))
-        .collect();
-    let clean = clean.trim().trim_start_matches('.').trim().to_owned();
-    if clean.is_empty() {
-        format!("file-{n}")
-    } else {
-        clean.chars().take(200).collect()
-    }
+    let served = serve_item(&store, &id, DocumentItem::File(n), Shape::AsSealed).await;
+    downloaded(served, &id, &disposition(&name, n))
 }
 
 /// `attachment` with an ASCII `filename` and the exact (sanitized) name in `filename*` (RFC 6266).
 fn disposition(name: &str, n: usize) -> String {
-    let clean = sanitize_filename(name, n);
+    let clean = crate::file_names::sanitize(name, n);
     let ascii: String = clean
         .chars()
         .map(|c| {
@@ -908,11 +924,6 @@ mod tests {
 
     #[test]
     fn file_names_are_sanitized() {
-        assert_eq!(sanitize_filename("../../etc/passwd", 0), "passwd");
-        assert_eq!(sanitize_filename("C:\\x\\a\"b<c>.pdf", 0), "abc.pdf");
-        assert_eq!(sanitize_filename("..", 3), "file-3");
-        assert_eq!(sanitize_filename("a\r\nb.txt", 0), "ab.txt");
-        assert_eq!(sanitize_filename("Zoë 報告.pdf", 0), "Zoë 報告.pdf");
         let d = disposition("Zoë \"x\".pdf", 0);
         assert!(d.starts_with("attachment; filename=\"Zo_ x.pdf\""), "{d}");
         assert!(d.ends_with("filename*=UTF-8''Zo%C3%AB%20x.pdf"), "{d}");

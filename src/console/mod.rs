@@ -143,15 +143,22 @@ fn secured(status: StatusCode) -> HttpResponseBuilder {
 /// [`secured`] with another Content-Security-Policy.
 fn secured_with(status: StatusCode, csp: &str) -> HttpResponseBuilder {
     let mut resp = HttpResponse::build(status);
-    resp.insert_header((header::CONTENT_SECURITY_POLICY, csp))
-        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::REFERRER_POLICY, "same-origin"))
-        .insert_header(("cross-origin-opener-policy", "same-origin"))
-        .insert_header(("cross-origin-resource-policy", "same-origin"))
-        .insert_header((header::CACHE_CONTROL, "no-store"));
+    resp.insert_header((header::CONTENT_SECURITY_POLICY, csp));
+    for header in SECURITY_HEADERS {
+        resp.insert_header(header);
+    }
     resp
 }
+
+/// Every console answer's headers besides its Content-Security-Policy (names in lowercase).
+const SECURITY_HEADERS: [(&str, &str); 6] = [
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "same-origin"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
+    ("cache-control", "no-store"),
+];
 
 fn html(status: StatusCode, body: String) -> HttpResponse {
     secured(status)

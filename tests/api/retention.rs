@@ -640,3 +640,63 @@ fn a_subject_is_found_and_erased_among_many_through_the_blind_index() {
     let log = server.log_text();
     assert!(!log.to_lowercase().contains("ann@example.com"), "{log}");
 }
+
+/// Reads racing an erasure answer 200 (before) or 404 (after), never 500 `document_damaged`:
+/// the erasure removes the data key before the items, and a read caught between the two is of
+/// a document going away, not of a damaged one.
+#[test]
+fn reads_racing_an_erasure_answer_200_or_404_never_500() {
+    let config = format!(
+        "[forms.contact]\nsinks = [\"docs\"]\n\n[sinks.docs]\ntype = \"documents\"\n\n{}",
+        tokens()
+    );
+    let server = Server::with_config(&config);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    for round in 0..5 {
+        let id = submit(
+            &server,
+            &format!(r#"{{"name":"Race {round}","n":{round}}}"#),
+        );
+        server.wait_for_doc(&id);
+        let statuses = std::sync::Mutex::new(Vec::new());
+        stop.store(false, std::sync::atomic::Ordering::SeqCst);
+        std::thread::scope(|scope| {
+            for _ in 0..6 {
+                scope.spawn(|| {
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        let (s, v) = call(
+                            &server,
+                            "GET",
+                            ADMIN,
+                            &format!("/api/v1/documents/{id}"),
+                            None,
+                        );
+                        statuses
+                            .lock()
+                            .unwrap()
+                            .push((s, v["error"]["code"].clone()));
+                        if s == 404 {
+                            break;
+                        }
+                    }
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            let (s, v) = call(
+                &server,
+                "DELETE",
+                ADMIN,
+                &format!("/api/v1/documents/{id}"),
+                None,
+            );
+            assert_eq!(s, 204, "{v}");
+            std::thread::sleep(Duration::from_millis(200));
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let statuses = statuses.into_inner().unwrap();
+        assert!(!statuses.is_empty());
+        for (s, code) in &statuses {
+            assert!(*s == 200 || *s == 404, "round {round}: {s} {code}");
+        }
+    }
+}

@@ -1,11 +1,12 @@
 //! The on-disk store: writing a submission's items, listing, and reading them back.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rand::Rng;
 use secureform_contract::{FileSource, Submission};
@@ -86,6 +87,9 @@ pub struct DocumentStore {
     /// [`DocumentStore::with_data_keys`]); `None`: items are sealed under the key-encryption key
     /// itself, as before data keys existed.
     data_keys: Option<PathBuf>,
+    /// The documents this store is erasing now: a read that fails meanwhile is of a document
+    /// going away, not of a damaged one (see [`DocumentStore::is_being_erased`]).
+    erasing: Mutex<HashSet<String>>,
 }
 
 /// The file beside each erased document's place: one id a line, so that `verify` does not report
@@ -154,6 +158,7 @@ impl DocumentStore {
             items_flush: FlushGroup::default(),
             names_flush: FlushGroup::default(),
             data_keys: None,
+            erasing: Mutex::default(),
         }
     }
 
@@ -165,6 +170,10 @@ impl DocumentStore {
     pub fn with_data_keys(mut self, dir: PathBuf) -> Self {
         self.data_keys = Some(dir);
         self
+    }
+
+    pub(crate) fn data_keys_dir(&self) -> Option<&Path> {
+        self.data_keys.as_deref()
     }
 
     fn data_key_path(&self, id: &str) -> Option<PathBuf> {
@@ -232,6 +241,25 @@ impl DocumentStore {
     /// before anything is removed, for the deletion report.
     pub fn erase(&self, id: &str) -> Result<Erased, StoreError> {
         check_id(id)?;
+        self.erasing_set().insert(id.to_owned());
+        let result = self.erase_now(id);
+        self.erasing_set().remove(id);
+        result
+    }
+
+    /// Whether this store is erasing `id` at this moment: a reader whose item failed to open
+    /// or authenticate answers "not found" then, not "damaged". (An erasure by another process,
+    /// `secureform docs delete`, is seen only once the document's folder is gone.)
+    pub fn is_being_erased(&self, id: &str) -> bool {
+        self.erasing_set().contains(id)
+    }
+
+    fn erasing_set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        // The set holds no invariant a panicking holder could break.
+        self.erasing.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn erase_now(&self, id: &str) -> Result<Erased, StoreError> {
         let folder = self.root.join(id);
         if !folder.join("meta.sf").exists() {
             return Err(StoreError::NotFound(id.to_owned()));

@@ -1,29 +1,34 @@
 //! The Documents store over the API. Every read of a document is first recorded, durably, in
 //! the audit log (token name, document id, time); only then is anything served.
 //!
-//! With several documents sinks, `?sink=NAME` names the store to read. An item is read through
-//! once before anything is sent, so a damaged item is a 500 rather than a 200 that stops
-//! short; the answer carries its `Content-Length`, so a change on disk between the two reads
-//! still ends in a body the client sees is short.
+//! With several documents sinks, `?sink=NAME` names the store to read. Items are served by
+//! [`crate::http::item_stream`]: read through once before anything is sent (a damaged item is a
+//! 500, a document erased meanwhile a 404), then streamed with their `Content-Length`.
 
-use std::io::Write;
 use std::sync::Arc;
 
 use actix_web::http::header;
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use bytes::Bytes;
 use secureform_documents::{DocumentItem, DocumentMeta, DocumentStore};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::mpsc;
 
 use super::submissions::rfc3339_ms;
 use super::{guard, internal, not_found, reply, Caller};
 use crate::config::Scope;
 use crate::documents::PickError;
 use crate::error::ClientError;
+use crate::http::item_stream::{serve_item, Shape};
 use crate::http::AppState;
+
+/// The API serves a PGP document's items as armored OpenPGP messages.
+fn shape(pgp: bool) -> Shape {
+    if pgp {
+        Shape::Armored
+    } else {
+        Shape::AsSealed
+    }
+}
 
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -173,104 +178,6 @@ async fn audited(
     Ok(meta)
 }
 
-/// Writes one item as served: plaintext for items sealed with the service key, the armored
-/// OpenPGP message for double-encrypted ones (only a recipient can open it).
-fn pump(
-    store: &DocumentStore,
-    id: &str,
-    item: DocumentItem,
-    pgp: bool,
-    out: &mut dyn Write,
-) -> Result<(), String> {
-    let mut sealed = store.open_item(id, item).map_err(|e| e.to_string())?;
-    if pgp {
-        secureform_crypto::pgp::armor_message(&mut sealed, out)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    } else {
-        std::io::copy(&mut sealed, out)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-}
-
-/// Counts what is written, keeping nothing.
-struct Counter(u64);
-
-impl Write for Counter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len() as u64;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Serves one item: first read through without sending anything (every segment must
-/// authenticate, and the length is learnt), then streamed with that `Content-Length`.
-async fn serve_item(
-    store: Arc<DocumentStore>,
-    id: String,
-    item: DocumentItem,
-    pgp: bool,
-) -> Result<HttpResponse, ClientError> {
-    let (checked, owned) = (Arc::clone(&store), id.clone());
-    let len = web::block(move || {
-        let mut counter = Counter(0);
-        pump(&checked, &owned, item, pgp, &mut counter).map(|()| counter.0)
-    })
-    .await
-    .map_err(|e| internal("store task failed", e))?
-    .map_err(|e| {
-        tracing::error!(document = %id, error = %e, "a document item failed its check");
-        ClientError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "document_damaged",
-            "The document is damaged and cannot be served; it has been logged.",
-        )
-    })?;
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
-    tokio::task::spawn_blocking(move || {
-        let mut out = ChannelWriter { tx: tx.clone() };
-        if let Err(e) = pump(&store, &id, item, pgp, &mut out) {
-            tracing::error!(document = %id, error = %e, "streaming a document failed");
-            let _ = tx.blocking_send(Err(std::io::Error::other("document stream failed")));
-        }
-    });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .content_type(match (pgp, item) {
-            (true, _) => "application/pgp-encrypted",
-            (false, DocumentItem::Submission) => "application/json",
-            (false, DocumentItem::File(_)) => "application/octet-stream",
-        })
-        .no_chunking(len)
-        .streaming(body))
-}
-
-struct ChannelWriter {
-    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.tx
-            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// `GET /api/v1/documents/{id}`: the submission.
 pub async fn get(
     req: HttpRequest,
@@ -283,7 +190,7 @@ pub async fn get(
         let caller = guard(&req, &state, &[Scope::Read])?;
         let store = pick(&state, query.sink.as_deref())?;
         let meta = audited(&state, &store, &caller, &id, "read_submission").await?;
-        serve_item(store, id, DocumentItem::Submission, meta.pgp).await
+        serve_item(&store, &id, DocumentItem::Submission, shape(meta.pgp)).await
     };
     reply(result.await)
 }
@@ -303,7 +210,7 @@ pub async fn file(
         if n >= meta.files {
             return Err(not_found("file"));
         }
-        let mut resp = serve_item(store, id, DocumentItem::File(n), meta.pgp).await?;
+        let mut resp = serve_item(&store, &id, DocumentItem::File(n), shape(meta.pgp)).await?;
         // Never the client's file name: a fixed one.
         if let Ok(v) = header::HeaderValue::from_str(&format!("attachment; filename=\"file-{n}\""))
         {
