@@ -89,10 +89,14 @@ pub enum Command {
 #[derive(Subcommand)]
 pub enum AuditCommand {
     /// Walks the hash chain; exits 1 naming the first entry that was edited or follows a
-    /// removed one.
+    /// removed one, or when a head kept from an earlier `verify` is no longer in the chain.
     Verify {
         #[arg(long)]
         json: bool,
+        /// A head printed by an earlier `verify` and kept elsewhere, as SEQ:HASH: the chain
+        /// must still hold that entry with that hash (detects a cut tail or a rebuilt chain).
+        #[arg(long, value_name = "SEQ:HASH")]
+        head: Option<String>,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -264,8 +268,8 @@ pub async fn run(cli: Cli) -> i32 {
         } => report(token::new(&name, &scopes, &forms, write.as_deref())),
         Command::Docs { command } => docs(command).await,
         Command::Audit { command } => match command {
-            AuditCommand::Verify { json, config } => match load(config.as_deref()) {
-                Ok(c) => report(audit::verify(&c, json).await),
+            AuditCommand::Verify { json, head, config } => match load(config.as_deref()) {
+                Ok(c) => report(audit::verify(&c, json, head.as_deref()).await),
                 Err(code) => code,
             },
             AuditCommand::Export { after, config } => match load(config.as_deref()) {

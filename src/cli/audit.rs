@@ -43,16 +43,24 @@ pub async fn record_in(
     Ok(())
 }
 
-/// `audit verify`: walks the chain; fails naming the first entry that does not hold.
-pub async fn verify(config: &Config, json: bool) -> anyhow::Result<()> {
+/// `audit verify`: walks the chain; fails naming the first entry that does not hold, or when
+/// `head` (SEQ:HASH, kept from an earlier run) is not in the chain any more.
+pub async fn verify(config: &Config, json: bool, head: Option<&str>) -> anyhow::Result<()> {
+    let kept = head.map(parse_head).transpose()?;
     let log = AuditLog::open(config).await?;
     let mut walker = Walker::default();
+    let mut kept_found = None;
     let mut after = 0;
     loop {
         let page = log.page(after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         for entry in &page {
+            if let Some((seq, _)) = &kept {
+                if entry.seq == *seq {
+                    kept_found = entry.hash.clone();
+                }
+            }
             if let Err(broken) = walker.check(entry) {
                 if json {
                     out!(
@@ -62,6 +70,21 @@ pub async fn verify(config: &Config, json: bool) -> anyhow::Result<()> {
                 }
                 anyhow::bail!("the audit log does not verify: {broken}");
             }
+        }
+    }
+    if let Some((seq, hash)) = &kept {
+        if kept_found.as_deref() != Some(hash.as_str()) {
+            let why = match &kept_found {
+                None => format!("entry {seq} is gone: the newest entries were cut off"),
+                Some(_) => format!("entry {seq} has another hash: the chain was rebuilt"),
+            };
+            if json {
+                out!(
+                    "{}",
+                    serde_json::json!({"ok": false, "first_bad_seq": seq, "why": why})
+                )?;
+            }
+            anyhow::bail!("the audit log does not hold the head you kept: {why}");
         }
     }
     let verified = walker.finish();
@@ -75,9 +98,22 @@ pub async fn verify(config: &Config, json: bool) -> anyhow::Result<()> {
         out!("audit log: {} entries, chain intact", verified.entries)?;
         if let (Some(seq), Some(hash)) = (verified.head_seq, &verified.head_hash) {
             out!("head: entry {seq}, hash {hash} (keep it elsewhere to detect a cut tail)")?;
+            out!("check it later with: secureform audit verify --head {seq}:{hash}")?;
         }
     }
     Ok(())
+}
+
+/// A kept head, `SEQ:HASH` (the hash as 64 hex digits).
+fn parse_head(text: &str) -> anyhow::Result<(i64, String)> {
+    let parsed = text.split_once(':').and_then(|(seq, hash)| {
+        let hash = hash.trim().to_ascii_lowercase();
+        let ok = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+        Some((seq.trim().parse::<i64>().ok()?, hash)).filter(|_| ok)
+    });
+    parsed.ok_or_else(|| {
+        anyhow::anyhow!("--head takes SEQ:HASH as `audit verify` prints it, e.g. 42:3f9a…")
+    })
 }
 
 /// `audit export`: every entry after `after` as JSON lines, oldest first.

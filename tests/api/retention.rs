@@ -469,6 +469,31 @@ fn audit_verify_detects_an_edited_and_a_removed_entry() {
 
     sqlite3(&db, "UPDATE audit SET token = 'auditor' WHERE seq = 3");
     assert!(verify().status.success());
+
+    // A cut tail leaves a shorter chain that still holds: the head kept from an earlier
+    // verify (its `--json` head_seq and head_hash) is what finds it.
+    let out = cli_in(&dir, &config_path, &["audit", "verify", "--json"]);
+    let head: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kept = format!(
+        "{}:{}",
+        head["head_seq"],
+        head["head_hash"].as_str().unwrap()
+    );
+    let with_head = || cli_in(&dir, &config_path, &["audit", "verify", "--head", &kept]);
+    assert!(with_head().status.success());
+    let bad = cli_in(&dir, &config_path, &["audit", "verify", "--head", "4:xyz"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("SEQ:HASH"));
+    sqlite3(&db, "DELETE FROM audit WHERE seq = 4");
+    assert!(
+        verify().status.success(),
+        "without the head the cut is not seen"
+    );
+    let out = with_head();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("entry 4 is gone"), "{err}");
+
     sqlite3(&db, "DELETE FROM audit WHERE seq = 2");
     let out = verify();
     assert!(!out.status.success());
