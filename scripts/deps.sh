@@ -28,6 +28,7 @@ declare -A why=(
   [curl]="the README's examples and the benchmarks"
   [chromium]="the browser tests (headless)"
   [mariadb-server]="the MySQL sink is tested against a real MariaDB"
+  [postgresql]="the PostgreSQL storage backend is tested against a real PostgreSQL"
   [nodejs]="drives Chromium in the browser tests"
   [npm]="installs playwright-core for the browser tests"
 )
@@ -49,6 +50,9 @@ if [ "$mode" = test ]; then
   check "${want_test[@]}"
   # MariaDB: the tests use one at 127.0.0.1:3306 and start private ones of their own.
   command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
+  # PostgreSQL: the server (any version Debian ships) and psql, which the tests run.
+  { command -v psql >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; } \
+    || missing+=(postgresql)
   # Node.js drives Chromium in the browser tests. Checked by command, not package: a machine
   # may carry another vendor's nodejs that bundles npm and conflicts with Debian's npm.
   command -v node >/dev/null 2>&1 || missing+=(nodejs)

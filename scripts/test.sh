@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against real services: installs what is missing (Debian packages,
-# PyPI), starts MariaDB when none answers on 127.0.0.1:3306, checks formatting and lints, runs
-# every test of the workspace, and stops what it started.
+# PyPI), starts MariaDB when none answers on 127.0.0.1:3306 and PostgreSQL when none answers on
+# 127.0.0.1:5432, checks formatting and lints, runs every test of the workspace, runs the HTTP
+# suite a second time with every configured server's spool on PostgreSQL, and stops what it
+# started.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
@@ -26,10 +28,17 @@ if ! py_ok; then
 fi
 
 started_mariadb=""
+started_postgres=""
+pg_dir="/var/tmp/secureform-test-postgres"
 cleanup() {
   if [ -n "$started_mariadb" ]; then
     echo "test: stopping the MariaDB this run started" >&2
     mariadb-admin -uroot --protocol=tcp -h127.0.0.1 shutdown 2>/dev/null || pkill -x mariadbd || true
+  fi
+  if [ -n "$started_postgres" ]; then
+    echo "test: stopping the PostgreSQL this run started" >&2
+    su postgres -c "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)/pg_ctl -D $pg_dir stop -m fast" \
+      >/dev/null 2>&1 || true
   fi
 }
 trap cleanup EXIT
@@ -52,6 +61,32 @@ if ! mariadb_up; then
     >/dev/null 2>&1 || true
 fi
 
+# PostgreSQL on 127.0.0.1:5432 with trust for local TCP connections and the databases the tests
+# expect (`test`, `postgres`); when none answers, a private cluster in /var/tmp is started.
+pg_up() { psql -h 127.0.0.1 -U postgres -d postgres -Atc 'SELECT 1' >/dev/null 2>&1; }
+if ! pg_up; then
+  echo "test: starting PostgreSQL (a cluster of its own in $pg_dir)" >&2
+  pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+  if [ ! -f "$pg_dir/PG_VERSION" ]; then
+    mkdir -p "$pg_dir" && chown postgres:postgres "$pg_dir"
+    su postgres -c "$pg_bin/initdb -D $pg_dir -U postgres --auth=trust" >/dev/null
+  fi
+  mkdir -p /var/run/postgresql && chown postgres:postgres /var/run/postgresql
+  su postgres -c "$pg_bin/pg_ctl -D $pg_dir -l $pg_dir/server.log -w -o '-c listen_addresses=127.0.0.1 -p 5432' start" >/dev/null
+  started_postgres=1
+  for _ in $(seq 1 60); do pg_up && break; sleep 0.5; done
+  pg_up || { echo "test: PostgreSQL did not start" >&2; exit 1; }
+  psql -h 127.0.0.1 -U postgres -d postgres -Atc 'CREATE DATABASE test' >/dev/null 2>&1 || true
+fi
+# The databases a postgres pass made (sft_*): dropped before and after it.
+drop_test_databases() {
+  psql -h 127.0.0.1 -U postgres -d postgres -Atc \
+    "SELECT datname FROM pg_database WHERE datname LIKE 'sft\_%'" 2>/dev/null |
+    while read -r db; do
+      psql -h 127.0.0.1 -U postgres -d postgres -Atc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+}
+
 echo "test: npm ci (tests/browser: playwright-core, which downloads no browser)" >&2
 npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 
@@ -69,3 +104,10 @@ echo "test: cargo deny check licenses bans sources" >&2
 cargo deny --log-level error check licenses bans sources
 echo "test: cargo test" >&2
 cargo test --workspace
+# The HTTP suite again, every configured server's spool on PostgreSQL (the embedded default,
+# started without a file, stays on SQLite; tests about the SQLite file itself say they skip;
+# tests/api/postgres.rs, which makes its own databases, ran in the first pass).
+echo "test: cargo test --test api, spool on PostgreSQL (SECUREFORM_TEST_STORAGE=postgres)" >&2
+drop_test_databases
+SECUREFORM_TEST_STORAGE=postgres cargo test --test api -- --skip postgres::
+drop_test_databases

@@ -1,8 +1,9 @@
-//! Serving one sealed item of a Documents store over HTTP, for the API and the console: read
-//! through once without sending anything (every segment must authenticate, and the length is
-//! learnt), then streamed from a blocking thread with that `Content-Length`, in bounded memory
-//! (a channel of eight chunks). A change on disk between the two reads still ends in a body the
-//! client sees is short.
+//! Serving one sealed item of a Documents store over HTTP, for the API and the console: the item
+//! is held open (file and key, [`DocumentStore::pin_item`]), read through once without sending
+//! anything (every segment must authenticate, and the length is learnt), then read again from
+//! the same open file and streamed from a blocking thread with that `Content-Length`, in bounded
+//! memory (a channel of eight chunks). An erasure after the item was opened does not cut the
+//! answer short.
 //!
 //! A read that fails because the document is being erased, or is gone, is a 404; one that fails
 //! on a document still there is a 500 `document_damaged`.
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
 use bytes::Bytes;
-use secureform_documents::{DocumentItem, DocumentStore, StoreError};
+use secureform_documents::{DocumentItem, DocumentStore, PinnedItem, StoreError};
 use tokio::sync::mpsc;
 
 use super::api::{internal, not_found};
@@ -55,16 +56,9 @@ impl PumpError {
     }
 }
 
-/// Writes one item as served: plaintext for items sealed with the service key, the armored
-/// OpenPGP message for double-encrypted ones (only a recipient can open it).
-fn pump(
-    store: &DocumentStore,
-    id: &str,
-    item: DocumentItem,
-    shape: Shape,
-    out: &mut dyn Write,
-) -> Result<(), PumpError> {
-    let mut sealed = store.open_item(id, item)?;
+/// Writes one reading of a pinned item: as sealed, or as an armored OpenPGP message.
+fn pump(pinned: &PinnedItem, shape: Shape, out: &mut dyn Write) -> Result<(), PumpError> {
+    let mut sealed = pinned.reader()?;
     if shape == Shape::Armored {
         secureform_crypto::pgp::armor_message(&mut sealed, out)?;
     } else {
@@ -117,19 +111,26 @@ pub async fn serve_item(
     shape: Shape,
 ) -> Result<HttpResponse, ClientError> {
     let (store, id) = (Arc::clone(store), id.to_owned());
-    let (checked, owned) = (Arc::clone(&store), id.clone());
-    let len = web::block(move || {
-        let mut counter = Counter(0);
-        pump(&checked, &owned, item, shape, &mut counter)
-            .map(|()| counter.0)
-            .map_err(|e| read_failure(&checked, &owned, &e))
+    let owned = id.clone();
+    // The item is opened once (its file and key held), read through to check it and learn its
+    // length, then read again from the same open file to send it: an erasure in between removes
+    // names, not what is open, so the answer is whole.
+    let (pinned, len) = web::block(move || {
+        let checked = store
+            .pin_item(&owned, item)
+            .map_err(PumpError::from)
+            .and_then(|pinned| {
+                let mut counter = Counter(0);
+                pump(&pinned, shape, &mut counter).map(|()| (pinned, counter.0))
+            });
+        checked.map_err(|e| read_failure(&store, &owned, &e))
     })
     .await
     .map_err(|e| internal("store task failed", e))??;
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     tokio::task::spawn_blocking(move || {
         let mut out = ChannelWriter { tx: tx.clone() };
-        if let Err(e) = pump(&store, &id, item, shape, &mut out) {
+        if let Err(e) = pump(&pinned, shape, &mut out) {
             tracing::error!(document = %id, error = %e, "streaming a document failed");
             let _ = tx.blocking_send(Err(std::io::Error::other("document stream failed")));
         }

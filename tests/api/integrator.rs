@@ -327,6 +327,11 @@ type = "documents"
 
 #[test]
 fn a_sink_removed_from_the_configuration_leaves_its_deliveries_dead_not_pending() {
+    // On PostgreSQL an instance leaves them open: in a rolling deploy another instance may still
+    // have the sink (docs/scale-out.md).
+    if sqlite_only("marking a removed sink's deliveries dead at start") {
+        return;
+    }
     let keys = tempdir();
     let client_key = keygen(&keys, "id_ed25519", &["-t", "ed25519"], "");
     // A port where nothing listens: the sink fails, retryably, until it is removed.

@@ -49,6 +49,9 @@ impl Server {
 
     /// Starts a server in `dir` with `envs` added to its environment.
     pub fn start_with_env(dir: &Path, config: Option<PathBuf>, envs: &[(&str, &str)]) -> Server {
+        if let Some(c) = &config {
+            on_postgres_when_asked(dir, c);
+        }
         let mut cmd = Command::new(BIN);
         cmd.envs(envs.iter().copied());
         cmd.current_dir(dir)
@@ -189,6 +192,120 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether this run puts every configured server's spool on PostgreSQL
+/// (`SECUREFORM_TEST_STORAGE=postgres`; `scripts/test.sh` runs the suite once per backend).
+pub fn on_postgres() -> bool {
+    std::env::var("SECUREFORM_TEST_STORAGE").is_ok_and(|v| v == "postgres")
+}
+
+/// For a test that is about the SQLite spool itself (its file, its locking, its recovery):
+/// true, saying so, when this run is on PostgreSQL (the caller returns early).
+pub fn sqlite_only(what: &str) -> bool {
+    if on_postgres() {
+        eprintln!("skipped on the postgres run: {what} is about the SQLite spool");
+        return true;
+    }
+    false
+}
+
+/// One query on `server`'s spool database, whichever backend holds it: the rows' columns
+/// joined by `|`, booleans as SQLite prints them (`1`/`0`; PostgreSQL's `t`/`f` are mapped).
+pub fn spool_query(server: &Server, sql: &str) -> String {
+    let out = match std::fs::read_to_string(server.dir.join(".test-postgres-db")) {
+        Ok(db) => Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                db.trim(),
+                "-Atc",
+                sql,
+            ])
+            .output()
+            .expect("run psql"),
+        Err(_) => Command::new("sqlite3")
+            .arg(server.dir.join("secureform-data/spool/spool.db"))
+            .arg(sql)
+            .output()
+            .expect("run sqlite3"),
+    };
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .split('|')
+        .map(|cell| match cell {
+            "t" => "1",
+            "f" => "0",
+            other => other,
+        })
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// On the postgres run, gives the configuration in `config` a `[storage]` on a database of its
+/// own (`sft_<ulid>`, kept across restarts in the same folder, dropped by scripts/test.sh after
+/// the run), unless it chose a backend itself. The embedded default (no file) stays on SQLite.
+fn on_postgres_when_asked(dir: &Path, config: &Path) {
+    if !on_postgres() {
+        return;
+    }
+    let Ok(text) = std::fs::read_to_string(config) else {
+        return;
+    };
+    if text.lines().any(|l| l.trim_start().starts_with("backend")) {
+        return;
+    }
+    let marker = dir.join(".test-postgres-db");
+    let name = match std::fs::read_to_string(&marker) {
+        Ok(name) => name.trim().to_owned(),
+        Err(_) => {
+            let name = format!("sft_{}", ulid::Ulid::new().to_string().to_lowercase());
+            let out = Command::new("psql")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-Atc",
+                ])
+                .arg(format!("CREATE DATABASE {name}"))
+                .output()
+                .expect("run psql");
+            assert!(
+                out.status.success(),
+                "creating {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::fs::write(&marker, &name).unwrap();
+            name
+        }
+    };
+    let url_file = dir.join(".test-postgres-url");
+    std::fs::write(
+        &url_file,
+        format!("postgres://postgres@127.0.0.1:5432/{name}"),
+    )
+    .unwrap();
+    let storage = format!(
+        "backend = \"postgres\"\npostgres_url_file = \"{}\"\n",
+        url_file.display()
+    );
+    let text = if text.lines().any(|l| l.trim() == "[storage]") {
+        text.replacen("[storage]\n", &format!("[storage]\n{storage}"), 1)
+    } else {
+        format!("{text}\n[storage]\n{storage}")
+    };
+    std::fs::write(config, text).unwrap();
 }
 
 /// An HTTP client that does not follow redirects (the 303 is part of what is tested).

@@ -39,7 +39,7 @@ mod store;
 mod sync;
 
 pub use scan::{Damaged, Listing, Verification};
-pub use store::{DocumentItem, DocumentMeta, DocumentStore, Erased, StoreError};
+pub use store::{DocumentItem, DocumentMeta, DocumentStore, Erased, PinnedItem, StoreError};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -14,7 +14,7 @@ use secureform_crypto::files::{
     create_private_dir, open_file, seal_to_file_unsynced_with, sync_dir,
 };
 use secureform_crypto::pgp::{self, Recipients, Signer};
-use secureform_crypto::{KeyRing, SealError};
+use secureform_crypto::{KeyRing, Opener, SealError};
 use serde::{Deserialize, Serialize};
 
 use crate::manifest;
@@ -90,6 +90,45 @@ pub struct DocumentStore {
     /// The documents this store is erasing now: a read that fails meanwhile is of a document
     /// going away, not of a damaged one (see [`DocumentStore::is_being_erased`]).
     erasing: Mutex<HashSet<String>>,
+}
+
+/// One item held open (see [`DocumentStore::pin_item`]): each [`PinnedItem::reader`] reads it
+/// from its start, authenticating as it goes.
+pub struct PinnedItem {
+    file: Arc<fs::File>,
+    ring: Arc<KeyRing>,
+    context: Vec<u8>,
+}
+
+impl PinnedItem {
+    /// A new reader from the item's start. Readers do not share a position (each reads with
+    /// positioned reads), so several may run one after the other or at once.
+    pub fn reader(&self) -> Result<impl Read + Send + 'static, StoreError> {
+        let at = AtReader {
+            file: Arc::clone(&self.file),
+            pos: 0,
+        };
+        Ok(Opener::new(
+            &self.ring,
+            &self.context,
+            io::BufReader::with_capacity(256 * 1024, at),
+        )?)
+    }
+}
+
+/// Reads a shared file from its own position.
+struct AtReader {
+    file: Arc<fs::File>,
+    pos: u64,
+}
+
+impl Read for AtReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
 }
 
 /// The file beside each erased document's place: one id a line, so that `verify` does not report
@@ -473,17 +512,32 @@ impl DocumentStore {
     /// Streams one item's content as stored inside the seal: the submission JSON or a file's
     /// bytes, or, for a PGP document, the OpenPGP message.
     pub fn open_item(&self, id: &str, item: DocumentItem) -> Result<impl Read, StoreError> {
+        self.pin_item(id, item)?.reader()
+    }
+
+    /// Holds one item open, its sealed file and its key, so that it can be read through more
+    /// than once (checked, then served) even if the document is erased in between: the erasure
+    /// removes the key file and the item's name, not what is already open.
+    pub fn pin_item(&self, id: &str, item: DocumentItem) -> Result<PinnedItem, StoreError> {
         check_id(id)?;
         let name = match item {
             DocumentItem::Submission => "submission".to_owned(),
             DocumentItem::File(n) => format!("files/{n}"),
         };
         let path = self.root.join(id).join(format!("{name}.sf"));
-        if !path.exists() {
-            return Err(StoreError::NotFound(id.to_owned()));
-        }
+        let file = match fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NotFound(id.to_owned()))
+            }
+            Err(e) => return Err(e.into()),
+        };
         let ring = self.opening_ring(id)?;
-        Ok(open_file(&ring, &context(id, &name), &path)?)
+        Ok(PinnedItem {
+            file: Arc::new(file),
+            ring,
+            context: context(id, &name),
+        })
     }
 
     /// Reads one item through to its end, keeping nothing: fails unless every segment
