@@ -10,7 +10,8 @@
 //! - **Reading**: [`SegmentReader`] fetches the rows one by one (the next while the current one
 //!   is read) and an [`Opener`] turns them back into plaintext for the sinks.
 //! - **Removing**: with the submission's payload (every sink has it, or it was erased); by the
-//!   request when it ends without storing a submission; and by the janitor ([`sweep`]), which
+//!   request when it ends without storing a submission, and by a writer dropped before its file
+//!   was whole (a client gone mid-upload); and by the janitor ([`sweep`]), which
 //!   removes what those missed: rows of submissions whose payload is gone, and rows no
 //!   submission has whose newest row is older than the longest an upload may take plus an hour
 //!   (what an instance killed mid-upload, or a database away at the wrong moment, left behind).
@@ -88,6 +89,7 @@ impl PgFileStore {
             buf: Vec::with_capacity(ROW_BYTES + SPARE),
             lent_at: 0,
             in_flight: None,
+            closed: false,
         };
         Ok(Sealer::new(
             keys,
@@ -167,6 +169,8 @@ pub(crate) struct SegmentWriter {
     lent_at: usize,
     /// The insert under way; it hands its buffer back, to be filled again.
     in_flight: Option<mpsc::Receiver<Result<Vec<u8>, sqlx::Error>>>,
+    /// Every row is in: [`SegmentWriter::close`] returned.
+    closed: bool,
 }
 
 impl SegmentWriter {
@@ -215,7 +219,36 @@ impl SegmentWriter {
             self.push_row()?;
         }
         self.wait_in_flight()?;
+        self.closed = true;
         Ok(self.next)
+    }
+}
+
+impl Drop for SegmentWriter {
+    /// An upload that did not finish (the client went mid-file, sealing failed): once the
+    /// insert under way is done, its rows go, unless a submission has the id. A request that
+    /// ends after its files were whole removes them through its `UploadGuard` instead.
+    fn drop(&mut self) {
+        if self.closed || self.next == 0 {
+            return;
+        }
+        let in_flight = self.in_flight.take();
+        let pool = self.store.pool.clone();
+        let id = std::mem::take(&mut self.id);
+        self.store.runtime.spawn(async move {
+            if let Some(rx) = in_flight {
+                let _ = tokio::task::spawn_blocking(move || rx.recv()).await;
+            }
+            match remove_unstored(&pool, &id).await {
+                Ok(rows) => {
+                    tracing::debug!(submission = %id, rows, "rows of an unfinished upload removed");
+                }
+                // The janitor removes them later.
+                Err(e) => {
+                    tracing::warn!(submission = %id, error = %e, "removing an unfinished upload failed");
+                }
+            }
+        });
     }
 }
 

@@ -696,6 +696,29 @@ fn erasure_a_failed_request_and_the_janitor_remove_file_segments() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // A client that goes mid-file: the rows already written go too.
+    let mut conn = std::net::TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    let head = "POST /f/contact HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n\
+        Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 10000000\r\n\r\n\
+        --XyZ\r\nContent-Disposition: form-data; name=\"doc\"; filename=\"c.bin\"\r\n\
+        Content-Type: application/octet-stream\r\n\r\n";
+    std::io::Write::write_all(&mut conn, head.as_bytes()).unwrap();
+    std::io::Write::write_all(&mut conn, &noise(3 * 1024 * 1024, 5)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while db.query("SELECT COUNT(*) FROM file_segments").trim() == "0" {
+        assert!(Instant::now() < deadline, "no row of the upload under way");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(conn);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while db.query("SELECT COUNT(*) FROM file_segments").trim() != "0" {
+        assert!(
+            Instant::now() < deadline,
+            "the unfinished upload's rows stay"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     // What a killed instance left mid-upload: rows without a submission, one set old, one new.
     db.query(
         "INSERT INTO file_segments (submission_id, file_index, segment, sealed, created_ms) VALUES \
