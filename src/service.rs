@@ -122,14 +122,17 @@ pub async fn serve(mut config: Config, listen: Option<ListenAddr>) -> anyhow::Re
             Arc::clone(&clock),
         )
         .context("opening the spool")?,
-        Some(options) => Spool::open_postgres(
-            &config.data_dir,
-            &options,
-            Arc::clone(&keys),
-            Arc::clone(&clock),
-        )
-        .await
-        .context("opening the spool on PostgreSQL")?,
+        Some(mut options) => {
+            options.orphan_upload_ms = crate::storage_backend::orphan_upload_ms(&config.limits);
+            Spool::open_postgres(
+                &config.data_dir,
+                &options,
+                Arc::clone(&keys),
+                Arc::clone(&clock),
+            )
+            .await
+            .context("opening the spool on PostgreSQL")?
+        }
     };
     let sinks = build_sinks(&config, &keys, &signer).await?;
     let sink_health = crate::health::start(&sinks);

@@ -116,6 +116,17 @@ impl SpoolBackendConfig {
             pool_size: *pool_size,
             lease_ms: i64::try_from(lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
             migrate,
+            orphan_upload_ms: orphan_upload_ms(&crate::limits::Limits::default()),
         }))
     }
+}
+
+/// How long the janitor keeps the rows of an upload no submission has, after the last one was
+/// written: an hour past the longest a body may take to arrive under `limits`.
+pub fn orphan_upload_ms(limits: &crate::limits::Limits) -> i64 {
+    let secs = limits
+        .upload_read_secs
+        .max(limits.body_read_secs)
+        .saturating_add(3600);
+    i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
 }

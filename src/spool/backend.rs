@@ -1,9 +1,10 @@
 //! The spool's storage backend: what the spool asks of its database, whichever it is.
 //!
-//! [`super::Spool`] seals, keeps the clock and the local files; a [`SpoolBackend`] stores the
-//! sealed records and the delivery states. The HTTP layer and the dispatcher only see the
-//! `Spool`, never the backend. Adding an operation means one method here and one in each
-//! implementation (`sqlite.rs`, `postgres.rs`).
+//! [`super::Spool`] seals, keeps the clock and writes the files (locally, or into PostgreSQL's
+//! `file_segments`: see `pg_files.rs`); a [`SpoolBackend`] stores the sealed records and the
+//! delivery states, and removes the files with the records. The HTTP layer and the dispatcher
+//! only see the `Spool`, never the backend. Adding an operation means one method here and one in
+//! each implementation (`sqlite.rs`, `postgres.rs`).
 
 use async_trait::async_trait;
 
@@ -27,7 +28,7 @@ pub(crate) trait SpoolBackend: Send + Sync {
     async fn audit(&self, entry: NewEntry) -> Result<(), SpoolError>;
 
     /// Ends a submission's open deliveries as dead with reason `erased` and removes its sealed
-    /// payload and local files; returns how many deliveries it ended.
+    /// payload and files; returns how many deliveries it ended.
     async fn erase(&self, id: &str, now_ms: i64) -> Result<usize, SpoolError>;
 
     /// Submissions (not erased) whose subject index holds one of `digests`.
@@ -37,7 +38,7 @@ pub(crate) trait SpoolBackend: Send + Sync {
     async fn erasable(&self) -> Result<Vec<(String, String, i64)>, SpoolError>;
 
     /// Records the outcome of one delivery attempt. Once every delivery of the submission is
-    /// done, its sealed payload goes, and its local files with it.
+    /// done, its sealed payload goes, and its files with it.
     async fn record(
         &self,
         id: &str,
@@ -49,7 +50,7 @@ pub(crate) trait SpoolBackend: Send + Sync {
     /// Puts a submission's dead deliveries back in the queue; returns how many.
     async fn requeue_dead(&self, id: &str, now_ms: i64) -> Result<usize, SpoolError>;
 
-    /// Removes the local files of `id` unless a submission `id` is stored. Does not wait.
+    /// Removes the files of `id` unless a submission `id` is stored. Does not wait.
     fn discard(&self, id: String);
 
     /// Deliveries of `sink` due at `now_ms`, oldest first.

@@ -13,9 +13,10 @@ use secureform_crypto::files::{create_private_dir, open_file, sync_dir};
 use secureform_crypto::{KeyRing, Sealer};
 
 use super::direct::DirectWriter;
+use super::pg_files::{PgFileStore, SegmentWriter};
 use super::SpoolError;
 
-fn file_context(id: &str, index: usize) -> Vec<u8> {
+pub(super) fn file_context(id: &str, index: usize) -> Vec<u8> {
     format!("spool/{id}/files/{index}").into_bytes()
 }
 
@@ -25,16 +26,26 @@ fn file_path(root: &Path, id: &str, index: usize) -> PathBuf {
 
 /// Seals one uploaded file chunk by chunk, counting its size and hashing its plaintext.
 pub struct SpoolFileWriter {
-    /// Writes past the page cache where the filesystem allows (see `direct.rs`).
-    sealer: Sealer<DirectWriter>,
-    /// The same file, to start its write-back early when it goes through the page cache (see
-    /// `seal_chunk`); `None` when it does not.
-    handle: Option<File>,
-    /// The plaintext offset from which write-back was last started.
-    written_back: u64,
+    target: Target,
     hash: digest::Context,
     size: u64,
-    dir: PathBuf,
+}
+
+/// Where the sealed bytes go.
+enum Target {
+    /// A file under `data_dir/spool/files/<id>/` (the SQLite spool).
+    Local {
+        /// Writes past the page cache where the filesystem allows (see `direct.rs`).
+        sealer: Sealer<DirectWriter>,
+        /// The same file, to start its write-back early when it goes through the page cache
+        /// (see `seal_chunk`); `None` when it does not.
+        handle: Option<File>,
+        /// The plaintext offset from which write-back was last started.
+        written_back: u64,
+        dir: PathBuf,
+    },
+    /// Rows of `file_segments` (the PostgreSQL spool, see `pg_files.rs`).
+    Postgres(Sealer<SegmentWriter>),
 }
 
 /// How much a spool file grows between two requests to start writing it back.
@@ -59,12 +70,28 @@ impl SpoolFileWriter {
         let handle = (!writer.is_direct()).then_some(handle);
         let sealer = Sealer::new(keys, &file_context(id, index), writer)?;
         Ok(SpoolFileWriter {
-            sealer,
-            handle,
-            written_back: 0,
+            target: Target::Local {
+                sealer,
+                handle,
+                written_back: 0,
+                dir,
+            },
             hash: digest::Context::new(&digest::SHA256),
             size: 0,
-            dir,
+        })
+    }
+
+    /// Starts file `index` of submission `id` as rows in PostgreSQL. Does no I/O.
+    pub(super) fn in_postgres(
+        store: &Arc<PgFileStore>,
+        keys: &KeyRing,
+        id: &str,
+        index: usize,
+    ) -> Result<Self, SpoolError> {
+        Ok(SpoolFileWriter {
+            target: Target::Postgres(store.writer(keys, id, index)?),
+            hash: digest::Context::new(&digest::SHA256),
+            size: 0,
         })
     }
 
@@ -81,23 +108,38 @@ impl SpoolFileWriter {
     /// pages and drops the clean ones), so the disk works while the upload streams in and the
     /// `fsync` at the end waits only for the tail; the sealed pages also leave the page cache
     /// instead of crowding it.
+    ///
+    /// In PostgreSQL, each full row of sealed bytes is inserted (see `pg_files.rs`): blocking.
     fn seal_chunk(&mut self, chunk: &[u8]) -> Result<(), SpoolError> {
         self.size += chunk.len() as u64;
-        self.sealer.write_in_place(chunk)?;
-        if let Some(handle) = &self.handle {
-            if self.size - self.written_back >= WRITE_BACK_EVERY {
-                // Sealed offsets are a little larger than plaintext ones: starting at the
-                // plaintext offset covers every page written since the last request.
-                let from = self.written_back;
-                self.written_back = self.size;
-                // Advice only: a failure changes nothing about durability (`close` syncs).
-                let _ = rustix::fs::fadvise(handle, from, None, rustix::fs::Advice::DontNeed);
+        match &mut self.target {
+            Target::Postgres(sealer) => sealer.write_in_place(chunk)?,
+            Target::Local {
+                sealer,
+                handle,
+                written_back,
+                ..
+            } => {
+                sealer.write_in_place(chunk)?;
+                if let Some(handle) = handle {
+                    if self.size - *written_back >= WRITE_BACK_EVERY {
+                        // Sealed offsets are a little larger than plaintext ones: starting at
+                        // the plaintext offset covers every page written since the last request.
+                        let from = *written_back;
+                        *written_back = self.size;
+                        // Advice only: a failure changes nothing about durability (`close`
+                        // syncs).
+                        let _ =
+                            rustix::fs::fadvise(&*handle, from, None, rustix::fs::Advice::DontNeed);
+                    }
+                }
             }
         }
         Ok(())
     }
 
-    /// Seals the last segment and flushes the file and its folder to stable storage. Returns
+    /// Seals the last segment and flushes the file and its folder to stable storage (in
+    /// PostgreSQL: inserts the last row and waits until every row is committed). Returns
     /// the plaintext size and its SHA-256 (lowercase hex). Blocking: call it off the event loop.
     pub fn finish(self) -> Result<(u64, String), SpoolError> {
         let (size, hash) = self.close()?;
@@ -105,11 +147,18 @@ impl SpoolFileWriter {
     }
 
     fn close(self) -> Result<(u64, digest::Context), SpoolError> {
-        let file = self.sealer.finish()?.finish()?;
-        file.sync_all()?;
-        sync_dir(&self.dir)?;
-        if let Some(parent) = self.dir.parent() {
-            sync_dir(parent)?;
+        match self.target {
+            Target::Local { sealer, dir, .. } => {
+                let file = sealer.finish()?.finish()?;
+                file.sync_all()?;
+                sync_dir(&dir)?;
+                if let Some(parent) = dir.parent() {
+                    sync_dir(parent)?;
+                }
+            }
+            Target::Postgres(sealer) => {
+                sealer.finish()?.close()?;
+            }
         }
         Ok((self.size, self.hash))
     }
@@ -137,7 +186,8 @@ type Batch = Arc<Vec<u8>>;
 /// to the connection's own buffers instead would make the HTTP layer allocate fresh ones for
 /// every read, and fresh pages cost the kernel more than the copy does (measured: three to four
 /// times the page faults, and no less CPU). Memory: at most [`UPLOAD_BATCHES`] batches per
-/// upload, plus the writer's 64 KiB segment and its 2 MiB direct-write buffer.
+/// upload, plus the writer's 64 KiB segment and its 2 MiB direct-write buffer (in PostgreSQL, its
+/// two row buffers of a little over 1 MiB: see `pg_files.rs`).
 pub struct SpoolFileUpload {
     gathering: Vec<u8>,
     /// Batches handed to the stages, oldest first, to be used again when both are done.
@@ -425,6 +475,8 @@ pub struct SpoolFiles {
     root: PathBuf,
     keys: Arc<KeyRing>,
     id: String,
+    /// The PostgreSQL spool's files; `None` on SQLite.
+    postgres: Option<Arc<PgFileStore>>,
 }
 
 impl SpoolFiles {
@@ -433,12 +485,25 @@ impl SpoolFiles {
             root,
             keys,
             id: id.to_owned(),
+            postgres: None,
         }
+    }
+
+    pub(super) fn in_postgres(mut self, store: &Arc<PgFileStore>) -> Self {
+        self.postgres = Some(Arc::clone(store));
+        self
     }
 }
 
 impl FileSource for SpoolFiles {
+    /// Blocking (the sinks read files on blocking threads). On PostgreSQL, a file without rows
+    /// is looked for under `data_dir/spool/files`, where a build from before spooled it.
     fn open(&self, index: usize) -> io::Result<Box<dyn Read + Send>> {
+        if let Some(store) = &self.postgres {
+            if let Some(opener) = store.open(&self.keys, &self.id, index)? {
+                return Ok(Box::new(opener));
+            }
+        }
         let path = file_path(&self.root, &self.id, index);
         let opener = open_file(&self.keys, &file_context(&self.id, index), &path)?;
         Ok(Box::new(opener))

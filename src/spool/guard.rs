@@ -11,6 +11,8 @@ use super::Spool;
 /// The removal goes through the writer, in order after any commit this request queued: a
 /// handler dropped while its submission is being committed must not lose the files of a
 /// submission that is then stored. The writer removes them only when no submission has the id.
+/// On PostgreSQL the removal and the acceptance take the same advisory lock instead (see
+/// `pg_files.rs`).
 pub struct UploadGuard {
     spool: Arc<Spool>,
     id: String,
@@ -38,8 +40,14 @@ impl UploadGuard {
 
 impl Drop for UploadGuard {
     fn drop(&mut self) {
+        if self.keep {
+            if let Some(store) = &self.spool.pg_files {
+                store.end_upload(&self.id);
+            }
+            return;
+        }
         // Most requests write no file: they cost the writer nothing.
-        if self.keep || !self.spool.root.join("files").join(&self.id).exists() {
+        if !self.spool.may_have_files(&self.id) {
             return;
         }
         self.spool.backend.discard(std::mem::take(&mut self.id));

@@ -6,7 +6,8 @@
 //!
 //! - A submission is stored as one sealed blob (AES-256-GCM, see `secureform_crypto::seal`);
 //!   its files are sealed files under `spool/files/<id>/<n>.sf`, written and fsynced while the
-//!   upload streams in, before the submission's row is committed.
+//!   upload streams in, before the submission's row is committed. On PostgreSQL the same sealed
+//!   streams go into rows of `file_segments` instead (`pg_files.rs`).
 //! - **Group commit**: one writer thread owns the write connection. It takes the commands
 //!   waiting in its queue (all of them, or all but a few while commits are quick: see
 //!   `store::batch_size`), applies them in one transaction, commits (one fsync of the WAL), and
@@ -24,6 +25,7 @@ mod direct;
 mod files;
 mod guard;
 mod idempotency;
+mod pg_files;
 mod postgres;
 mod sqlite;
 mod store;
@@ -71,6 +73,8 @@ pub enum SpoolError {
     Stopped,
     #[error("no submission {0} in the spool")]
     NotFound(String),
+    #[error("submission {0}: not all its files are in the spool")]
+    FilesIncomplete(String),
 }
 
 /// Why the spool writer could not apply a command. One failed commit fails every command of
@@ -123,6 +127,8 @@ pub(crate) enum Command {
 pub struct Spool {
     backend: Arc<dyn SpoolBackend>,
     root: PathBuf,
+    /// Where uploaded files go on PostgreSQL; `None`: under `root/files`.
+    pg_files: Option<Arc<pg_files::PgFileStore>>,
     keys: Arc<KeyRing>,
     /// Submissions that came in to be spooled since start: delivery gives way to ingestion.
     arrivals: AtomicU64,
@@ -150,11 +156,18 @@ impl Spool {
         let root = data_dir.join("spool");
         secureform_crypto::files::create_private_dir(&root.join("files"))?;
         let backend = sqlite::SqliteBackend::open(&root, sinks, clock.now_ms())?;
-        Ok(Self::with_backend(Arc::new(backend), root, keys, clock))
+        Ok(Self::with_backend(
+            Arc::new(backend),
+            root,
+            None,
+            keys,
+            clock,
+        ))
     }
 
     /// Opens the spool on PostgreSQL (several instances may share the database); the files of
-    /// uploads stay under `data_dir/spool/files`.
+    /// uploads are sealed into the database too (`file_segments`). Files a build from before
+    /// left under `data_dir/spool/files` are still read from there.
     pub async fn open_postgres(
         data_dir: &Path,
         options: &PostgresOptions,
@@ -164,7 +177,14 @@ impl Spool {
         let root = data_dir.join("spool");
         secureform_crypto::files::create_private_dir(&root.join("files"))?;
         let backend = postgres::PostgresBackend::open(options, root.join("files")).await?;
-        Ok(Self::with_backend(Arc::new(backend), root, keys, clock))
+        let files = backend.file_store();
+        Ok(Self::with_backend(
+            Arc::new(backend),
+            root,
+            Some(files),
+            keys,
+            clock,
+        ))
     }
 
     /// Applies the PostgreSQL spool's migrations (`secureform migrate`).
@@ -189,6 +209,7 @@ impl Spool {
     fn with_backend(
         backend: Arc<dyn SpoolBackend>,
         root: PathBuf,
+        pg_files: Option<Arc<pg_files::PgFileStore>>,
         keys: Arc<KeyRing>,
         clock: Arc<dyn Clock>,
     ) -> Arc<Spool> {
@@ -196,15 +217,29 @@ impl Spool {
         Arc::new(Spool {
             backend,
             root,
+            pg_files,
             keys,
             arrivals: AtomicU64::new(0),
             clock,
         })
     }
 
-    /// Starts a sealed file for file `index` of submission `id`.
+    /// Starts a sealed file for file `index` of submission `id`. Its writes are blocking:
+    /// call them off the event loop.
     pub fn file_writer(&self, id: &str, index: usize) -> Result<SpoolFileWriter, SpoolError> {
-        SpoolFileWriter::create(&self.root.join("files"), &self.keys, id, index)
+        match &self.pg_files {
+            Some(store) => SpoolFileWriter::in_postgres(store, &self.keys, id, index),
+            None => SpoolFileWriter::create(&self.root.join("files"), &self.keys, id, index),
+        }
+    }
+
+    /// Whether a request for submission `id` may have left files to remove (see
+    /// [`UploadGuard`]).
+    fn may_have_files(&self, id: &str) -> bool {
+        match &self.pg_files {
+            Some(store) => store.has_upload(id),
+            None => self.root.join("files").join(id).exists(),
+        }
     }
 
     /// Seals the submission and commits it with one pending delivery per sink. Returns once the
@@ -386,7 +421,11 @@ impl Spool {
 
     /// The files of a spooled submission, for a sink to stream.
     pub fn files(&self, id: &str) -> SpoolFiles {
-        SpoolFiles::new(self.root.join("files"), Arc::clone(&self.keys), id)
+        let files = SpoolFiles::new(self.root.join("files"), Arc::clone(&self.keys), id);
+        match &self.pg_files {
+            Some(store) => files.in_postgres(store),
+            None => files,
+        }
     }
 
     /// Whether the spool can take writes (for `/readyz`).

@@ -14,9 +14,14 @@
 //! - **Wake-ups**: each acceptance sends `NOTIFY secureform_spool, '<sink>'` on commit; every
 //!   instance listens and wakes its idle worker of that sink.
 //!
-//! Only sealed bytes go in: the payload column holds a sealed item, the others ids, names of
-//! forms and sinks, and times.
+//! - **Files**: uploads are sealed into rows of `file_segments` as they stream in (see
+//!   `pg_files.rs`); an acceptance with files checks, under the submission id's advisory lock,
+//!   that every file is whole before it commits.
+//!
+//! Only sealed bytes go in: the payload and segment columns hold sealed items, the others ids,
+//! names of forms and sinks, numbers and times.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,6 +32,7 @@ use tokio::sync::broadcast;
 use super::audit_pg;
 use super::backend::SpoolBackend;
 use super::idempotency::{Acceptance, IDEMPOTENCY_MS};
+use super::pg_files::{self, PgFileStore};
 use super::store::{failure_of, DeliveryRow, DeliveryState, NewSubmission, Outcome};
 use super::SpoolError;
 use crate::audit::{Entry as AuditEntry, NewEntry};
@@ -47,6 +53,9 @@ pub struct PostgresOptions {
     pub lease_ms: i64,
     /// Whether to apply missing migrations (`false`: refuse to start on an older schema).
     pub migrate: bool,
+    /// How long the rows of an upload no submission has are kept after the last one was
+    /// written, before the janitor removes them: longer than any upload may take.
+    pub orphan_upload_ms: i64,
 }
 
 pub(crate) struct PostgresBackend {
@@ -54,7 +63,9 @@ pub(crate) struct PostgresBackend {
     /// This instance's id, stamped on its claims.
     instance: String,
     lease_ms: i64,
+    /// Where a build from before kept uploaded files (still read and removed).
     files_root: std::path::PathBuf,
+    files: Arc<PgFileStore>,
     wakeups: broadcast::Sender<String>,
 }
 
@@ -103,15 +114,32 @@ impl PostgresBackend {
             instance: ulid::Ulid::new().to_string(),
             lease_ms: options.lease_ms.max(1),
             files_root,
+            files: Arc::new(PgFileStore::new(
+                pool.clone(),
+                tokio::runtime::Handle::current(),
+            )),
             wakeups: wakeups.clone(),
         };
+        tokio::spawn(pg_files::janitor(
+            pool.clone(),
+            options.orphan_upload_ms.max(0),
+        ));
         tokio::spawn(listen(pool, wakeups));
         tracing::info!(instance = %backend.instance, "spool on PostgreSQL");
         Ok(backend)
     }
 
-    async fn accept_tx(&self, record: &NewSubmission) -> Result<Acceptance, sqlx::Error> {
+    /// The uploaded files' rows (shared with the spool's writers and readers).
+    pub(crate) fn file_store(&self) -> Arc<PgFileStore> {
+        Arc::clone(&self.files)
+    }
+
+    async fn accept_tx(&self, record: &NewSubmission) -> Result<Acceptance, SpoolError> {
         let mut tx = self.pool.begin().await?;
+        if record.file_count > 0 {
+            // Held to the commit: the removal of an upload's rows waits for it (see pg_files).
+            pg_files::lock_upload(&mut tx, &record.id).await?;
+        }
         if let Some(key) = &record.idempotency {
             sqlx::query(
                 "DELETE FROM idempotency_keys
@@ -152,6 +180,14 @@ impl PostgresBackend {
                     Some(d) if !key.digests.contains(&d) => Acceptance::KeyReused,
                     _ => Acceptance::Repeat(first),
                 });
+            }
+        }
+        if record.file_count > 0 {
+            let whole = pg_files::complete_files(&mut tx, &record.id).await?;
+            if usize::try_from(whole).ok() != Some(record.file_count) {
+                tracing::error!(submission = %record.id, files = record.file_count, whole,
+                    "the files of a submission are not all in the spool");
+                return Err(SpoolError::FilesIncomplete(record.id.clone()));
             }
         }
         sqlx::query(
@@ -282,7 +318,7 @@ impl SpoolBackend for PostgresBackend {
     }
 
     async fn accept(&self, record: NewSubmission) -> Result<Acceptance, SpoolError> {
-        Ok(self.accept_tx(&record).await?)
+        self.accept_tx(&record).await
     }
 
     async fn audit(&self, entry: NewEntry) -> Result<(), SpoolError> {
@@ -310,7 +346,12 @@ impl SpoolBackend for PostgresBackend {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        // In the erasure's transaction: once it answers, the files are gone too.
+        let rows = pg_files::delete_segments(&mut tx, id).await?;
         tx.commit().await?;
+        if rows > 0 {
+            tracing::info!(submission = %id, rows, "erased: spool files removed");
+        }
         self.remove_files(id);
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
@@ -401,6 +442,9 @@ impl SpoolBackend for PostgresBackend {
         .rows_affected();
         tx.commit().await?;
         if purged > 0 {
+            // Off the outcome's path (a large file is many rows); the janitor removes what a
+            // failure here leaves.
+            pg_files::remove_soon(&self.pool, id);
             self.remove_files(id);
         }
         Ok(())
@@ -422,17 +466,20 @@ impl SpoolBackend for PostgresBackend {
     }
 
     fn discard(&self, id: String) {
+        if !self.files.end_upload(&id) {
+            return;
+        }
         let pool = self.pool.clone();
-        let dir = self.files_root.join(&id);
         tokio::spawn(async move {
-            let stored: Result<Option<i32>, _> =
-                sqlx::query_scalar("SELECT 1 FROM submissions WHERE id = $1")
-                    .bind(&id)
-                    .fetch_optional(&pool)
-                    .await;
-            // Unknown (the database is away): keep the files; a stored row would need them.
-            if let Ok(None) = stored {
-                let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+            match pg_files::remove_unstored(&pool, &id).await {
+                Ok(0) => {}
+                Ok(rows) => {
+                    tracing::debug!(submission = %id, rows, "files of a request that stored nothing removed");
+                }
+                // The janitor removes them later.
+                Err(e) => {
+                    tracing::warn!(submission = %id, error = %e, "removing the files of a request failed");
+                }
             }
         });
     }

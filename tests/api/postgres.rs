@@ -12,6 +12,7 @@ use sha2::Digest;
 use crate::support::*;
 
 const SUBMIT: &str = "pg-submit-token-0123456789abcdef";
+const ADMIN: &str = "pg-admin-token-0123456789abcdef";
 
 /// A database of its own, dropped (with its connections) on drop.
 struct Db {
@@ -69,11 +70,23 @@ impl Drop for Db {
 
 /// A configuration on `db`; `key` is the shared key ring's file (none: this instance makes it).
 fn config(dir: &Path, db: &Db, key: Option<&Path>, lease_secs: u64) -> PathBuf {
+    config_with(
+        dir,
+        db,
+        key,
+        lease_secs,
+        "[sinks.docs]\ntype = \"documents\"\n",
+    )
+}
+
+/// [`config`] with `sink` as the `docs` sink's table, and an admin token (`ADMIN`).
+fn config_with(dir: &Path, db: &Db, key: Option<&Path>, lease_secs: u64, sink: &str) -> PathBuf {
     std::fs::write(dir.join("pg.url"), db.url()).unwrap();
     let key = key
         .map(|k| format!("master_key_file = \"{}\"\n", k.display()))
         .unwrap_or_default();
     let hash = hex::encode(sha2::Sha256::digest(SUBMIT.as_bytes()));
+    let admin_hash = hex::encode(sha2::Sha256::digest(ADMIN.as_bytes()));
     let toml = format!(
         r#"[storage]
 backend = "postgres"
@@ -84,13 +97,16 @@ lease_secs = {lease_secs}
 [forms.contact]
 sinks = ["docs"]
 
-[sinks.docs]
-type = "documents"
-
+{sink}
 [tokens.integrator]
 sha256 = "{hash}"
 scopes = ["submit", "read"]
 forms = ["contact"]
+
+[tokens.ops]
+sha256 = "{admin_hash}"
+scopes = ["admin", "read"]
+forms = ["*"]
 "#
     );
     let path = dir.join("secureform.toml");
@@ -407,13 +423,6 @@ fn erasure_and_the_audit_chain_on_postgres() {
     let db = Db::create();
     let dir = tempdir();
     let path = config(&dir, &db, None, 120);
-    const ADMIN: &str = "pg-admin-token-0123456789abcdef";
-    let admin_hash = hex::encode(sha2::Sha256::digest(ADMIN.as_bytes()));
-    let mut toml = std::fs::read_to_string(&path).unwrap();
-    toml.push_str(&format!(
-        "\n[tokens.ops]\nsha256 = \"{admin_hash}\"\nscopes = [\"admin\", \"read\"]\nforms = [\"*\"]\n"
-    ));
-    std::fs::write(&path, toml).unwrap();
     let server = Server::start_in(&dir, Some(path.clone()));
     let (s, v) = post(&server, r#"{"name":"Gil"}"#, None);
     assert_eq!(s, 201, "{v}");
@@ -474,4 +483,325 @@ fn erasure_and_the_audit_chain_on_postgres() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains(&format!("audit entry {}", seqs[2])), "{err}");
+}
+
+/// A `docs` sink that never delivers: a webhook to a port nobody listens on (every attempt fails
+/// and is retried), so that what an instance accepts stays in the spool.
+fn never_delivering_sink(dir: &Path) -> String {
+    std::fs::write(
+        dir.join("webhook.secret"),
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        dir.join("webhook.secret"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!(
+        "[sinks.docs]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{port}/never\"\n\
+         secret_file = \"webhook.secret\"\nallow_private = true\n"
+    )
+}
+
+/// An instance whose `docs` sink never delivers.
+fn start_holding(db: &Db, key: Option<&Path>, lease_secs: u64) -> Server {
+    let dir = tempdir();
+    let sink = never_delivering_sink(&dir);
+    let config = config_with(&dir, db, key, lease_secs, &sink);
+    Server::start_in(&dir, Some(config))
+}
+
+/// Posts a multipart form with a text field and `files` (field name, file name, bytes) to the
+/// form's page; returns the status and the answer.
+fn post_files(server: &Server, text: &str, files: &[(&str, &str, &[u8])]) -> (u16, Value) {
+    let mut form = reqwest::blocking::multipart::Form::new().text("name", text.to_owned());
+    for (field, name, bytes) in files {
+        form = form.part(
+            field.to_string(),
+            reqwest::blocking::multipart::Part::bytes(bytes.to_vec())
+                .file_name(name.to_string())
+                .mime_str("application/octet-stream")
+                .unwrap(),
+        );
+    }
+    let resp = client()
+        .post(server.url("/f/contact"))
+        .header("accept", "application/json")
+        .multipart(form)
+        .send()
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+fn segment_rows(db: &Db, id: &str) -> u64 {
+    db.query(&format!(
+        "SELECT COUNT(*) FROM file_segments WHERE submission_id = '{id}'"
+    ))
+    .trim()
+    .parse()
+    .unwrap()
+}
+
+/// Waits until submission `id` has no rows of files left.
+fn wait_no_segments(db: &Db, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while segment_rows(db, id) != 0 {
+        assert!(Instant::now() < deadline, "the rows of {id} stay");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Issue 16: uploaded files are sealed into PostgreSQL. An instance accepts a submission with
+/// files and is killed (SIGKILL) right after its 201, before it delivered anything; a second
+/// instance, with a data folder of its own, delivers the files byte for byte. Meanwhile a
+/// canary inside a file is in no table and nowhere in PostgreSQL's data directory.
+#[test]
+fn files_accepted_by_a_killed_instance_are_delivered_by_another_and_stored_sealed() {
+    let db = Db::create();
+    let a = start_holding(&db, None, 2);
+    let key = tempdir().join("master.key");
+    std::fs::copy(key_of(&a), &key).unwrap();
+
+    let canary = format!("canary-{}", ulid::Ulid::new());
+    // Three rows and a bit: the canary in the first and in the last row.
+    let mut big = noise(3 * 1024 * 1024 + 4321, 16);
+    big[1000..1000 + canary.len()].copy_from_slice(canary.as_bytes());
+    let at = big.len() - 2000;
+    big[at..at + canary.len()].copy_from_slice(canary.as_bytes());
+    let small = format!("note {canary}").into_bytes();
+    let (status, v) = post_files(
+        &a,
+        "Ann",
+        &[("resume", "cv.pdf", &big), ("note", "note.txt", &small)],
+    );
+    assert_eq!(status, 201, "{v}\n{}", a.log_text());
+    let id = v["id"].as_str().unwrap().to_owned();
+    let (dir_a, _) = a.kill9();
+
+    // Nothing of the upload stayed on the instance.
+    let local = dir_a.join("secureform-data").join("spool").join("files");
+    assert!(all_files(&local).is_empty(), "{:?}", all_files(&local));
+    // Rows of about 1 MiB, numbered from 0, holding a little more than the plaintext.
+    let per_file = db.query(&format!(
+        "SELECT file_index, COUNT(*), MAX(segment), SUM(length(sealed)) FROM file_segments \
+         WHERE submission_id = '{id}' GROUP BY file_index ORDER BY file_index"
+    ));
+    let per_file: Vec<Vec<u64>> = per_file
+        .lines()
+        .map(|l| l.split('|').map(|n| n.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(per_file.len(), 2, "{per_file:?}");
+    assert!(
+        (3..=4).contains(&per_file[0][1]) && per_file[0][2] == per_file[0][1] - 1,
+        "{per_file:?}"
+    );
+    assert!(per_file[0][3] > big.len() as u64, "{per_file:?}");
+    assert_eq!(&per_file[1][1..3], &[1, 0], "{per_file:?}");
+
+    // The canary is in no column of any table, sealed rows included.
+    let hex_canary = hex::encode(canary.as_bytes());
+    assert_eq!(
+        db.query(&format!(
+            "SELECT COUNT(*) FROM file_segments \
+             WHERE position('\\x{hex_canary}'::bytea IN sealed) > 0"
+        ))
+        .trim(),
+        "0"
+    );
+    let rows = db.query(
+        "SELECT s::text FROM submissions s UNION ALL SELECT d::text FROM deliveries d \
+         UNION ALL SELECT i::text FROM idempotency_keys i UNION ALL SELECT a::text FROM audit a \
+         UNION ALL SELECT (f.submission_id, f.file_index, f.segment, f.created_ms)::text \
+         FROM file_segments f",
+    );
+    assert!(rows.contains(&id), "the rows were read");
+    assert!(!rows.contains(&canary));
+    psql(&db.name, "CHECKPOINT");
+    let data_dir = psql("postgres", "SHOW data_directory");
+    let mut scanned = 0;
+    for file in all_files(Path::new(data_dir.trim())) {
+        if let Ok(bytes) = std::fs::read(&file) {
+            scanned += 1;
+            assert!(
+                !contains(&bytes, canary.as_bytes()),
+                "{} holds the plaintext canary",
+                file.display()
+            );
+        }
+    }
+    assert!(scanned > 10, "the data directory was read");
+
+    // A second instance, which never saw the upload, delivers it.
+    let b = start(&db, Some(&key), 2);
+    b.wait_for_doc(&id);
+    let (doc, files) = b.doc(&id, &[]);
+    assert_eq!(doc["files"][0]["sha256"], sha256_hex(&big).as_str());
+    assert_eq!(doc["files"][1]["sha256"], sha256_hex(&small).as_str());
+    assert!(files == vec![big, small], "the files arrive byte for byte");
+    // Delivered everywhere: the rows go.
+    wait_no_segments(&db, &id);
+}
+
+/// Erasing a spooled submission removes its rows of files at once; a request that fails after
+/// its file was sealed leaves none; the janitor removes rows no submission has once they are
+/// old, and only those.
+#[test]
+fn erasure_a_failed_request_and_the_janitor_remove_file_segments() {
+    let db = Db::create();
+    let server = start_holding(&db, None, 120);
+    let file = noise(1536 * 1024, 3);
+    let (status, v) = post_files(&server, "Gil", &[("doc", "a.bin", &file)]);
+    assert_eq!(status, 201, "{v}\n{}", server.log_text());
+    let id = v["id"].as_str().unwrap().to_owned();
+    assert_eq!(segment_rows(&db, &id), 2);
+    let resp = client()
+        .delete(server.url(&format!("/api/v1/submissions/{id}")))
+        .bearer_auth(ADMIN)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{}", server.log_text());
+    assert_eq!(segment_rows(&db, &id), 0, "erased with the submission");
+
+    // A file sealed, then the request refused (a text field over its limit): nothing stays.
+    let before = db.query("SELECT COUNT(*) FROM file_segments");
+    let form = reqwest::blocking::multipart::Form::new()
+        .part(
+            "doc",
+            reqwest::blocking::multipart::Part::bytes(file.clone())
+                .file_name("b.bin")
+                .mime_str("application/octet-stream")
+                .unwrap(),
+        )
+        .text("huge", "x".repeat(70 * 1024));
+    let sent = client()
+        .post(server.url("/f/contact"))
+        .header("accept", "application/json")
+        .multipart(form)
+        .send();
+    // The service may answer before it has read the whole body (the client then sees a reset).
+    if let Ok(resp) = sent {
+        assert!(resp.status().is_client_error(), "{}", resp.status());
+    }
+    assert_eq!(before.trim(), "0");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while db.query("SELECT COUNT(*) FROM file_segments").trim() != "0" {
+        assert!(Instant::now() < deadline, "the refused request's rows stay");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A client that goes mid-file: the rows already written go too.
+    let mut conn = std::net::TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    let head = "POST /f/contact HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n\
+        Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 10000000\r\n\r\n\
+        --XyZ\r\nContent-Disposition: form-data; name=\"doc\"; filename=\"c.bin\"\r\n\
+        Content-Type: application/octet-stream\r\n\r\n";
+    std::io::Write::write_all(&mut conn, head.as_bytes()).unwrap();
+    std::io::Write::write_all(&mut conn, &noise(3 * 1024 * 1024, 5)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while db.query("SELECT COUNT(*) FROM file_segments").trim() == "0" {
+        assert!(Instant::now() < deadline, "no row of the upload under way");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(conn);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while db.query("SELECT COUNT(*) FROM file_segments").trim() != "0" {
+        assert!(
+            Instant::now() < deadline,
+            "the unfinished upload's rows stay"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // What a killed instance left mid-upload: rows without a submission, one set old, one new.
+    db.query(
+        "INSERT INTO file_segments (submission_id, file_index, segment, sealed, created_ms) VALUES \
+         ('OLDORPHAN', 0, 0, '\\x00', 0), ('NEWUPLOAD', 0, 0, '\\x00', DEFAULT)",
+    );
+    let (dir, config) = server.kill9();
+    let restarted = Server::start_in(&dir, config);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while segment_rows(&db, "OLDORPHAN") != 0 {
+        assert!(Instant::now() < deadline, "{}", restarted.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        segment_rows(&db, "NEWUPLOAD"),
+        1,
+        "an upload under way stays"
+    );
+}
+
+/// A large upload streams into PostgreSQL and out to the Documents store with bounded memory:
+/// the service's peak resident memory grows by less than 64 MiB. 256 MiB, or the MiB in
+/// `SECUREFORM_TEST_LARGE_UPLOAD_MIB` (1024 to try a 1 GiB file).
+#[test]
+fn a_large_upload_streams_through_postgres_in_bounded_memory() {
+    let mib: usize = std::env::var("SECUREFORM_TEST_LARGE_UPLOAD_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let size = mib * 1024 * 1024;
+    let db = Db::create();
+    let server = start(&db, None, 120);
+    // Warm up: a small submission with a file, delivered.
+    let (status, v) = post_files(&server, "warm", &[("doc", "w.bin", b"warm up")]);
+    assert_eq!(status, 201, "{v}");
+    server.wait_for_doc(v["id"].as_str().unwrap());
+    let before = peak_rss(server.pid());
+
+    let big = noise(size, 256);
+    let sha = sha256_hex(&big);
+    let started = Instant::now();
+    let (status, v) = post_files(&server, "big", &[("doc", "big.bin", &big)]);
+    assert_eq!(status, 201, "{v}\n{}", server.log_text());
+    let accepted = started.elapsed();
+    drop(big);
+    let id = v["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !server.doc_ids().contains(&id) {
+        assert!(Instant::now() < deadline, "{}", server.log_text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let delivered = started.elapsed();
+    let peak = peak_rss(server.pid());
+    let growth = peak.saturating_sub(before);
+    eprintln!(
+        "{mib} MiB upload: accepted in {accepted:?}, delivered in {delivered:?}; \
+         peak RSS {} MiB before, {} MiB after (growth {} MiB)",
+        before >> 20,
+        peak >> 20,
+        growth >> 20
+    );
+    assert!(growth < 64 * 1024 * 1024, "peak RSS grew by {growth} bytes");
+    let out = server.cli(&["docs", "list", "--json"]);
+    assert!(out.status.success());
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["id"] == id.as_str()));
+    let (doc, files) = server.doc(&id, &[]);
+    assert_eq!(doc["files"][0]["sha256"], sha.as_str());
+    assert_eq!(sha256_hex(&files[0]), sha, "the file arrives whole");
+    wait_no_segments(&db, &id);
+}
+
+/// Peak resident memory (VmHWM) of a process, in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 1024
 }
