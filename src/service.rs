@@ -162,6 +162,13 @@ pub async fn serve(mut config: Config, listen: Option<ListenAddr>) -> anyhow::Re
         std::time::Duration::from_secs(config.limits.pdf_parse_secs.saturating_mul(5)),
     )?);
     let documents = Arc::new(crate::documents::DocumentStores::open(&config, &keys));
+    // Which configuration and keys this start runs with: the file's SHA-256 (a change between
+    // two starts shows in the log; its content never does) and the key ids.
+    let config_sha256 = match std::fs::read(&config.origin) {
+        Ok(bytes) => hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes)),
+        Err(_) => "embedded".to_owned(),
+    };
+    let key_ids: Vec<String> = keys.ids().iter().map(ToString::to_string).collect();
     spool
         .audit_entry(
             "service",
@@ -169,8 +176,9 @@ pub async fn serve(mut config: Config, listen: Option<ListenAddr>) -> anyhow::Re
             "",
             None,
             Some(format!(
-                "version={} forms={} sinks={} tokens={}",
+                "version={} config_sha256={config_sha256} keys={} forms={} sinks={} tokens={}",
                 env!("CARGO_PKG_VERSION"),
+                key_ids.join(","),
                 config.forms.len(),
                 config.sinks.len(),
                 config.tokens.len()

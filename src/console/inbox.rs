@@ -64,6 +64,21 @@ pub async fn retry(
         Ok((session, _)) => session,
         Err(resp) => return *resp,
     };
+    // Recorded before anything changes, like every admin action.
+    let recorded = state
+        .spool
+        .audit_entry(
+            &session.token,
+            "retry",
+            &id,
+            None,
+            Some(format!("sink={sink}")),
+        )
+        .await;
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, "console: recording the audit entry failed");
+        return server_error();
+    }
     match state.spool.requeue_dead(&id).await {
         Ok(n) => {
             state.dispatch.notify_all();

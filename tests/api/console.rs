@@ -718,6 +718,20 @@ fn an_admin_retries_dead_deliveries_with_csrf() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // Audited with the signed-in token's name, before anything changed.
+    let audit: serde_json::Value = client()
+        .get(server.url("/api/v1/audit"))
+        .bearer_auth(ADMIN)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        audit["entries"].as_array().unwrap().iter().any(|e| {
+            e["action"] == "retry" && e["document_id"] == id.as_str() && e["token"] == "ops"
+        }),
+        "{audit}"
+    );
 }
 
 /// Scope `admin` sees "Delete this submission…", which leads to a confirmation page whose form

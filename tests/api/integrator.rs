@@ -203,6 +203,7 @@ timeout_secs = 3
     sshd.restart();
     let (s, v) = api.post(admin, &format!("/api/v1/submissions/{id}/retry"), "", None);
     assert_eq!((s, v["requeued"].as_u64()), (200, Some(1)), "{v}");
+    let retried = id.clone();
     let done = api.wait_state(reader, &id, "upload", |d| d["state"] == "delivered");
     let path = done["receipt"]["value"].as_str().unwrap().to_owned();
     let uploaded: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
@@ -238,6 +239,25 @@ timeout_secs = 3
         (Some("auditor"), Some(id.as_str()))
     );
     assert_eq!(api.get(reader, "/api/v1/audit").0, 403);
+    // The retry above is an entry too, with the admin token's name; and the start says which
+    // configuration (by hash) and keys it ran with.
+    let (_, all) = api.get(admin, "/api/v1/audit?after=0&limit=1000");
+    let entries = all["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "retry" && e["document_id"] == retried.as_str()),
+        "{entries:?}"
+    );
+    let start = entries
+        .iter()
+        .find(|e| e["action"] == "service_start")
+        .unwrap();
+    let detail = start["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("config_sha256=") && detail.contains("keys="),
+        "{detail}"
+    );
 
     // Metrics count what happened, and carry no field value.
     let metrics = client()

@@ -192,6 +192,12 @@ pub async fn retry(
     let result = async {
         let caller = guard(&req, &state, &[Scope::Admin])?;
         submission_form(&state, &caller, &id).await?;
+        // Recorded before anything changes, like every admin action.
+        state
+            .spool
+            .audit_entry(caller.name, "retry", &id, None, None)
+            .await
+            .map_err(|e| internal("recording the audit entry failed", e))?;
         let n = state
             .spool
             .requeue_dead(&id)
