@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -14,15 +13,10 @@ use sha2::{Digest, Sha256};
 
 pub const PYTHON: &str = "/usr/bin/python3";
 
-/// Fails with the Debian package to install when `program` cannot be run.
+/// Fails with the Debian package to install when `program` cannot be found (the workspace's
+/// test kit, shared with the other sinks' tests).
 pub fn need(program: &str, package: &str) {
-    let found = Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    assert!(found, "{program} is missing: apt-get install {package}");
+    secureform_testkit::cmd::require(program, package);
 }
 
 fn need_aiosmtpd() {
@@ -46,13 +40,7 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use secureform_testkit::net::free_port;
 
 pub fn support_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -377,20 +365,7 @@ impl Drop for Gpg {
     }
 }
 
-/// A submission id in the shape of a ULID, unique per call.
-pub fn new_id() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    format!(
-        "01J{:013}{:04}{:06}",
-        t.as_millis() % 10u128.pow(13),
-        std::process::id() % 10000,
-        N.fetch_add(1, Ordering::SeqCst)
-    )
-}
+pub use secureform_testkit::ids::new_id;
 
 pub fn file_meta(field: &str, filename: &str, content_type: &str, bytes: &[u8]) -> FileMeta {
     FileMeta {
