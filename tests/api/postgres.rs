@@ -805,3 +805,91 @@ fn peak_rss(pid: u32) -> u64 {
         .unwrap()
         * 1024
 }
+
+/// Issue 16: a 30 s database outage under load loses nothing acknowledged. A client posts unique
+/// submissions without pause; the database becomes unreachable for 30 s, then comes back. Every
+/// answer is a 2xx or a 503 `spool_unavailable`; the instance is ready again by itself (no
+/// restart), and every acknowledged submission reaches the Documents store.
+#[test]
+fn a_30_second_outage_under_load_loses_nothing_acknowledged() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let db = Db::create();
+    let server = start(&db, None, 120);
+    let ready = || {
+        client()
+            .get(server.url("/readyz"))
+            .send()
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    assert_eq!(ready(), 200);
+    let stop = AtomicBool::new(false);
+    let started = Instant::now();
+    let (acked, refused, outage, restored) = std::thread::scope(|scope| {
+        let load = scope.spawn(|| {
+            let mut acked: Vec<(Instant, String)> = Vec::new();
+            let mut refused = 0u32;
+            let mut n = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                n += 1;
+                let (status, v) = post(&server, &format!(r#"{{"n":{n}}}"#), None);
+                if (200..300).contains(&status) {
+                    acked.push((Instant::now(), v["id"].as_str().expect("an id").to_owned()));
+                } else {
+                    assert_eq!(status, 503, "post {n}: {v}");
+                    assert_eq!(v["error"]["code"], "spool_unavailable", "post {n}: {v}");
+                    refused += 1;
+                    // A refused post answers at once or after the pool's wait: no need to spin.
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            (acked, refused)
+        });
+        std::thread::sleep(Duration::from_secs(4));
+        let down = Instant::now();
+        psql(
+            "postgres",
+            &format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", db.name),
+        );
+        psql(
+            "postgres",
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+                db.name
+            ),
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(ready(), 503, "unready while the database is away");
+        std::thread::sleep(Duration::from_secs(28));
+        psql(
+            "postgres",
+            &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", db.name),
+        );
+        let restored = Instant::now();
+        let outage = restored - down;
+        std::thread::sleep(Duration::from_secs(5));
+        stop.store(true, Ordering::SeqCst);
+        let (acked, refused) = load.join().expect("the client thread");
+        (acked, refused, outage, restored)
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ready() != 200 {
+        assert!(Instant::now() < deadline, "{}", server.log_text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let recovered = started.elapsed();
+    let wanted: BTreeSet<String> = acked.iter().map(|(_, id)| id.clone()).collect();
+    assert_eq!(wanted.len(), acked.len(), "every id is its own");
+    assert!(refused > 0, "the outage refused posts");
+    // The same process acknowledged posts again once the database was back.
+    let after = acked.iter().filter(|(at, _)| *at > restored).count();
+    assert!(after > 0, "{}", server.log_text());
+    let stores = wait_delivered(&[&server], &wanted);
+    eprintln!(
+        "outage of {outage:?} under load: {} acknowledged ({after} after it), {refused} \
+         refused with 503, ready again {recovered:?} after the load began, all {} delivered",
+        acked.len(),
+        stores[0].len()
+    );
+}
