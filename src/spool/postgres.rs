@@ -450,6 +450,15 @@ impl SpoolBackend for PostgresBackend {
         Ok(())
     }
 
+    async fn purge_keys(&self, before_ms: i64) -> Result<usize, SpoolError> {
+        let n = sqlx::query("DELETE FROM idempotency_keys WHERE created_ms <= $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
     async fn requeue_dead(&self, id: &str, now_ms: i64) -> Result<usize, SpoolError> {
         let n = sqlx::query(
             "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = $2,
