@@ -893,3 +893,116 @@ fn a_30_second_outage_under_load_loses_nothing_acknowledged() {
         stores[0].len()
     );
 }
+
+/// A server that answers every connection's TLS request with `N`, as PostgreSQL with
+/// `ssl = off` does; returns its port.
+fn server_without_tls() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut request = [0u8; 8];
+            if std::io::Read::read_exact(&mut conn, &mut request).is_ok() {
+                let _ = std::io::Write::write_all(&mut conn, b"N");
+            }
+        }
+    });
+    port
+}
+
+/// `[storage] postgres_ssl_mode` and `postgres_ssl_root_cert`: `require` against a server
+/// without TLS fails at once with an error that says so; `verify-full` checks the server's
+/// certificate (the local server's, for `localhost`): refused without its CA, refused for a
+/// name it does not hold, accepted with its CA, and the service's connections are then TLS.
+/// An unknown mode is refused at load, naming the key.
+#[test]
+fn postgres_tls_modes_are_applied_and_fail_clearly() {
+    let db = Db::create();
+    let dir = tempdir();
+    let config = config(&dir, &db, None, 120);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let with = |url: &str, lines: &str| {
+        std::fs::write(dir.join("pg.url"), url).unwrap();
+        std::fs::write(
+            &config,
+            text.replace("pool_size = 4\n", &format!("pool_size = 4\n{lines}\n")),
+        )
+        .unwrap();
+    };
+    let run = |args: &[&str]| {
+        let started = Instant::now();
+        let out = Command::new(BIN)
+            .current_dir(&dir)
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let took = started.elapsed();
+        eprintln!("{args:?}: {took:?}: {}", said.trim());
+        assert!(took < Duration::from_secs(10), "{took:?}: {said}");
+        (out.status.success(), said)
+    };
+    let fails_with = |args: &[&str], wanted: &str| {
+        let (ok, said) = run(args);
+        assert!(!ok, "{said}");
+        assert!(said.to_lowercase().contains(wanted), "{said}");
+    };
+
+    // require, and a server that has no TLS.
+    let plain = format!(
+        "postgres://postgres@127.0.0.1:{}/{}",
+        server_without_tls(),
+        db.name
+    );
+    with(&plain, "postgres_ssl_mode = \"require\"");
+    fails_with(&["migrate"], "tls");
+    fails_with(&["check", "--online"], "tls");
+
+    // The local server has TLS, with a self-signed certificate for localhost.
+    let ca = dir.join("server-ca.pem");
+    let cert = psql("postgres", "SHOW ssl_cert_file");
+    std::fs::copy(cert.trim(), &ca).unwrap();
+    let localhost = format!("postgres://postgres@localhost:5432/{}", db.name);
+    with(&localhost, "postgres_ssl_mode = \"verify-full\"");
+    fails_with(&["migrate"], "certificate");
+    with(
+        &db.url(),
+        "postgres_ssl_mode = \"verify-full\"\npostgres_ssl_root_cert = \"server-ca.pem\"",
+    );
+    fails_with(&["migrate"], "certificate");
+    with(
+        &localhost,
+        "postgres_ssl_mode = \"verify-full\"\npostgres_ssl_root_cert = \"server-ca.pem\"",
+    );
+    let (ok, said) = run(&["migrate"]);
+    assert!(ok, "{said}");
+    let (ok, said) = run(&["check", "--online"]);
+    assert!(ok, "{said}");
+    let server = Server::start_in(&dir, Some(config.clone()));
+    let id = submit(&server, r#"{"n":1}"#);
+    server.wait_for_doc(&id);
+    let tls = db.query(&format!(
+        "SELECT bool_and(s.ssl), COUNT(*) FROM pg_stat_ssl s JOIN pg_stat_activity a \
+         USING (pid) WHERE a.datname = '{}' AND a.pid != pg_backend_pid()",
+        db.name
+    ));
+    let (all_tls, count) = tls.trim().split_once('|').unwrap();
+    assert_eq!(
+        all_tls, "t",
+        "every connection of the service is TLS: {tls}"
+    );
+    assert!(count.parse::<u32>().unwrap() >= 1, "{tls}");
+    drop(server);
+
+    with(&db.url(), "postgres_ssl_mode = \"verify_full\"");
+    let (ok, said) = run(&["check"]);
+    assert!(!ok);
+    assert!(said.contains("postgres_ssl_mode"), "{said}");
+}
