@@ -1006,3 +1006,313 @@ fn postgres_tls_modes_are_applied_and_fail_clearly() {
     assert!(!ok);
     assert!(said.contains("postgres_ssl_mode"), "{said}");
 }
+
+/// Runs a PostgreSQL program as the `postgres` user when this test runs as root (the server
+/// refuses root), as is otherwise.
+fn as_postgres(program: &Path, args: &[&str]) -> std::process::Output {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let mut cmd = if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    let out = cmd.args(args).output().expect("run a PostgreSQL program");
+    assert!(
+        out.status.success(),
+        "{} {args:?}: {}{}",
+        program.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A private PostgreSQL cluster in /var/tmp with TLS on, its certificate for 127.0.0.1 signed
+/// by a test CA; stopped and removed on drop.
+struct TlsCluster {
+    dir: PathBuf,
+    bin: PathBuf,
+    port: u16,
+}
+
+impl TlsCluster {
+    fn start() -> Option<TlsCluster> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|b| b.join("initdb").exists())
+            .max()?;
+        let dir = PathBuf::from(format!(
+            "/var/tmp/sf-pgtls-{}",
+            ulid::Ulid::new().to_string().to_lowercase()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .current_dir(&dir)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        for (name, cn) in [("ca", "SecureForm test CA"), ("other-ca", "Another CA")] {
+            openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={cn}"),
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ]);
+        }
+        std::fs::write(
+            dir.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir)
+            .output();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cluster = TlsCluster { dir, bin, port };
+        let data = cluster.dir.join("data");
+        as_postgres(
+            &cluster.bin.join("initdb"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-N",
+            ],
+        );
+        let d = cluster.dir.display();
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .unwrap();
+        std::io::Write::write_all(
+            &mut conf,
+            format!(
+                "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{d}'\n\
+                 fsync = off\nssl = on\nssl_cert_file = '{d}/server.pem'\nssl_key_file = '{d}/server.key'\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        as_postgres(
+            &cluster.bin.join("pg_ctl"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                cluster.dir.join("log").to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
+        Some(cluster)
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn query(&self, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", "postgres", "-d", "postgres", "-Atc", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for TlsCluster {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args([
+                "-D",
+                data.to_str().unwrap_or_default(),
+                "-m",
+                "immediate",
+                "stop",
+            ])
+            .output();
+        let _ = Command::new(self.bin.join("pg_ctl"))
+            .args([
+                "-D",
+                data.to_str().unwrap_or_default(),
+                "-m",
+                "immediate",
+                "stop",
+            ])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// TLS with a real chain: a private cluster whose certificate for 127.0.0.1 is signed by a
+/// test CA. `verify-full` with that CA migrates, checks and serves over TLS; with another CA,
+/// or none (the built-in roots), it is refused. Then the cluster turns TLS off (`ssl = off`,
+/// reloaded): `require` is refused at once, `prefer` connects without TLS.
+#[test]
+fn verify_full_against_a_cluster_with_a_test_ca_and_require_once_tls_is_off() {
+    let Some(cluster) = TlsCluster::start() else {
+        eprintln!("no PostgreSQL server programs under /usr/lib/postgresql: skipped");
+        return;
+    };
+    let dir = tempdir();
+    std::fs::copy(cluster.dir.join("ca.pem"), dir.join("ca.pem")).unwrap();
+    std::fs::copy(cluster.dir.join("other-ca.pem"), dir.join("other-ca.pem")).unwrap();
+    std::fs::write(dir.join("pg.url"), cluster.url()).unwrap();
+    let hash = hex::encode(sha2::Sha256::digest(SUBMIT.as_bytes()));
+    let config = dir.join("secureform.toml");
+    let with = |tls: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[storage]\nbackend = \"postgres\"\npostgres_url_file = \"pg.url\"\npool_size = 2\n\
+                 {tls}\n\n[forms.contact]\nsinks = [\"docs\"]\n\n[sinks.docs]\ntype = \"documents\"\n\n\
+                 [tokens.integrator]\nsha256 = \"{hash}\"\nscopes = [\"submit\", \"read\"]\n\
+                 forms = [\"contact\"]\n"
+            ),
+        )
+        .unwrap();
+    };
+    let run = |args: &[&str]| {
+        let started = Instant::now();
+        let out = Command::new(BIN)
+            .current_dir(&dir)
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let took = started.elapsed();
+        eprintln!("{args:?}: {took:?}: {}", said.trim());
+        assert!(took < Duration::from_secs(10), "{took:?}: {said}");
+        (out.status.success(), said)
+    };
+
+    with("postgres_ssl_mode = \"verify-full\"");
+    let (ok, said) = run(&["migrate"]);
+    assert!(!ok && said.contains("UnknownIssuer"), "{said}");
+    with("postgres_ssl_mode = \"verify-full\"\npostgres_ssl_root_cert = \"other-ca.pem\"");
+    let (ok, said) = run(&["migrate"]);
+    assert!(!ok && said.contains("certificate"), "{said}");
+
+    with("postgres_ssl_mode = \"verify-full\"\npostgres_ssl_root_cert = \"ca.pem\"");
+    let (ok, said) = run(&["migrate"]);
+    assert!(ok, "{said}");
+    let (ok, said) = run(&["check", "--online"]);
+    assert!(
+        ok && said.contains("storage: postgres: reachable"),
+        "{said}"
+    );
+    let server = Server::start_in(&dir, Some(config.clone()));
+    let id = submit(&server, r#"{"n":1}"#);
+    server.wait_for_doc(&id);
+    let tls = cluster.query(
+        "SELECT bool_and(s.ssl), COUNT(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.datname = 'postgres' AND a.backend_type = 'client backend' \
+         AND a.pid != pg_backend_pid()",
+    );
+    assert_eq!(tls.trim().split('|').next(), Some("t"), "{tls}");
+    drop(server);
+
+    // The cluster without TLS.
+    cluster.query("ALTER SYSTEM SET ssl = off");
+    cluster.query("SELECT pg_reload_conf()");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.query("SHOW ssl").trim() != "off" {
+        assert!(Instant::now() < deadline, "ssl stays on");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    with("postgres_ssl_mode = \"require\"");
+    let (ok, said) = run(&["check", "--online"]);
+    assert!(
+        !ok && said.contains("server does not support TLS"),
+        "{said}"
+    );
+    let (ok, said) = run(&["migrate"]);
+    assert!(
+        !ok && said.contains("server does not support TLS"),
+        "{said}"
+    );
+    with("postgres_ssl_mode = \"prefer\"");
+    let (ok, said) = run(&["check", "--online"]);
+    assert!(ok, "{said}");
+}
