@@ -1011,6 +1011,17 @@ fn postgres_tls_modes_are_applied_and_fail_clearly() {
     let (ok, said) = run(&["check"]);
     assert!(!ok);
     assert!(said.contains("postgres_ssl_mode"), "{said}");
+    // A root certificate that is not there: named, before any connection.
+    with(
+        &localhost,
+        "postgres_ssl_mode = \"verify-full\"\npostgres_ssl_root_cert = \"missing.pem\"",
+    );
+    let (ok, said) = run(&["migrate"]);
+    assert!(!ok);
+    assert!(
+        said.contains("postgres_ssl_root_cert") && said.contains("missing.pem"),
+        "{said}"
+    );
 }
 
 /// Runs a PostgreSQL program as the `postgres` user when this test runs as root (the server
