@@ -346,10 +346,28 @@ fn report(result: anyhow::Result<()>) -> i32 {
         Ok(()) => 0,
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             1
         }
     }
+}
+
+/// An error and its causes, `: `-separated, leaving out a cause its effect's text already
+/// holds (sqlx's and the spool's errors repeat their source in their own message, so `{:#}`
+/// printed the same reason up to four times).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let said = cause.to_string();
+        if text.contains(&said) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&said);
+    }
+    text
 }
 
 async fn check(path: Option<&Path>, online: bool) -> i32 {

@@ -134,6 +134,8 @@ pub struct StorageConfig {
     pub postgres_url_file: Option<PathBuf>,
     pub pool_size: Option<u32>,
     pub lease_secs: Option<u64>,
+    pub postgres_ssl_mode: Option<String>,
+    pub postgres_ssl_root_cert: Option<PathBuf>,
 }
 
 /// `[dispatch]`: how deliveries are retried.
@@ -504,6 +506,8 @@ impl Config {
                 postgres_url_file: storage.postgres_url_file,
                 pool_size: storage.pool_size,
                 lease_secs: storage.lease_secs,
+                postgres_ssl_mode: storage.postgres_ssl_mode,
+                postgres_ssl_root_cert: storage.postgres_ssl_root_cert,
             },
             base_dir,
         )

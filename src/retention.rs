@@ -4,6 +4,9 @@
 //! acceptance time. Nothing is erased for a form kept forever (0 or absent). It runs once at
 //! start, then every `[retention] sweep_secs`; each erasure is an audit entry (actor `service`,
 //! reason `retention`). Time is the spool's clock (`crate::clock`).
+//!
+//! The same timer removes the idempotency keys past their 48-hour window (on both spool
+//! backends), which would otherwise stay until the same key came again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +42,13 @@ pub fn start(
                     "retention: erased what was kept long enough"
                 ),
                 Err(e) => tracing::error!(error = %e, "retention sweep failed; trying again later"),
+            }
+            match spool.purge_expired_keys().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(keys = n, "expired idempotency keys removed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "removing expired idempotency keys failed; trying again later")
+                }
             }
             tokio::time::sleep(every).await;
         }

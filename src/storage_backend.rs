@@ -17,6 +17,51 @@ pub enum UrlSource {
     File(PathBuf),
 }
 
+/// `[storage] postgres_ssl_mode`: TLS to PostgreSQL, as libpq's `sslmode` (without `allow`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SslMode {
+    /// Never TLS.
+    Disable,
+    /// TLS when the server offers it, else plain (libpq's default); the certificate is not
+    /// verified.
+    Prefer,
+    /// TLS or no connection; the certificate is not verified.
+    Require,
+    /// TLS, with a certificate chained to a trusted root (any host name).
+    VerifyCa,
+    /// TLS, with a certificate chained to a trusted root and naming the host connected to.
+    VerifyFull,
+}
+
+impl SslMode {
+    /// The mode named `text` (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`).
+    pub fn parse(text: &str) -> Option<SslMode> {
+        Some(match text {
+            "disable" => SslMode::Disable,
+            "prefer" => SslMode::Prefer,
+            "require" => SslMode::Require,
+            "verify-ca" => SslMode::VerifyCa,
+            "verify-full" => SslMode::VerifyFull,
+            _ => return None,
+        })
+    }
+
+    /// Whether the server's certificate is verified.
+    pub fn verifies(self) -> bool {
+        matches!(self, SslMode::VerifyCa | SslMode::VerifyFull)
+    }
+}
+
+/// TLS to PostgreSQL as configured: `mode` `None` leaves the URL's `sslmode` (or libpq's
+/// default, `prefer`) in force.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PgTls {
+    pub mode: Option<SslMode>,
+    /// The CA certificate(s) (PEM) the server's certificate must chain to; `None` with a
+    /// `verify-*` mode: the Mozilla roots built in (webpki-roots).
+    pub root_cert: Option<PathBuf>,
+}
+
 /// The spool's backend, as configured.
 #[derive(Clone, Debug, Default)]
 pub enum SpoolBackendConfig {
@@ -27,6 +72,7 @@ pub enum SpoolBackendConfig {
         url: UrlSource,
         pool_size: u32,
         lease_secs: u64,
+        tls: PgTls,
     },
 }
 
@@ -38,6 +84,8 @@ pub struct RawBackend {
     pub postgres_url_file: Option<PathBuf>,
     pub pool_size: Option<u32>,
     pub lease_secs: Option<u64>,
+    pub postgres_ssl_mode: Option<String>,
+    pub postgres_ssl_root_cert: Option<PathBuf>,
 }
 
 impl SpoolBackendConfig {
@@ -49,10 +97,13 @@ impl SpoolBackendConfig {
                     || raw.postgres_url_file.is_some()
                     || raw.pool_size.is_some()
                     || raw.lease_secs.is_some()
+                    || raw.postgres_ssl_mode.is_some()
+                    || raw.postgres_ssl_root_cert.is_some()
                 {
                     return Err((
                         "backend",
-                        "postgres_url_*, pool_size and lease_secs need backend = \"postgres\""
+                        "postgres_url_*, postgres_ssl_*, pool_size and lease_secs need \
+                         backend = \"postgres\""
                             .to_owned(),
                     ));
                 }
@@ -76,10 +127,31 @@ impl SpoolBackendConfig {
                 if !(1..=86_400).contains(&lease_secs) {
                     return Err(("lease_secs", "must be 1 to 86400".to_owned()));
                 }
+                let mode = match raw.postgres_ssl_mode.as_deref() {
+                    None => None,
+                    Some(text) => Some(SslMode::parse(text).ok_or_else(|| {
+                        (
+                            "postgres_ssl_mode",
+                            format!(
+                                "unknown mode `{text}`: use \"disable\", \"prefer\", \
+                                 \"require\", \"verify-ca\" or \"verify-full\""
+                            ),
+                        )
+                    })?),
+                };
+                let root_cert = raw.postgres_ssl_root_cert.map(|f| base_dir.join(f));
+                if root_cert.is_some() && !mode.is_some_and(SslMode::verifies) {
+                    return Err((
+                        "postgres_ssl_root_cert",
+                        "is used only with postgres_ssl_mode = \"verify-ca\" or \"verify-full\""
+                            .to_owned(),
+                    ));
+                }
                 Ok(SpoolBackendConfig::Postgres {
                     url,
                     pool_size,
                     lease_secs,
+                    tls: PgTls { mode, root_cert },
                 })
             }
             other => Err((
@@ -96,6 +168,7 @@ impl SpoolBackendConfig {
             url,
             pool_size,
             lease_secs,
+            tls,
         } = self
         else {
             return Ok(None);
@@ -111,7 +184,13 @@ impl SpoolBackendConfig {
                 .trim()
                 .to_owned(),
         };
+        if let Some(cert) = &tls.root_cert {
+            std::fs::metadata(cert).map_err(|e| {
+                anyhow::anyhow!("[storage] postgres_ssl_root_cert {}: {e}", cert.display())
+            })?;
+        }
         Ok(Some(PostgresOptions {
+            tls: tls.clone(),
             url,
             pool_size: *pool_size,
             lease_ms: i64::try_from(lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
@@ -129,4 +208,65 @@ pub fn orphan_upload_ms(limits: &crate::limits::Limits) -> i64 {
         .max(limits.body_read_secs)
         .saturating_add(3600);
     i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(mode: Option<&str>, root: Option<&str>) -> Result<PgTls, (&'static str, String)> {
+        let raw = RawBackend {
+            backend: Some("postgres".to_owned()),
+            postgres_url_env: Some("PG_URL".to_owned()),
+            postgres_ssl_mode: mode.map(str::to_owned),
+            postgres_ssl_root_cert: root.map(PathBuf::from),
+            ..RawBackend::default()
+        };
+        match SpoolBackendConfig::parse(raw, Path::new("/etc/secureform"))? {
+            SpoolBackendConfig::Postgres { tls, .. } => Ok(tls),
+            SpoolBackendConfig::Sqlite => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn ssl_modes_are_parsed_and_checked() {
+        assert_eq!(parse(None, None).unwrap(), PgTls::default());
+        for (text, mode) in [
+            ("disable", SslMode::Disable),
+            ("prefer", SslMode::Prefer),
+            ("require", SslMode::Require),
+            ("verify-ca", SslMode::VerifyCa),
+            ("verify-full", SslMode::VerifyFull),
+        ] {
+            assert_eq!(parse(Some(text), None).unwrap().mode, Some(mode));
+        }
+        for bad in ["allow", "REQUIRE", "verify_full", ""] {
+            let (key, msg) = parse(Some(bad), None).unwrap_err();
+            assert_eq!(key, "postgres_ssl_mode");
+            assert!(msg.contains(&format!("`{bad}`")), "{msg}");
+        }
+        // A root certificate, relative to the configuration's folder, with a verify-* mode only.
+        let tls = parse(Some("verify-full"), Some("ca.pem")).unwrap();
+        assert_eq!(
+            tls.root_cert.as_deref(),
+            Some(Path::new("/etc/secureform/ca.pem"))
+        );
+        for mode in [None, Some("disable"), Some("prefer"), Some("require")] {
+            assert_eq!(
+                parse(mode, Some("ca.pem")).unwrap_err().0,
+                "postgres_ssl_root_cert"
+            );
+        }
+        // The keys need the PostgreSQL backend.
+        let raw = RawBackend {
+            postgres_ssl_mode: Some("require".to_owned()),
+            ..RawBackend::default()
+        };
+        assert_eq!(
+            SpoolBackendConfig::parse(raw, Path::new("/"))
+                .unwrap_err()
+                .0,
+            "backend"
+        );
+    }
 }

@@ -50,6 +50,9 @@ pub(crate) trait SpoolBackend: Send + Sync {
     /// Puts a submission's dead deliveries back in the queue; returns how many.
     async fn requeue_dead(&self, id: &str, now_ms: i64) -> Result<usize, SpoolError>;
 
+    /// Removes the idempotency keys remembered at or before `before_ms`; returns how many.
+    async fn purge_keys(&self, before_ms: i64) -> Result<usize, SpoolError>;
+
     /// Removes the files of `id` unless a submission `id` is stored. Does not wait.
     fn discard(&self, id: String);
 

@@ -120,6 +120,11 @@ pub(crate) enum Command {
     },
     /// Removes the files of `id` unless a submission `id` is stored (see [`UploadGuard`]).
     Discard { id: String },
+    /// Removes the idempotency keys remembered at or before `before_ms` (expired).
+    PurgeKeys {
+        before_ms: i64,
+        done: oneshot::Sender<Result<usize, WriteError>>,
+    },
 }
 
 /// The spool. Cheap to share behind an `Arc`. Seals and opens; stores through its backend
@@ -354,6 +359,16 @@ impl Spool {
     /// accepted_ms)`, what retention may erase.
     pub async fn erasable(&self) -> Result<Vec<(String, String, i64)>, SpoolError> {
         self.backend.erasable().await
+    }
+
+    /// Removes the idempotency keys whose window ([`idempotency::IDEMPOTENCY_MS`], by the
+    /// spool's clock) has passed; returns how many.
+    pub async fn purge_expired_keys(&self) -> Result<usize, SpoolError> {
+        let before_ms = self
+            .clock
+            .now_ms()
+            .saturating_sub(idempotency::IDEMPOTENCY_MS);
+        self.backend.purge_keys(before_ms).await
     }
 
     /// The form and received_at of a known submission.

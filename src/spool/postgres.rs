@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgSslMode};
 use sqlx::{PgPool, Row};
 use tokio::sync::broadcast;
 
@@ -56,6 +56,8 @@ pub struct PostgresOptions {
     /// How long the rows of an upload no submission has are kept after the last one was
     /// written, before the janitor removes them: longer than any upload may take.
     pub orphan_upload_ms: i64,
+    /// TLS to the server (`[storage] postgres_ssl_mode`, `postgres_ssl_root_cert`).
+    pub tls: crate::storage_backend::PgTls,
 }
 
 pub(crate) struct PostgresBackend {
@@ -71,7 +73,20 @@ pub(crate) struct PostgresBackend {
 
 /// Opens a pool to `options.url` without connecting.
 pub(crate) fn pool(options: &PostgresOptions) -> Result<PgPool, SpoolError> {
-    let connect: PgConnectOptions = options.url.parse().map_err(SpoolError::from)?;
+    let mut connect: PgConnectOptions = options.url.parse().map_err(SpoolError::from)?;
+    if let Some(mode) = options.tls.mode {
+        use crate::storage_backend::SslMode;
+        connect = connect.ssl_mode(match mode {
+            SslMode::Disable => PgSslMode::Disable,
+            SslMode::Prefer => PgSslMode::Prefer,
+            SslMode::Require => PgSslMode::Require,
+            SslMode::VerifyCa => PgSslMode::VerifyCa,
+            SslMode::VerifyFull => PgSslMode::VerifyFull,
+        });
+    }
+    if let Some(cert) = &options.tls.root_cert {
+        connect = connect.ssl_root_cert(cert);
+    }
     Ok(PgPoolOptions::new()
         .max_connections(options.pool_size.max(1))
         .acquire_timeout(Duration::from_secs(3))
@@ -448,6 +463,15 @@ impl SpoolBackend for PostgresBackend {
             self.remove_files(id);
         }
         Ok(())
+    }
+
+    async fn purge_keys(&self, before_ms: i64) -> Result<usize, SpoolError> {
+        let n = sqlx::query("DELETE FROM idempotency_keys WHERE created_ms <= $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     async fn requeue_dead(&self, id: &str, now_ms: i64) -> Result<usize, SpoolError> {

@@ -165,6 +165,11 @@ impl SpoolBackend for SqliteBackend {
         .await
     }
 
+    async fn purge_keys(&self, before_ms: i64) -> Result<usize, SpoolError> {
+        self.call(|done| Command::PurgeKeys { before_ms, done })
+            .await
+    }
+
     fn discard(&self, id: String) {
         // A stopped writer is a stopping service: the next start removes the files.
         let _ = self.send(Command::Discard { id });

@@ -267,7 +267,9 @@ pub(crate) fn writer_loop(
                 Command::Outcome { done, .. } | Command::Audit { done, .. } => {
                     let _ = done.send(result.map(|_| ()));
                 }
-                Command::Requeue { done, .. } | Command::Erase { done, .. } => {
+                Command::Requeue { done, .. }
+                | Command::Erase { done, .. }
+                | Command::PurgeKeys { done, .. } => {
                     let _ = done.send(result.map(|r| match r {
                         Reply::Done(n) => n,
                         Reply::Accepted(_) => 0,
@@ -473,6 +475,10 @@ fn apply(conn: &Connection, cmd: &Command, purged: &mut Vec<String>) -> rusqlite
             }
             Ok(Reply::Done(0))
         }
+        Command::PurgeKeys { before_ms, .. } => conn
+            .prepare_cached("DELETE FROM idempotency_keys WHERE created_ms <= ?1")?
+            .execute([before_ms])
+            .map(Reply::Done),
         Command::Requeue { id, now_ms, .. } => conn
             .prepare_cached(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = ?2,

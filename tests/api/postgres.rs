@@ -805,3 +805,531 @@ fn peak_rss(pid: u32) -> u64 {
         .unwrap()
         * 1024
 }
+
+/// Issue 16: a 30 s database outage under load loses nothing acknowledged. A client posts unique
+/// submissions without pause; the database becomes unreachable for 30 s, then comes back. Every
+/// answer is a 2xx or a 503 `spool_unavailable`; the instance is ready again by itself (no
+/// restart), and every acknowledged submission reaches the Documents store.
+#[test]
+fn a_30_second_outage_under_load_loses_nothing_acknowledged() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let db = Db::create();
+    let server = start(&db, None, 120);
+    let ready = || {
+        client()
+            .get(server.url("/readyz"))
+            .send()
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    assert_eq!(ready(), 200);
+    let stop = AtomicBool::new(false);
+    let started = Instant::now();
+    let (acked, refused, outage, restored) = std::thread::scope(|scope| {
+        let load = scope.spawn(|| {
+            let mut acked: Vec<(Instant, String)> = Vec::new();
+            let mut refused = 0u32;
+            let mut n = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                n += 1;
+                let (status, v) = post(&server, &format!(r#"{{"n":{n}}}"#), None);
+                if (200..300).contains(&status) {
+                    acked.push((Instant::now(), v["id"].as_str().expect("an id").to_owned()));
+                } else {
+                    assert_eq!(status, 503, "post {n}: {v}");
+                    assert_eq!(v["error"]["code"], "spool_unavailable", "post {n}: {v}");
+                    refused += 1;
+                    // A refused post answers at once or after the pool's wait: no need to spin.
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            (acked, refused)
+        });
+        std::thread::sleep(Duration::from_secs(4));
+        let down = Instant::now();
+        psql(
+            "postgres",
+            &format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", db.name),
+        );
+        psql(
+            "postgres",
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+                db.name
+            ),
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(ready(), 503, "unready while the database is away");
+        std::thread::sleep(Duration::from_secs(28));
+        psql(
+            "postgres",
+            &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", db.name),
+        );
+        let restored = Instant::now();
+        let outage = restored - down;
+        std::thread::sleep(Duration::from_secs(5));
+        stop.store(true, Ordering::SeqCst);
+        let (acked, refused) = load.join().expect("the client thread");
+        (acked, refused, outage, restored)
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ready() != 200 {
+        assert!(Instant::now() < deadline, "{}", server.log_text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let recovered = started.elapsed();
+    let wanted: BTreeSet<String> = acked.iter().map(|(_, id)| id.clone()).collect();
+    assert_eq!(wanted.len(), acked.len(), "every id is its own");
+    assert!(refused > 0, "the outage refused posts");
+    // The same process acknowledged posts again once the database was back.
+    let after = acked.iter().filter(|(at, _)| *at > restored).count();
+    assert!(after > 0, "{}", server.log_text());
+    let stores = wait_delivered(&[&server], &wanted);
+    eprintln!(
+        "outage of {outage:?} under load: {} acknowledged ({after} after it), {refused} \
+         refused with 503, ready again {recovered:?} after the load began, all {} delivered",
+        acked.len(),
+        stores[0].len()
+    );
+}
+
+/// A server that answers every connection's TLS request with `N`, as PostgreSQL with
+/// `ssl = off` does; returns its port.
+fn server_without_tls() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut request = [0u8; 8];
+            if std::io::Read::read_exact(&mut conn, &mut request).is_ok() {
+                let _ = std::io::Write::write_all(&mut conn, b"N");
+            }
+        }
+    });
+    port
+}
+
+/// `[storage] postgres_ssl_mode` and `postgres_ssl_root_cert`: `require` against a server
+/// without TLS fails at once with an error that says so; `verify-full` checks the server's
+/// certificate (the local server's, for `localhost`): refused without its CA, refused for a
+/// name it does not hold, accepted with its CA, and the service's connections are then TLS.
+/// An unknown mode is refused at load, naming the key.
+#[test]
+fn postgres_tls_modes_are_applied_and_fail_clearly() {
+    let db = Db::create();
+    let dir = tempdir();
+    let config = config(&dir, &db, None, 120);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let with = |url: &str, lines: &str| {
+        std::fs::write(dir.join("pg.url"), url).unwrap();
+        std::fs::write(
+            &config,
+            text.replace("pool_size = 4\n", &format!("pool_size = 4\n{lines}\n")),
+        )
+        .unwrap();
+    };
+    let run = |args: &[&str]| {
+        let started = Instant::now();
+        let out = Command::new(BIN)
+            .current_dir(&dir)
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let took = started.elapsed();
+        eprintln!("{args:?}: {took:?}: {}", said.trim());
+        assert!(took < Duration::from_secs(10), "{took:?}: {said}");
+        (out.status.success(), said)
+    };
+    let fails_with = |args: &[&str], wanted: &str| {
+        let (ok, said) = run(args);
+        assert!(!ok, "{said}");
+        assert!(said.to_lowercase().contains(wanted), "{said}");
+    };
+
+    // require, and a server that has no TLS.
+    let plain = format!(
+        "postgres://postgres@127.0.0.1:{}/{}",
+        server_without_tls(),
+        db.name
+    );
+    with(&plain, "postgres_ssl_mode = \"require\"");
+    let (ok, said) = run(&["migrate"]);
+    assert!(!ok);
+    assert_eq!(
+        said.matches("server does not support TLS").count(),
+        1,
+        "said once: {said}"
+    );
+    fails_with(&["check", "--online"], "tls");
+
+    // The local server has TLS, with a self-signed certificate for localhost.
+    let ca = dir.join("server-ca.pem");
+    let cert = psql("postgres", "SHOW ssl_cert_file");
+    std::fs::copy(cert.trim(), &ca).unwrap();
+    let localhost = format!("postgres://postgres@localhost:5432/{}", db.name);
+    with(&localhost, "postgres_ssl_mode = \"verify-full\"");
+    fails_with(&["migrate"], "certificate");
+    with(
+        &db.url(),
+        "postgres_ssl_mode = \"verify-full\"\npostgres_ssl_root_cert = \"server-ca.pem\"",
+    );
+    fails_with(&["migrate"], "certificate");
+    with(
+        &localhost,
+        "postgres_ssl_mode = \"verify-full\"\npostgres_ssl_root_cert = \"server-ca.pem\"",
+    );
+    let (ok, said) = run(&["migrate"]);
+    assert!(ok, "{said}");
+    let (ok, said) = run(&["check", "--online"]);
+    assert!(ok, "{said}");
+    let server = Server::start_in(&dir, Some(config.clone()));
+    let id = submit(&server, r#"{"n":1}"#);
+    server.wait_for_doc(&id);
+    let tls = db.query(&format!(
+        "SELECT bool_and(s.ssl), COUNT(*) FROM pg_stat_ssl s JOIN pg_stat_activity a \
+         USING (pid) WHERE a.datname = '{}' AND a.pid != pg_backend_pid()",
+        db.name
+    ));
+    let (all_tls, count) = tls.trim().split_once('|').unwrap();
+    assert_eq!(
+        all_tls, "t",
+        "every connection of the service is TLS: {tls}"
+    );
+    assert!(count.parse::<u32>().unwrap() >= 1, "{tls}");
+    drop(server);
+
+    with(&db.url(), "postgres_ssl_mode = \"verify_full\"");
+    let (ok, said) = run(&["check"]);
+    assert!(!ok);
+    assert!(said.contains("postgres_ssl_mode"), "{said}");
+    // A root certificate that is not there: named, before any connection.
+    with(
+        &localhost,
+        "postgres_ssl_mode = \"verify-full\"\npostgres_ssl_root_cert = \"missing.pem\"",
+    );
+    let (ok, said) = run(&["migrate"]);
+    assert!(!ok);
+    assert!(
+        said.contains("postgres_ssl_root_cert") && said.contains("missing.pem"),
+        "{said}"
+    );
+}
+
+/// Runs a PostgreSQL program as the `postgres` user when this test runs as root (the server
+/// refuses root), as is otherwise.
+fn as_postgres(program: &Path, args: &[&str]) -> std::process::Output {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let mut cmd = if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    let out = cmd.args(args).output().expect("run a PostgreSQL program");
+    assert!(
+        out.status.success(),
+        "{} {args:?}: {}{}",
+        program.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A private PostgreSQL cluster in /var/tmp with TLS on, its certificate for 127.0.0.1 signed
+/// by a test CA; stopped and removed on drop.
+struct TlsCluster {
+    dir: PathBuf,
+    bin: PathBuf,
+    port: u16,
+}
+
+impl TlsCluster {
+    fn start() -> Option<TlsCluster> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|b| b.join("initdb").exists())
+            .max()?;
+        let dir = PathBuf::from(format!(
+            "/var/tmp/sf-pgtls-{}",
+            ulid::Ulid::new().to_string().to_lowercase()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .current_dir(&dir)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        for (name, cn) in [("ca", "SecureForm test CA"), ("other-ca", "Another CA")] {
+            openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={cn}"),
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ]);
+        }
+        std::fs::write(
+            dir.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir)
+            .output();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cluster = TlsCluster { dir, bin, port };
+        let data = cluster.dir.join("data");
+        as_postgres(
+            &cluster.bin.join("initdb"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-N",
+            ],
+        );
+        let d = cluster.dir.display();
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .unwrap();
+        std::io::Write::write_all(
+            &mut conf,
+            format!(
+                "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{d}'\n\
+                 fsync = off\nssl = on\nssl_cert_file = '{d}/server.pem'\nssl_key_file = '{d}/server.key'\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        as_postgres(
+            &cluster.bin.join("pg_ctl"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                cluster.dir.join("log").to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
+        Some(cluster)
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn query(&self, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", "postgres", "-d", "postgres", "-Atc", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for TlsCluster {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args([
+                "-D",
+                data.to_str().unwrap_or_default(),
+                "-m",
+                "immediate",
+                "stop",
+            ])
+            .output();
+        let _ = Command::new(self.bin.join("pg_ctl"))
+            .args([
+                "-D",
+                data.to_str().unwrap_or_default(),
+                "-m",
+                "immediate",
+                "stop",
+            ])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// TLS with a real chain: a private cluster whose certificate for 127.0.0.1 is signed by a
+/// test CA. `verify-full` with that CA migrates, checks and serves over TLS; with another CA,
+/// or none (the built-in roots), it is refused. Then the cluster turns TLS off (`ssl = off`,
+/// reloaded): `require` is refused at once, `prefer` connects without TLS.
+#[test]
+fn verify_full_against_a_cluster_with_a_test_ca_and_require_once_tls_is_off() {
+    let Some(cluster) = TlsCluster::start() else {
+        eprintln!("no PostgreSQL server programs under /usr/lib/postgresql: skipped");
+        return;
+    };
+    let dir = tempdir();
+    std::fs::copy(cluster.dir.join("ca.pem"), dir.join("ca.pem")).unwrap();
+    std::fs::copy(cluster.dir.join("other-ca.pem"), dir.join("other-ca.pem")).unwrap();
+    std::fs::write(dir.join("pg.url"), cluster.url()).unwrap();
+    let hash = hex::encode(sha2::Sha256::digest(SUBMIT.as_bytes()));
+    let config = dir.join("secureform.toml");
+    let with = |tls: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[storage]\nbackend = \"postgres\"\npostgres_url_file = \"pg.url\"\npool_size = 2\n\
+                 {tls}\n\n[forms.contact]\nsinks = [\"docs\"]\n\n[sinks.docs]\ntype = \"documents\"\n\n\
+                 [tokens.integrator]\nsha256 = \"{hash}\"\nscopes = [\"submit\", \"read\"]\n\
+                 forms = [\"contact\"]\n"
+            ),
+        )
+        .unwrap();
+    };
+    let run = |args: &[&str]| {
+        let started = Instant::now();
+        let out = Command::new(BIN)
+            .current_dir(&dir)
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let took = started.elapsed();
+        eprintln!("{args:?}: {took:?}: {}", said.trim());
+        assert!(took < Duration::from_secs(10), "{took:?}: {said}");
+        (out.status.success(), said)
+    };
+
+    with("postgres_ssl_mode = \"verify-full\"");
+    let (ok, said) = run(&["migrate"]);
+    assert!(!ok && said.contains("UnknownIssuer"), "{said}");
+    with("postgres_ssl_mode = \"verify-full\"\npostgres_ssl_root_cert = \"other-ca.pem\"");
+    let (ok, said) = run(&["migrate"]);
+    assert!(!ok && said.contains("certificate"), "{said}");
+
+    with("postgres_ssl_mode = \"verify-full\"\npostgres_ssl_root_cert = \"ca.pem\"");
+    let (ok, said) = run(&["migrate"]);
+    assert!(ok, "{said}");
+    let (ok, said) = run(&["check", "--online"]);
+    assert!(
+        ok && said.contains("storage: postgres: reachable"),
+        "{said}"
+    );
+    let server = Server::start_in(&dir, Some(config.clone()));
+    let id = submit(&server, r#"{"n":1}"#);
+    server.wait_for_doc(&id);
+    let tls = cluster.query(
+        "SELECT bool_and(s.ssl), COUNT(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.datname = 'postgres' AND a.backend_type = 'client backend' \
+         AND a.pid != pg_backend_pid()",
+    );
+    assert_eq!(tls.trim().split('|').next(), Some("t"), "{tls}");
+    drop(server);
+
+    // The cluster without TLS.
+    cluster.query("ALTER SYSTEM SET ssl = off");
+    cluster.query("SELECT pg_reload_conf()");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.query("SHOW ssl").trim() != "off" {
+        assert!(Instant::now() < deadline, "ssl stays on");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    with("postgres_ssl_mode = \"require\"");
+    let (ok, said) = run(&["check", "--online"]);
+    assert!(
+        !ok && said.contains("server does not support TLS"),
+        "{said}"
+    );
+    let (ok, said) = run(&["migrate"]);
+    assert!(
+        !ok && said.contains("server does not support TLS"),
+        "{said}"
+    );
+    with("postgres_ssl_mode = \"prefer\"");
+    let (ok, said) = run(&["check", "--online"]);
+    assert!(ok, "{said}");
+}

@@ -734,3 +734,68 @@ fn reads_racing_an_erasure_answer_200_or_404_never_500() {
         }
     }
 }
+
+/// Expired Idempotency-Keys are purged by the sweeper (on either spool backend), not only when
+/// the same key comes again: a key remembered 49 hours ago is removed, one remembered 47 hours
+/// ago stays through several sweeps.
+#[test]
+fn expired_idempotency_keys_are_purged_and_fresh_ones_kept() {
+    let config = format!(
+        "[retention]\nsweep_secs = 1\n\n[forms.contact]\nsinks = [\"docs\"]\n\n\
+         [sinks.docs]\ntype = \"documents\"\n\n{}",
+        tokens()
+    );
+    let post_with_key = |server: &Server, key: &str| {
+        let resp = client()
+            .post(server.url("/api/v1/forms/contact/submissions"))
+            .bearer_auth(ADMIN)
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(format!(r#"{{"key":"{key}"}}"#))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 201, "{}", server.log_text());
+    };
+    let keys = |server: &Server| -> Vec<String> {
+        spool_query(server, "SELECT key FROM idempotency_keys ORDER BY key")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    // 49 hours ago by a shifted clock: a key that has expired by now.
+    let server =
+        Server::with_config_env(&config, &[("SECUREFORM_TEST_CLOCK_OFFSET_SECS", "-176400")]);
+    post_with_key(&server, "expired-key");
+    let (dir, config_path) = server.kill9();
+    // 47 hours ago: a key still in its window now.
+    let server = Server::start_with_env(
+        &dir,
+        config_path.clone(),
+        &[("SECUREFORM_TEST_CLOCK_OFFSET_SECS", "-169200")],
+    );
+    post_with_key(&server, "fresh-key");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        keys(&server),
+        ["expired-key", "fresh-key"],
+        "both in their window then"
+    );
+    let (dir, config_path) = server.kill9();
+
+    // Now: nothing is posted, the sweeper alone removes the expired key.
+    let server = Server::start_in(&dir, config_path);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while keys(&server).contains(&"expired-key".to_owned()) {
+        assert!(Instant::now() < deadline, "{}", server.log_text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(2500)); // two more sweeps
+    assert_eq!(keys(&server), ["fresh-key"]);
+    assert!(
+        server
+            .log_text()
+            .contains("expired idempotency keys removed"),
+        "{}",
+        server.log_text()
+    );
+}
