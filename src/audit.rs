@@ -20,6 +20,82 @@ use sha2::{Digest, Sha256};
 /// What the first entry's `prev_hash` is.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// What an audit entry records. The names ([`Action::as_str`]) are stored and answered by
+/// `GET /api/v1/audit`; `openapi.yaml` lists exactly these (checked by a test).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// The API served a document's submission.
+    ReadSubmission,
+    /// The API served one of a document's files.
+    ReadFile,
+    /// The console showed a submission (or a summary of it in a list).
+    ConsoleReadSubmission,
+    /// The console served a file.
+    ConsoleReadFile,
+    /// The console exported a submission (CSV or JSON lines).
+    ConsoleExport,
+    /// `secureform docs get` decrypted a document.
+    CliReadDocument,
+    /// `secureform mysql read` decrypted rows.
+    CliMysqlRead,
+    /// `secureform mysql file` decrypted a file.
+    CliMysqlFile,
+    /// `secureform docs find` looked a data subject up.
+    CliFindSubject,
+    /// A document was erased from a Documents store.
+    EraseDocument,
+    /// A submission was erased from the spool.
+    EraseSubmission,
+    /// Dead deliveries were re-queued (API or console), recorded before they were.
+    Retry,
+    /// The service started (its version, configuration hash and key ids in the detail).
+    ServiceStart,
+}
+
+impl Action {
+    /// Every action, in the order `openapi.yaml` lists them.
+    pub const ALL: [Action; 13] = [
+        Action::ReadSubmission,
+        Action::ReadFile,
+        Action::ConsoleReadSubmission,
+        Action::ConsoleReadFile,
+        Action::ConsoleExport,
+        Action::CliReadDocument,
+        Action::CliMysqlRead,
+        Action::CliMysqlFile,
+        Action::CliFindSubject,
+        Action::EraseDocument,
+        Action::EraseSubmission,
+        Action::Retry,
+        Action::ServiceStart,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::ReadSubmission => "read_submission",
+            Action::ReadFile => "read_file",
+            Action::ConsoleReadSubmission => "console_read_submission",
+            Action::ConsoleReadFile => "console_read_file",
+            Action::ConsoleExport => "console_export",
+            Action::CliReadDocument => "cli_read_document",
+            Action::CliMysqlRead => "cli_mysql_read",
+            Action::CliMysqlFile => "cli_mysql_file",
+            Action::CliFindSubject => "cli_find_subject",
+            Action::EraseDocument => "erase_document",
+            Action::EraseSubmission => "erase_submission",
+            Action::Retry => "retry",
+            Action::ServiceStart => "service_start",
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why an erasure happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
@@ -34,6 +110,15 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in the order `openapi.yaml` lists them.
+    pub const ALL: [Reason; 4] = [
+        Reason::Request,
+        Reason::Retention,
+        Reason::Subject,
+        Reason::Console,
+    ];
+
+    /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Request => "request",
@@ -202,6 +287,33 @@ pub fn cli_actor() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `enum: [...]` list following `key:` in `openapi.yaml`'s audit entry schema.
+    fn openapi_enum(key: &str) -> Vec<String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.yaml");
+        let yaml = std::fs::read_to_string(path).unwrap_or_default();
+        let entry = &yaml[yaml
+            .find("next_after: {type: [integer, 'null']}")
+            .unwrap_or(0)..];
+        let at = &entry[entry
+            .find(&format!("\n                        {key}:"))
+            .unwrap_or(0)..];
+        let list = &at[at.find("enum: [").map_or(0, |i| i + "enum: [".len())..];
+        list[..list.find(']').unwrap_or(0)]
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn openapi_lists_exactly_the_actions_and_reasons() {
+        let actions: Vec<String> = Action::ALL.iter().map(|a| a.as_str().to_owned()).collect();
+        assert_eq!(openapi_enum("action"), actions);
+        let mut reasons: Vec<String> = Reason::ALL.iter().map(|r| r.as_str().to_owned()).collect();
+        reasons.push("null".to_owned());
+        assert_eq!(openapi_enum("reason"), reasons);
+    }
 
     fn chain(n: i64) -> Vec<Entry> {
         let mut prev = GENESIS.to_owned();

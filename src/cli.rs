@@ -539,7 +539,7 @@ async fn mysql(command: MysqlCommand) -> i32 {
                     let id = row.get("id").and_then(|v| v.as_str()).unwrap_or("");
                     audit::record_in(
                         &log,
-                        "cli_mysql_read",
+                        crate::audit::Action::CliMysqlRead,
                         id,
                         None,
                         Some(format!("sink={sink}")),
@@ -567,7 +567,14 @@ async fn mysql(command: MysqlCommand) -> i32 {
                 match secureform_mysql::read_file(c, &config.base_dir, &id, index).await? {
                     Some(bytes) => {
                         let detail = format!("sink={sink} file={index}");
-                        audit::record(&config, "cli_mysql_file", &id, None, Some(detail)).await?;
+                        audit::record(
+                            &config,
+                            crate::audit::Action::CliMysqlFile,
+                            &id,
+                            None,
+                            Some(detail),
+                        )
+                        .await?;
                         std::fs::write(&out, bytes)?
                     }
                     None => anyhow::bail!("no file {index} of submission {id} in sink `{sink}`"),

@@ -116,7 +116,7 @@ pub async fn get(
     }
     crate::cli::audit::record(
         config,
-        "cli_read_document",
+        crate::audit::Action::CliReadDocument,
         id,
         None,
         Some(format!("sink={sink_name}")),
@@ -190,7 +190,14 @@ pub async fn find(config: &Config, field_value: &str) -> anyhow::Result<()> {
         .await?;
     // The value is personal data: the entry names the field and the count only.
     let detail = format!("field={field} matches={}", ids.len());
-    crate::cli::audit::record_in(&log, "cli_find_subject", "", None, Some(detail)).await?;
+    crate::cli::audit::record_in(
+        &log,
+        crate::audit::Action::CliFindSubject,
+        "",
+        None,
+        Some(detail),
+    )
+    .await?;
     for id in ids {
         out!("{id}")?;
     }
@@ -208,7 +215,7 @@ pub async fn delete(config: &Config, sink: Option<&str>, ids: &[String]) -> anyh
                 for (name, e) in &erased {
                     crate::cli::audit::record_in(
                         &log,
-                        "erase_document",
+                        crate::audit::Action::EraseDocument,
                         id,
                         Some(crate::audit::Reason::Request.as_str()),
                         Some(crate::erasure::detail(name, e)),

@@ -113,7 +113,7 @@ pub async fn sweep(
                         spool
                             .audit_entry(
                                 "service",
-                                "erase_document",
+                                crate::audit::Action::EraseDocument,
                                 &doc.id,
                                 Some(Reason::Retention.as_str()),
                                 Some(crate::erasure::detail(s, e)),
@@ -142,7 +142,7 @@ pub async fn sweep(
         spool
             .audit_entry(
                 "service",
-                "erase_submission",
+                crate::audit::Action::EraseSubmission,
                 &id,
                 Some(Reason::Retention.as_str()),
                 Some(format!("deliveries_ended={ended}")),

@@ -172,7 +172,7 @@ pub async fn serve(mut config: Config, listen: Option<ListenAddr>) -> anyhow::Re
     spool
         .audit_entry(
             "service",
-            "service_start",
+            crate::audit::Action::ServiceStart,
             "",
             None,
             Some(format!(

@@ -1,7 +1,7 @@
 //! `secureform audit verify|export`, and recording what the command line reads and erases.
 #![deny(clippy::print_stdout)]
 
-use crate::audit::{cli_actor, NewEntry, Walker};
+use crate::audit::{cli_actor, Action, NewEntry, Walker};
 use crate::config::Config;
 use crate::spool::AuditLog;
 
@@ -12,7 +12,7 @@ const PAGE: i64 = 1000;
 /// anything is shown or removed).
 pub async fn record(
     config: &Config,
-    action: &str,
+    action: Action,
     id: &str,
     reason: Option<&str>,
     detail: Option<String>,
@@ -24,7 +24,7 @@ pub async fn record(
 /// Like [`record`], on a log already open.
 pub async fn record_in(
     log: &AuditLog,
-    action: &str,
+    action: Action,
     id: &str,
     reason: Option<&str>,
     detail: Option<String>,
@@ -33,7 +33,7 @@ pub async fn record_in(
     log.append(&NewEntry {
         at_ms,
         actor: cli_actor(),
-        action: action.to_owned(),
+        action: action.as_str().to_owned(),
         id: id.to_owned(),
         reason: reason.map(str::to_owned),
         detail,

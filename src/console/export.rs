@@ -137,7 +137,7 @@ pub async fn export(
     for (_, d) in &docs {
         if let Err(e) = state
             .spool
-            .audit(&session.token, "console_export", &d.id)
+            .audit(&session.token, crate::audit::Action::ConsoleExport, &d.id)
             .await
         {
             tracing::error!(error = %e, "console: recording the audit entry failed");

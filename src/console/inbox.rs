@@ -69,7 +69,7 @@ pub async fn retry(
         .spool
         .audit_entry(
             &session.token,
-            "retry",
+            crate::audit::Action::Retry,
             &id,
             None,
             Some(format!("sink={sink}")),
@@ -406,7 +406,7 @@ async fn summaries(
     let recorded = futures_util::future::join_all(readable.iter().map(|(sink, d)| {
         state.spool.audit_entry(
             &session.token,
-            "console_read_submission",
+            crate::audit::Action::ConsoleReadSubmission,
             &d.id,
             None,
             Some(format!("sink={sink} summary")),
@@ -518,10 +518,15 @@ async fn readable(
 }
 
 /// Records the read in the audit log; false when that failed (then nothing is served).
-async fn audit(state: &AppState, session: &Session, action: &str, id: &str) -> bool {
+async fn audit(
+    state: &AppState,
+    session: &Session,
+    action: crate::audit::Action,
+    id: &str,
+) -> bool {
     match state.spool.audit(&session.token, action, id).await {
         Ok(()) => {
-            tracing::info!(document = %id, token = %session.token, action, "console read");
+            tracing::info!(document = %id, token = %session.token, %action, "console read");
             true
         }
         Err(e) => {
@@ -619,7 +624,14 @@ id=\"delete\"><button type=\"submit\" class=\"danger\">Delete this submission…
                 &super::decrypt_scripts(),
             ));
     }
-    if !audit(&state, &session, "console_read_submission", &id).await {
+    if !audit(
+        &state,
+        &session,
+        crate::audit::Action::ConsoleReadSubmission,
+        &id,
+    )
+    .await
+    {
         return server_error();
     }
     let owned = id.clone();
@@ -755,12 +767,12 @@ async fn pgp_message(
     }
     let (action, item, name) = match file {
         None => (
-            "console_read_submission",
+            crate::audit::Action::ConsoleReadSubmission,
             DocumentItem::Submission,
             format!("{id}-submission.json.pgp"),
         ),
         Some(n) => (
-            "console_read_file",
+            crate::audit::Action::ConsoleReadFile,
             DocumentItem::File(n),
             format!("{id}-file-{n}.pgp"),
         ),
@@ -779,7 +791,7 @@ async fn pgp_message(
         tracing::error!(error = %e, "console: recording the audit entry failed");
         return server_error();
     }
-    tracing::info!(document = %id, token = %session.token, action, "console read (OpenPGP message)");
+    tracing::info!(document = %id, token = %session.token, %action, "console read (OpenPGP message)");
     let served = serve_item(&store, &id, item, Shape::AsSealed).await;
     downloaded(served, &id, &format!("attachment; filename=\"{name}\""))
 }
@@ -838,7 +850,7 @@ pub async fn file(
     if n >= meta.files || meta.pgp {
         return not_found_page();
     }
-    if !audit(&state, &session, "console_read_file", &id).await {
+    if !audit(&state, &session, crate::audit::Action::ConsoleReadFile, &id).await {
         return server_error();
     }
     // The submitted name is in the submission (small); the file itself is streamed.

@@ -296,7 +296,7 @@ impl Spool {
     pub async fn audit(
         &self,
         actor: &str,
-        action: &str,
+        action: crate::audit::Action,
         document_id: &str,
     ) -> Result<(), SpoolError> {
         self.audit_entry(actor, action, document_id, None, None)
@@ -307,7 +307,7 @@ impl Spool {
     pub async fn audit_entry(
         &self,
         actor: &str,
-        action: &str,
+        action: crate::audit::Action,
         id: &str,
         reason: Option<&str>,
         detail: Option<String>,
@@ -316,7 +316,7 @@ impl Spool {
             .audit(NewAuditEntry {
                 at_ms: self.clock.now_ms(),
                 actor: actor.to_owned(),
-                action: action.to_owned(),
+                action: action.as_str().to_owned(),
                 id: id.to_owned(),
                 reason: reason.map(str::to_owned),
                 detail,

@@ -155,7 +155,7 @@ async fn audited(
     store: &Arc<DocumentStore>,
     caller: &Caller<'_>,
     id: &str,
-    action: &str,
+    action: crate::audit::Action,
 ) -> Result<DocumentMeta, ClientError> {
     if ulid::Ulid::from_string(id).is_err() {
         return Err(not_found("document"));
@@ -174,7 +174,7 @@ async fn audited(
         .audit(caller.name, action, id)
         .await
         .map_err(|e| internal("recording the audit entry failed", e))?;
-    tracing::info!(document = %id, token = %caller.name, action, "document read");
+    tracing::info!(document = %id, token = %caller.name, %action, "document read");
     Ok(meta)
 }
 
@@ -189,7 +189,14 @@ pub async fn get(
     let result = async {
         let caller = guard(&req, &state, &[Scope::Read])?;
         let store = pick(&state, query.sink.as_deref())?;
-        let meta = audited(&state, &store, &caller, &id, "read_submission").await?;
+        let meta = audited(
+            &state,
+            &store,
+            &caller,
+            &id,
+            crate::audit::Action::ReadSubmission,
+        )
+        .await?;
         serve_item(&store, &id, DocumentItem::Submission, shape(meta.pgp)).await
     };
     reply(result.await)
@@ -206,7 +213,7 @@ pub async fn file(
     let result = async {
         let caller = guard(&req, &state, &[Scope::Read])?;
         let store = pick(&state, query.sink.as_deref())?;
-        let meta = audited(&state, &store, &caller, &id, "read_file").await?;
+        let meta = audited(&state, &store, &caller, &id, crate::audit::Action::ReadFile).await?;
         if n >= meta.files {
             return Err(not_found("file"));
         }

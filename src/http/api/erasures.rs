@@ -176,7 +176,7 @@ pub(crate) async fn erase_documents_for(
             .spool
             .audit_entry(
                 caller.name,
-                "erase_document",
+                crate::audit::Action::EraseDocument,
                 id,
                 Some(reason.as_str()),
                 Some(erasure::detail(sink, e)),

@@ -195,7 +195,7 @@ pub async fn retry(
         // Recorded before anything changes, like every admin action.
         state
             .spool
-            .audit_entry(caller.name, "retry", &id, None, None)
+            .audit_entry(caller.name, crate::audit::Action::Retry, &id, None, None)
             .await
             .map_err(|e| internal("recording the audit entry failed", e))?;
         let n = state
@@ -276,7 +276,7 @@ pub(crate) async fn erase_spooled(
         .spool
         .audit_entry(
             caller.name,
-            "erase_submission",
+            crate::audit::Action::EraseSubmission,
             id,
             Some(reason.as_str()),
             Some(format!("deliveries_ended={ended}")),
