@@ -30,7 +30,21 @@ pub fn decode(encoding: &'static Encoding, bytes: &[u8]) -> Result<String, Inges
     encoding
         .decode_without_bom_handling_and_without_replacement(bytes)
         .map(|s| s.into_owned())
-        .ok_or(IngestError::InvalidCharset {
-            encoding: encoding.name(),
-        })
+        .ok_or_else(|| invalid(encoding))
+}
+
+/// [`decode`] of bytes that are not needed afterwards: UTF-8 becomes the string in place,
+/// without the copy `decode` makes (every urlencoded name and value takes this path).
+pub fn decode_owned(encoding: &'static Encoding, bytes: Vec<u8>) -> Result<String, IngestError> {
+    if encoding == UTF_8 {
+        String::from_utf8(bytes).map_err(|_| invalid(encoding))
+    } else {
+        decode(encoding, &bytes)
+    }
+}
+
+fn invalid(encoding: &'static Encoding) -> IngestError {
+    IngestError::InvalidCharset {
+        encoding: encoding.name(),
+    }
 }

@@ -90,14 +90,20 @@ pub fn parse(
         pairs.iter().flat_map(|(n, v)| [n.as_slice(), v.as_slice()]),
     );
     let coordinates = submit_coordinates(&pairs);
+    let dropped: Vec<bool> = pairs
+        .iter()
+        .map(|(name, _)| coordinates.contains(name.as_slice()))
+        .collect();
+    drop(coordinates);
     let mut fields = FieldsBuilder::new(output);
-    for (name, value) in &pairs {
-        if coordinates.contains(name.as_slice()) {
+    // The decoded bytes become the strings (no copy for UTF-8).
+    for ((name, value), dropped) in pairs.into_iter().zip(dropped) {
+        if dropped {
             continue;
         }
         fields.push(
-            text::decode(encoding, name)?,
-            text::decode(encoding, value)?.into(),
+            text::decode_owned(encoding, name)?,
+            text::decode_owned(encoding, value)?.into(),
         )?;
     }
     Ok(fields.finish().fields)

@@ -676,4 +676,96 @@ mod tests {
         let row = &spool.deliveries(&erased.id).await.unwrap()[0];
         assert_eq!(row.failure_reason, Some(FailureReason::Erased));
     }
+
+    /// A spool made by the version before deliveries became a `WITHOUT ROWID` table (its
+    /// schema as that version's `migrate` left it) is rebuilt in place at start, its rows and
+    /// their open index kept, and works on.
+    #[tokio::test]
+    async fn a_spool_with_a_rowid_deliveries_table_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("spool");
+        std::fs::create_dir_all(&root).unwrap();
+        {
+            let conn = rusqlite::Connection::open(root.join("spool.db")).unwrap();
+            conn.execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 CREATE TABLE submissions (id TEXT PRIMARY KEY, form TEXT NOT NULL,
+                     received_at TEXT NOT NULL, accepted_ms INTEGER NOT NULL,
+                     file_count INTEGER NOT NULL, sealed BLOB, erased_ms INTEGER);
+                 CREATE TABLE deliveries (submission_id TEXT NOT NULL REFERENCES submissions(id),
+                     sink TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+                     next_attempt_ms INTEGER NOT NULL, last_error TEXT, receipt_kind TEXT,
+                     receipt_value TEXT, updated_ms INTEGER NOT NULL,
+                     PRIMARY KEY (submission_id, sink));
+                 ALTER TABLE deliveries ADD COLUMN failure_reason TEXT;
+                 CREATE INDEX deliveries_open ON deliveries (sink, next_attempt_ms, submission_id)
+                     WHERE state IN ('pending', 'retrying');
+                 INSERT INTO submissions VALUES ('01PENDING', 'contact', '2026-01-01T00:00:00Z', 1, 0, NULL, NULL);
+                 INSERT INTO submissions VALUES ('01DONE', 'contact', '2026-01-01T00:00:00Z', 1, 0, NULL, NULL);
+                 INSERT INTO deliveries VALUES ('01PENDING', 'docs', 'retrying', 2, 5, 'HTTP 503', NULL, NULL, 1, 'peer_error');
+                 INSERT INTO deliveries VALUES ('01DONE', 'docs', 'delivered', 1, 1, NULL, 'document', '01DONE', 1, NULL);",
+            )
+            .unwrap();
+        }
+        let clock = clock();
+        let spool = open(dir.path(), &clock);
+        {
+            let conn = rusqlite::Connection::open(root.join("spool.db")).unwrap();
+            let sql: String = conn
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE name = 'deliveries'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert!(sql.contains("WITHOUT ROWID"), "{sql}");
+            let indexes: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'deliveries_open'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(indexes, 1, "the open deliveries' index is made again");
+        }
+        let pending = spool.deliveries("01PENDING").await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].state, DeliveryState::Retrying);
+        assert_eq!(pending[0].attempts, 2);
+        assert_eq!(pending[0].next_attempt_ms, 5);
+        assert_eq!(pending[0].last_error.as_deref(), Some("HTTP 503"));
+        assert_eq!(
+            pending[0].failure_reason,
+            Some(secureform_contract::FailureReason::PeerError)
+        );
+        let done = spool.deliveries("01DONE").await.unwrap();
+        assert_eq!(done[0].state, DeliveryState::Delivered);
+        assert_eq!(done[0].receipt_value.as_deref(), Some("01DONE"));
+        let due: Vec<String> = spool
+            .due("docs", 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.submission_id)
+            .collect();
+        assert_eq!(due, ["01PENDING"]);
+
+        // And it works on: a new submission, its delivery, and a second start.
+        let s = submission(&clock);
+        spool.accept(&s, &sinks(), None).await.unwrap();
+        assert_eq!(spool.due("docs", 10).await.unwrap().len(), 2);
+        let delivered = Outcome::Delivered {
+            kind: "document".to_owned(),
+            value: s.id.clone(),
+        };
+        spool.record(&s.id, "docs", delivered).await.unwrap();
+        assert_eq!(
+            spool.deliveries(&s.id).await.unwrap()[0].state,
+            DeliveryState::Delivered
+        );
+        drop(spool);
+        let again = open(dir.path(), &clock);
+        assert_eq!(again.deliveries(&s.id).await.unwrap().len(), 1);
+        assert_eq!(again.due("docs", 10).await.unwrap().len(), 1);
+    }
 }

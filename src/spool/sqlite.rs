@@ -54,7 +54,7 @@ impl SqliteBackend {
     pub(crate) fn open(root: &Path, sinks: &[String], now_ms: i64) -> Result<Self, SpoolError> {
         let db = root.join("spool.db");
         make_db_private(&db)?;
-        let write_conn = store::open_connection(&db)?;
+        let write_conn = store::open_writer_connection(&db)?;
         store::migrate(&write_conn)?;
         let orphaned = store::kill_unconfigured(&write_conn, sinks, now_ms)?;
         if orphaned > 0 {
